@@ -1,0 +1,59 @@
+# Kappa Operator. `make run` runs the operator on the local stack with the examples; `make test` tests it all.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CACHE ?= $(HOME)/.cache/kappa-operator
+export PIP_CACHE_DIR ?= $(CACHE)/pip
+
+.PHONY: help venv crds lint unit test run up down e2e image clean
+
+help:
+	@echo "make run    start the local control plane, install CRDs, apply examples/, run the operator"
+	@echo "make test   lint, types, layer contracts, unit and integration tests on the real test bed"
+	@echo "make crds   regenerate crds/ from the models"
+	@echo "make up / make down   start / stop the local control plane"
+	@echo "make e2e    kind-based end-to-end tests (needs Docker)"
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+crds: venv
+	$(VENV)/bin/kappa crds --out crds
+
+lint: venv
+	$(VENV)/bin/ruff check operator e2e
+	$(VENV)/bin/ruff format --check operator e2e
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/kappa crds --out crds --check
+
+unit: venv
+	$(PY) -m pytest operator/tests/unit
+
+test: lint
+	bash testbed/build-k8s.sh
+	$(PY) -m pytest operator/tests
+
+run: venv
+	bash testbed/run-local.sh
+
+up:
+	bash testbed/controlplane.sh up
+
+down:
+	bash testbed/controlplane.sh down
+
+e2e: venv
+	$(VENV)/bin/pip install -q -e '.[dev,e2e]'
+	$(PY) -m pytest e2e
+
+image:
+	docker build -t kappa-operator:0.1.0 .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

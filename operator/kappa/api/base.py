@@ -1,0 +1,172 @@
+"""Shared building blocks of the kappa.dev models: camelCase fields, CEL rules, names, durations, bounds."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "kappa.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+DNS_LABEL_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# Go-style durations as used across the Kubernetes ecosystem: 90s, 5m, 1h30m, 500ms.
+DURATION_RE = r"^([0-9]+(ms|s|m|h))+$"
+TOPIC_RE = r"^[a-zA-Z0-9._-]+$"
+SQL_IDENTIFIER_RE = r"^[a-z_][a-z0-9_]*$"
+
+
+def cel(
+    rule: str, message: str, *, field_path: str | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    """One `x-kubernetes-validations` entry; the apiserver answers with `message` when `rule` is false."""
+    entry: dict[str, Any] = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+def exactly_one(fields: list[str]) -> str:
+    """A CEL expression true when exactly one of the optional `fields` is set."""
+    terms = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in fields)
+    return f"{terms} == 1"
+
+
+def at_most_one(fields: list[str]) -> str:
+    terms = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in fields)
+    return f"{terms} <= 1"
+
+
+class KappaModel(BaseModel):
+    """Base of every spec and status model: camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        use_attribute_docstrings=True,
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The object as the API server stores it: camelCase keys, unset optionals left out."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def version_name(description: str) -> Any:
+    """A version name that is safe inside DNS labels, resource names and consumer group ids."""
+    return Field(
+        min_length=1,
+        max_length=20,
+        description=description,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    f"self.matches('{DNS_LABEL_RE}')",
+                    "must be usable in a DNS label: lowercase letters, digits and '-', "
+                    "starting and ending with a letter or digit (e.g. v3)",
+                    reason="FieldValueInvalid",
+                )
+            ]
+        },
+    )
+
+
+def _dns_label_part(value: str) -> str:
+    # Mirrors the CEL rule, for objects that reached us without admission (an old CRD, a test).
+    if not re.fullmatch(DNS_LABEL_RE, value):
+        raise ValueError("must be usable in a DNS label: lowercase letters, digits and '-' (e.g. v3)")
+    return value
+
+
+VersionName = Annotated[
+    str,
+    version_name("A logic version, e.g. `v3`. Part of every derived name."),
+    AfterValidator(_dns_label_part),
+]
+Duration = Annotated[str, Field(pattern=DURATION_RE, max_length=32)]
+TopicName = Annotated[str, Field(min_length=1, max_length=249, pattern=TOPIC_RE)]
+SqlIdentifier = Annotated[str, Field(min_length=1, max_length=63, pattern=SQL_IDENTIFIER_RE)]
+ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+
+
+def defaulted(model: type[BaseModel], description: str) -> Any:
+    """A nested object whose own defaults apply even when the user leaves it out (CRD `default: {}`)."""
+    return Field(default_factory=model, description=description, json_schema_extra={"default": {}})
+
+
+class Bounds(KappaModel):
+    """An inclusive range [min, max]."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("!has(self.min) || !has(self.max) || self.min <= self.max", "min must be <= max")
+            ]
+        }
+    )
+
+    min: float | None = Field(default=None, ge=0, description="Lower bound, inclusive.")
+    max: float | None = Field(default=None, ge=0, description="Upper bound, inclusive.")
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(KappaModel):
+    """A kstatus-compatible condition."""
+
+    type: str = Field(max_length=64, description="Ready, Reconciling, Stalled, or a domain condition.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(max_length=128, description="CamelCase reason for the last transition.")
+    message: str = Field(default="", max_length=4096, description="Human-readable detail.")
+    observed_generation: int = Field(
+        default=0, ge=0, description="metadata.generation this condition reflects."
+    )
+    last_transition_time: datetime = Field(description="When status last changed.")
+
+
+def conditions_field() -> Any:
+    return Field(
+        default_factory=list,
+        max_length=32,
+        description="kstatus conditions: Ready, Reconciling, Stalled, and domain conditions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+def kopf_field() -> Any:
+    return Field(
+        default=None,
+        description="Operator bookkeeping (handler progress, last handled spec). Not for users.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+
+class HandledRequests(KappaModel):
+    """Imperative requests (annotations `kappa.dev/<verb>`) the operator has handled, echoed by id."""
+
+    approve: str | None = Field(
+        default=None, max_length=128, description="Last handled kappa.dev/approve id."
+    )
+    abort: str | None = Field(default=None, max_length=128, description="Last handled kappa.dev/abort id.")
+    rollback: str | None = Field(
+        default=None, max_length=128, description="Last handled kappa.dev/rollback id."
+    )
+    resync: str | None = Field(default=None, max_length=128, description="Last handled kappa.dev/resync id.")
+
+
+class CommonStatus(KappaModel):
+    """Status fields every kind carries."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the operator last reconciled."
+    )
+    conditions: list[Condition] = conditions_field()
+    handled_requests: HandledRequests | None = Field(default=None, description="Echo of handled requests.")
+    kopf: dict[str, Any] | None = kopf_field()

@@ -1,0 +1,286 @@
+"""ReplayRun: replay the log into a new versioned output, catch up, validate, cut over, then keep
+a rollback window."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from kappa.api.base import (
+    Bounds,
+    CommonStatus,
+    Duration,
+    KappaModel,
+    ObjectName,
+    SqlIdentifier,
+    TopicName,
+    VersionName,
+    cel,
+    defaulted,
+    exactly_one,
+)
+
+ReplayPhase = Literal[
+    "Pending",
+    "Preflight",
+    "Replaying",
+    "CatchingUp",
+    "Validating",
+    "AwaitingApproval",
+    "CuttingOver",
+    "Observing",
+    "Succeeded",
+    "Failed",
+    "Aborted",
+    "RolledBack",
+]
+
+
+class JobRef(KappaModel):
+    name: ObjectName = Field(description="Name of a StreamJob in this namespace.")
+
+
+class PartitionOffset(KappaModel):
+    topic: TopicName = Field(description="Topic.")
+    partition: int = Field(ge=0, le=100000, description="Partition number.")
+    offset: int = Field(ge=0, description="Offset.")
+
+
+class ReplayFrom(KappaModel):
+    """Where the replay starts: exactly one of earliest, timestamp or offsets."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    exactly_one(["earliest", "timestamp", "offsets"]),
+                    "exactly one start position must be set: earliest, timestamp or offsets",
+                )
+            ]
+        }
+    )
+
+    earliest: Literal[True] | None = Field(default=None, description="From the start of the retained log.")
+    timestamp: datetime | None = Field(
+        default=None, description="From the first record at or after this time."
+    )
+    offsets: list[PartitionOffset] | None = Field(
+        default=None, min_length=1, max_length=1024, description="From explicit offsets, per partition."
+    )
+
+
+class ReplayUntil(KappaModel):
+    """Where the replay ends: live (then cut over), or a bounded end (a sandbox backfill, no cutover)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    exactly_one(["live", "timestamp", "offsets"]),
+                    "exactly one end must be set: live, timestamp or offsets",
+                )
+            ]
+        }
+    )
+
+    live: Literal[True] | None = Field(default=None, description="Catch up with the head and cut over.")
+    timestamp: datetime | None = Field(default=None, description="Stop at this time; no cutover.")
+    offsets: list[PartitionOffset] | None = Field(
+        default=None, min_length=1, max_length=1024, description="Stop at these offsets; no cutover."
+    )
+
+
+class Overrides(KappaModel):
+    """Changes to the StreamJob's Flink spec for the replayed version only."""
+
+    image: str | None = Field(default=None, min_length=1, max_length=512, description="Container image.")
+    args: list[str] | None = Field(default=None, max_length=64, description="Program arguments.")
+    sql: list[str] | None = Field(default=None, min_length=1, max_length=64, description="SQL statements.")
+    parallelism: int | None = Field(default=None, ge=1, le=1024, description="Parallelism of the replay.")
+    flink_configuration: dict[str, str] | None = Field(
+        default=None, max_length=256, description="Flink config."
+    )
+
+
+class ReplayOutput(KappaModel):
+    """The replay's versioned output. Derived from the StreamJob by default; never the active one."""
+
+    topic: TopicName | None = Field(default=None, description="Output topic; default `{base}.{version}`.")
+    table: SqlIdentifier | None = Field(default=None, description="Output table; default `{base}_{version}`.")
+    retention_ms: int | None = Field(
+        default=None,
+        ge=-1,
+        description="retention.ms of the output topic; -1 (default for replays) keeps it forever, "
+        "since replayed records keep their original timestamps.",
+    )
+
+
+class Throttle(KappaModel):
+    """A read limit for the replay, in one unit: records or bytes per second."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    exactly_one(["recordsPerSecond", "bytesPerSecond"]),
+                    "a throttle has one unit: set either recordsPerSecond or bytesPerSecond, not both",
+                ),
+                cel(
+                    "!has(self.burst) || has(self.recordsPerSecond) && self.burst >= self.recordsPerSecond"
+                    " || has(self.bytesPerSecond) && self.burst >= self.bytesPerSecond",
+                    "burst is in the throttle's unit and must be >= its rate",
+                    field_path=".burst",
+                ),
+            ]
+        }
+    )
+
+    records_per_second: int | None = Field(default=None, ge=1, description="Records per second.")
+    bytes_per_second: int | None = Field(
+        default=None, ge=1024, description="Bytes per second; enforced as a broker quota."
+    )
+    burst: int | None = Field(default=None, ge=1, description="Short burst allowance, in the same unit.")
+
+
+class CatchUp(KappaModel):
+    """When the replay counts as caught up with live."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "duration(self.stableFor) <= duration(self.timeout)",
+                    "stableFor must be <= timeout",
+                    field_path=".stableFor",
+                )
+            ]
+        }
+    )
+
+    max_lag_records: int = Field(default=1000, ge=0, description="Lag allowed on every partition.")
+    stable_for: Duration = Field(default="2m", description="How long lag must stay within bounds.")
+    timeout: Duration = Field(default="6h", description="Deadline for catching up once replaying ends.")
+
+
+class SampleKeyDiff(KappaModel):
+    sample_size: int = Field(default=1000, ge=1, le=1000000, description="Keys sampled from both versions.")
+    max_mismatch_ratio: float = Field(default=0.0, ge=0, le=1, description="Share of keys allowed to differ.")
+
+
+class SqlCheck(KappaModel):
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9_-]+$", description="Check name.")
+    query: str = Field(
+        min_length=1,
+        max_length=8192,
+        description="A query returning one row with one boolean column; `{table}` is the new table.",
+    )
+
+
+class Validation(KappaModel):
+    """Gates before cutover. A failed gate stops the run with the active version untouched."""
+
+    count_ratio: Bounds = Field(
+        default_factory=lambda: Bounds(min=0.99, max=1.01),
+        description="New output count / active output count over the same input range.",
+        json_schema_extra={"default": {"min": 0.99, "max": 1.01}},
+    )
+    sample_key_diff: SampleKeyDiff | None = Field(default=None, description="Compare a sample of keys.")
+    sql: list[SqlCheck] = Field(
+        default_factory=list, max_length=32, description="SQL checks (postgres views)."
+    )
+    no_data: Literal["Fail", "Pass"] = Field(
+        default="Fail", description="Decision when there is nothing to compare."
+    )
+    timeout: Duration = Field(default="30m", description="Deadline for validation.")
+
+
+class Timeouts(KappaModel):
+    """A deadline for every phase that has no other."""
+
+    preflight: Duration = Field(default="5m", description="Deadline for the preflight checks.")
+    replaying: Duration = Field(default="24h", description="Deadline for reaching the target offsets.")
+    awaiting_approval: Duration = Field(
+        default="72h", description="How long a Manual run waits for kappa.dev/approve before failing."
+    )
+    cutting_over: Duration = Field(default="5m", description="Deadline for the atomic alias switch.")
+
+
+class ReplayRunSpec(KappaModel):
+    """Replay history into a new version. Immutable once created; approve and abort are annotations."""
+
+    job_ref: JobRef = Field(description="The StreamJob whose logic is replayed.")
+    version: VersionName
+    overrides: Overrides | None = Field(default=None, description="Changes for the replayed version.")
+    from_: ReplayFrom = Field(alias="from")
+    until: ReplayUntil = Field(
+        default_factory=lambda: ReplayUntil(live=True),
+        json_schema_extra={"default": {"live": True}},
+    )
+    output: ReplayOutput | None = Field(default=None, description="Output names; derived by default.")
+    throttle: Throttle | None = Field(default=None, description="Read limit for the replay.")
+    catch_up: CatchUp = defaulted(CatchUp, "Catch-up criteria.")
+    validation: Validation = defaulted(Validation, "Validation gates before cutover.")
+    approval: Literal["Automatic", "Manual"] = Field(
+        default="Manual", description="Manual waits for `kappa.dev/approve` before cutover."
+    )
+    rollback_window: Duration = Field(
+        default="30m", description="How long the previous version stays ready for rollback after cutover."
+    )
+    timeouts: Timeouts = defaulted(Timeouts, "Deadlines of the other phases.")
+
+
+class Progress(KappaModel):
+    consumed: int | None = Field(default=None, ge=0, description="Records consumed so far.")
+    target: int | None = Field(default=None, ge=0, description="Records to consume to reach the target.")
+    percent: str | None = Field(default=None, max_length=8, description="Consumed / target, e.g. 42%.")
+    records_per_second: float | None = Field(default=None, ge=0, description="Achieved read rate.")
+    eta: str | None = Field(default=None, max_length=32, description="Estimated time to target.")
+
+
+class PartitionLag(KappaModel):
+    topic: str = Field(max_length=249)
+    partition: int = Field(ge=0)
+    lag: int = Field(ge=0)
+
+
+class Lag(KappaModel):
+    total: int | None = Field(default=None, ge=0)
+    evaluation: str | None = Field(default=None, max_length=16, description="OK, WARN, STALL, STOP, REWIND.")
+    partitions: list[PartitionLag] = Field(default_factory=list, max_length=1024)
+
+
+class CheckResult(KappaModel):
+    name: str = Field(max_length=64)
+    passed: bool
+    reason: str = Field(max_length=128)
+    message: str = Field(default="", max_length=2048)
+
+
+class CutoverRecord(KappaModel):
+    view: str = Field(max_length=253)
+    from_version: str | None = Field(default=None, max_length=20)
+    to_version: str = Field(max_length=20)
+    at: datetime
+    duration_ms: int | None = Field(default=None, ge=0)
+
+
+class Transition(KappaModel):
+    phase: ReplayPhase
+    at: datetime
+    reason: str | None = Field(default=None, max_length=128)
+
+
+class ReplayRunStatus(CommonStatus):
+    phase: ReplayPhase | None = Field(default=None, description="Where the run is.")
+    phase_deadline: datetime | None = Field(default=None, description="When the current phase times out.")
+    consumer_group: str | None = Field(default=None, max_length=255)
+    deployment: str | None = Field(default=None, max_length=253)
+    output: ReplayOutput | None = None
+    progress: Progress | None = None
+    lag: Lag | None = None
+    preflight: list[CheckResult] = Field(default_factory=list, max_length=32)
+    validation: list[CheckResult] = Field(default_factory=list, max_length=64)
+    cutover: CutoverRecord | None = None
+    transitions: list[Transition] = Field(default_factory=list, max_length=64)

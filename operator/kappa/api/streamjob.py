@@ -1,0 +1,280 @@
+"""StreamJob: a long-running Flink job with versions, savepoint upgrades, canary and automatic rollback."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from kappa.api.base import (
+    Bounds,
+    CommonStatus,
+    Duration,
+    KappaModel,
+    ObjectName,
+    SqlIdentifier,
+    TopicName,
+    VersionName,
+    cel,
+    defaulted,
+    exactly_one,
+)
+
+FlinkVersion = Literal[
+    "v1_15", "v1_16", "v1_17", "v1_18", "v1_19", "v1_20", "v2_0", "v2_1", "v2_2", "v2_3", "v2_4"
+]
+StreamJobPhase = Literal[
+    "Pending", "Deploying", "Running", "Upgrading", "Canary", "RollingBack", "Suspended", "Failed"
+]
+
+
+class KafkaCluster(KappaModel):
+    """Where the Kafka cluster is: a Strimzi `Kafka` by name, or bootstrap servers."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    exactly_one(["clusterRef", "bootstrapServers"]),
+                    "exactly one of clusterRef or bootstrapServers must be set",
+                )
+            ]
+        }
+    )
+
+    cluster_ref: ObjectName | None = Field(
+        default=None,
+        description="Name of a Strimzi `Kafka` resource; topics get its strimzi.io/cluster label.",
+    )
+    bootstrap_servers: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^[^,\s]+(,[^,\s]+)*$",
+        description="Comma-separated host:port list, for Kafka not managed by Strimzi.",
+    )
+    namespace: ObjectName | None = Field(
+        default=None, description="Namespace of the Strimzi Kafka cluster; defaults to the job's namespace."
+    )
+
+
+class StartingPosition(KappaModel):
+    """Where the first version starts reading: exactly one of latest, earliest or timestamp."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    exactly_one(["latest", "earliest", "timestamp"]),
+                    "exactly one of latest, earliest or timestamp must be set",
+                )
+            ]
+        }
+    )
+
+    latest: Literal[True] | None = Field(default=None, description="Start at the end of the log.")
+    earliest: Literal[True] | None = Field(default=None, description="Start at the start of the log.")
+    timestamp: datetime | None = Field(
+        default=None, description="Start at the first record at or after this time (RFC 3339)."
+    )
+
+
+class Source(KappaModel):
+    """The Kafka input of the job."""
+
+    kafka: KafkaCluster = Field(description="The Kafka cluster to read from.")
+    topics: list[TopicName] = Field(min_length=1, max_length=32, description="Input topics.")
+    starting_position: StartingPosition = Field(
+        default_factory=lambda: StartingPosition(latest=True),
+        description="Start position for the first deploy only; later versions start from savepoints.",
+        json_schema_extra={"default": {"latest": True}},
+    )
+
+
+class TopicOutput(KappaModel):
+    """A versioned output topic `{base}.{version}`, created per version."""
+
+    base: TopicName = Field(description="Base topic name; each version writes `{base}.{version}`.")
+    partitions: int = Field(default=1, ge=1, le=10000, description="Partitions of each versioned topic.")
+    replicas: int = Field(default=1, ge=1, le=32, description="Replication factor of each versioned topic.")
+    config: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Topic configs, e.g. retention.ms."
+    )
+
+
+class TableOutput(KappaModel):
+    """A versioned output table `{base}_{version}`."""
+
+    base: SqlIdentifier = Field(description="Base table name; each version writes `{base}_{version}`.")
+
+
+class Output(KappaModel):
+    """What the job writes. At least one of topic or table."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.topic) || has(self.table)", "at least one of topic or table must be set")
+            ]
+        }
+    )
+
+    topic: TopicOutput | None = Field(default=None, description="Versioned Kafka output.")
+    table: TableOutput | None = Field(default=None, description="Versioned table output.")
+    view: ObjectName | None = Field(
+        default=None, description="A MaterializedView in this namespace that serves this output to readers."
+    )
+    deletion_policy: Literal["Retain", "Delete"] = Field(
+        default="Retain",
+        description="What happens to versioned outputs when the StreamJob is deleted. Retain keeps them.",
+    )
+
+
+class Resources(KappaModel):
+    """CPU and memory of a Flink process, as FKO takes them."""
+
+    cpu: float = Field(default=1.0, gt=0, le=64, description="CPU cores.")
+    memory: str = Field(
+        default="1024m",
+        max_length=16,
+        pattern=r"^[0-9]+(\.[0-9]+)?([kmgKMG]i?|[kmg]b)?$",
+        description="Memory.",
+    )
+
+
+class TaskManagerResources(Resources):
+    replicas: int = Field(default=1, ge=1, le=256, description="TaskManager replicas.")
+
+
+class FlinkSpec(KappaModel):
+    """Passed through to the Flink job. The job is a jar (jarURI) or Flink SQL statements (sql)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(exactly_one(["jarURI", "sql"]), "exactly one of jarURI or sql must be set"),
+                cel(
+                    "!has(self.entryClass) || has(self.jarURI)",
+                    "entryClass needs jarURI",
+                    field_path=".entryClass",
+                ),
+            ]
+        }
+    )
+
+    image: str = Field(min_length=1, max_length=512, description="Container image with the job and Flink.")
+    flink_version: FlinkVersion = Field(default="v2_0", description="FKO flinkVersion of the image.")
+    jar_uri: str | None = Field(
+        default=None,
+        alias="jarURI",
+        max_length=1024,
+        description="Job jar, e.g. local:///opt/flink/usrlib/job.jar.",
+    )
+    entry_class: str | None = Field(default=None, max_length=512, description="Main class of the jar.")
+    args: list[str] = Field(default_factory=list, max_length=64, description="Program arguments.")
+    sql: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Flink SQL statements. ${KAPPA_*} variables are substituted per version.",
+    )
+    parallelism: int = Field(default=1, ge=1, le=1024, description="Job parallelism.")
+    flink_configuration: dict[str, str] = Field(
+        default_factory=dict, max_length=256, description="Flink configuration passed to FKO."
+    )
+    job_manager: Resources = defaulted(Resources, "JobManager resources.")
+    task_manager: TaskManagerResources = defaulted(TaskManagerResources, "TaskManager resources.")
+    service_account: ObjectName = Field(default="flink", description="ServiceAccount of the Flink pods.")
+
+
+class CanarySpec(KappaModel):
+    """Canary analysis: the candidate runs beside stable with its own group and a shadow output."""
+
+    duration: Duration = Field(default="10m", description="How long to analyse before deciding.")
+    max_restarts: int = Field(default=0, ge=0, le=100, description="Candidate restarts allowed.")
+    max_lag_records: int = Field(default=10000, ge=0, description="Candidate lag allowed at the end.")
+    output_rate_ratio: Bounds = Field(
+        default_factory=lambda: Bounds(min=0.8, max=1.2),
+        description="Candidate output rate / stable output rate must stay within these bounds.",
+        json_schema_extra={"default": {"min": 0.8, "max": 1.2}},
+    )
+    no_data: Literal["Fail", "Pass", "Extend"] = Field(
+        default="Fail", description="What to decide when neither version saw input during the analysis."
+    )
+
+
+class UpgradeSpec(KappaModel):
+    """How a change of spec.version is rolled out."""
+
+    strategy: Literal["savepoint", "canary", "replay"] = Field(
+        default="savepoint",
+        description="savepoint: stop with savepoint, start new version from it. canary: analyse beside "
+        "stable first. replay: create a ReplayRun for the new version.",
+    )
+    readiness_timeout: Duration = Field(
+        default="5m", description="Time for the new version to pass its readiness gates before rollback."
+    )
+    max_restarts: int = Field(default=3, ge=0, le=100, description="Restarts allowed during readiness.")
+    rollback_window: Duration = Field(
+        default="30m", description="How long the previous version stays suspended, ready for rollback."
+    )
+    savepoint_timeout: Duration = Field(default="10m", description="Deadline for taking a savepoint.")
+    canary: CanarySpec = defaulted(CanarySpec, "Canary analysis settings (strategy canary).")
+
+
+class StreamJobSpec(KappaModel):
+    """A versioned Flink streaming job. Changing `version` starts an upgrade."""
+
+    version: VersionName
+    source: Source = Field(description="The Kafka input.")
+    output: Output = Field(description="The versioned outputs.")
+    flink: FlinkSpec = Field(description="The Flink job, passed through to FKO.")
+    upgrade: UpgradeSpec = defaulted(UpgradeSpec, "How version changes are rolled out.")
+    suspend: bool = Field(default=False, description="Suspend the job with a savepoint.")
+
+
+class VersionDeployment(KappaModel):
+    version: str = Field(max_length=20)
+    deployment: str = Field(max_length=253, description="FlinkDeployment name.")
+    job_state: str | None = Field(default=None, max_length=32, description="FKO jobStatus.state.")
+    lifecycle_state: str | None = Field(default=None, max_length=32, description="FKO lifecycleState.")
+
+
+class SavepointRecord(KappaModel):
+    version: str = Field(max_length=20)
+    path: str = Field(max_length=2048)
+    taken_at: datetime
+    reason: str = Field(max_length=64, description="Upgrade, Suspend, Deletion, Final.")
+
+
+class VersionHistoryEntry(KappaModel):
+    version: str = Field(max_length=20)
+    outcome: str = Field(max_length=32, description="Active, Superseded, RolledBack, Failed.")
+    at: datetime
+
+
+class GateResult(KappaModel):
+    name: str = Field(max_length=64)
+    passed: bool
+    message: str = Field(default="", max_length=1024)
+
+
+class UpgradeStatus(KappaModel):
+    step: str = Field(max_length=64)
+    from_version: str | None = Field(default=None, max_length=20)
+    to_version: str | None = Field(default=None, max_length=20)
+    started_at: datetime | None = None
+    deadline: datetime | None = None
+    gates: list[GateResult] = Field(default_factory=list, max_length=32)
+
+
+class StreamJobStatus(CommonStatus):
+    phase: StreamJobPhase | None = Field(default=None, description="Coarse state, for `kubectl get`.")
+    active_version: str | None = Field(default=None, max_length=20, description="Version serving output.")
+    stable_version: str | None = Field(default=None, max_length=20, description="Last version that passed.")
+    consumer_group: str | None = Field(default=None, max_length=255, description="Active version's group.")
+    lag: int | None = Field(default=None, ge=0, description="Total records the active version is behind.")
+    deployments: list[VersionDeployment] = Field(default_factory=list, max_length=16)
+    savepoints: list[SavepointRecord] = Field(default_factory=list, max_length=32)
+    upgrade: UpgradeStatus | None = None
+    history: list[VersionHistoryEntry] = Field(default_factory=list, max_length=64)

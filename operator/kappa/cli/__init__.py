@@ -1,0 +1,1 @@
+"""`kappa` and `kubectl kappa`: run the operator, generate CRDs, and operate resources."""

@@ -1,0 +1,8 @@
+"""Kopf wiring: observe (adapters) → decide (machines) → act (adapters) → status, events, metrics.
+
+Importing this package registers the handlers of all three kinds.
+"""
+
+from kappa.controllers import materializedview, replayrun, runtime, streamjob
+
+__all__ = ["materializedview", "replayrun", "runtime", "streamjob"]

@@ -1,0 +1,1 @@
+"""Pure state machines: (status, observed world, spec, now) → Decision. No I/O here."""

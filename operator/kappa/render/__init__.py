@@ -1,0 +1,1 @@
+"""Pure renderers: spec + version → child manifests (FlinkDeployment, KafkaTopic, ConfigMap, SQL vars)."""

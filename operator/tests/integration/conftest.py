@@ -1,0 +1,95 @@
+"""Session: a real control plane, the CRDs, the operator under the shipped RBAC. Test: a namespace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.testbed import ROOT, Kubectl, OperatorProcess
+
+CONTROLPLANE = ROOT / "testbed" / "controlplane.sh"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A running kube-apiserver; started here only if it was not already up, and then stopped here."""
+    was_up = subprocess.run(["bash", str(CONTROLPLANE), "status"], capture_output=True).returncode == 0
+    up = subprocess.run(["bash", str(CONTROLPLANE), "up"], capture_output=True, text=True, timeout=1800)
+    if up.returncode != 0:
+        pytest.fail(f"control plane did not start:\n{up.stderr[-4000:]}")
+    kubeconfig = Path(up.stdout.strip().splitlines()[-1])
+    yield kubeconfig
+    if not was_up and not os.environ.get("KAPPA_KEEP_TESTBED"):
+        subprocess.run(["bash", str(CONTROLPLANE), "down"], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def admin(control_plane: Path) -> Kubectl:
+    return Kubectl(control_plane)
+
+
+@pytest.fixture(scope="session")
+def crds(admin: Kubectl) -> list[str]:
+    admin(
+        "apply",
+        "--server-side",
+        "--field-manager=kappa-install",
+        "--force-conflicts",
+        "-f",
+        str(ROOT / "crds"),
+    )
+    names = [f"{p}.kappa.dev" for p in ("streamjobs", "replayruns", "materializedviews")]
+    admin("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in names])
+    return names
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(admin: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kubeconfig with the token of the operator's ServiceAccount, bound to manifests/10-rbac.yaml."""
+    out = tmp_path_factory.mktemp("operator") / "operator.kubeconfig"
+    subprocess.run(
+        ["bash", str(ROOT / "testbed" / "operator-kubeconfig.sh"), str(admin.kubeconfig), str(out)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def kappa_operator(
+    crds: list[str],
+    operator_kubeconfig: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator-log") / "operator.log"
+    operator = OperatorProcess(operator_kubeconfig, log, health_port=18080)
+    operator.start()
+    yield operator
+    operator.stop()
+    print(f"operator log: {log}")
+
+
+@pytest.fixture
+def namespace(admin: Kubectl, crds: list[str]) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    admin("create", "namespace", name)
+    yield name
+    admin.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def kubectl(admin: Kubectl, namespace: str) -> Kubectl:
+    """kubectl as a user (admin) in this test's namespace."""
+    return admin.in_namespace(namespace)

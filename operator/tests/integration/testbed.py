@@ -1,0 +1,122 @@
+"""The local test bed as tests see it: a kubectl bound to a kubeconfig, and the operator as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class Kubectl:
+    kubeconfig: Path
+    namespace: str | None = None
+
+    def run(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = ["kubectl", "--kubeconfig", str(self.kubeconfig)]
+        if self.namespace:
+            cmd += ["-n", self.namespace]
+        proc = subprocess.run([*cmd, *args], input=input, capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"
+            )
+        return proc
+
+    def __call__(self, *args: str, **kw: Any) -> str:
+        return self.run(*args, **kw).stdout
+
+    def in_namespace(self, namespace: str) -> Kubectl:
+        return Kubectl(self.kubeconfig, namespace)
+
+    def apply(
+        self, manifest: str | dict[str, Any] | Path, *, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        if isinstance(manifest, Path):
+            return self.run("apply", "-f", str(manifest), check=check)
+        text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
+        return self.run("apply", "-f", "-", input=text, check=check)
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return json.loads(self("get", kind, name, "-o", "json"))  # type: ignore[no-any-return]
+
+    def wait_for(
+        self, kind: str, name: str, predicate: Any, timeout: float = 30, what: str = ""
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        obj: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            obj = self.get(kind, name)
+            if predicate(obj):
+                return obj
+            time.sleep(0.3)
+        raise AssertionError(
+            f"{kind}/{name}: timed out after {timeout}s waiting for {what}; last: "
+            f"{json.dumps(obj.get('status'), indent=1)}"
+        )
+
+
+def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
+
+
+class OperatorProcess:
+    """`kappa run` as a separate process, the way it runs in a cluster, with its log in a file."""
+
+    def __init__(self, kubeconfig: Path, log_path: Path, health_port: int) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.health_port = health_port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        log = self.log_path.open("ab")
+        kappa = Path(sys.executable).parent / "kappa"
+        self.proc = subprocess.Popen(
+            [str(kappa), "run", "--kubeconfig", str(self.kubeconfig), "--health-port", str(self.health_port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"operator not healthy after {timeout}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no cleanup."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
