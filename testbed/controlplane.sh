@@ -117,7 +117,7 @@ up() {
       --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 10))" \
       --initial-cluster "kappa-testbed=http://127.0.0.1:$((ETCD_PORT + 10))" \
       --quota-backend-bytes 4294967296 --log-level warn
-    wait_for etcd 30 curl -sf --max-time 1 "http://127.0.0.1:$ETCD_PORT/health"
+    wait_for etcd 30 curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$ETCD_PORT/health"
   fi
   if ! alive kube-apiserver; then
     start kube-apiserver "$BIN/kube-apiserver" \

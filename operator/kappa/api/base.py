@@ -96,8 +96,9 @@ ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0
 
 
 def defaulted(model: type[BaseModel], description: str) -> Any:
-    """A nested object whose own defaults apply even when the user leaves it out (CRD `default: {}`)."""
-    return Field(default_factory=model, description=description, json_schema_extra={"default": {}})
+    """A nested object that the API server fills with its defaults when the user leaves it out."""
+    default = model().model_dump(by_alias=True, exclude_none=True, mode="json")
+    return Field(default_factory=model, description=description, json_schema_extra={"default": default})
 
 
 class Bounds(KappaModel):

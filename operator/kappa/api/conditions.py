@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 READY = "Ready"
@@ -51,6 +51,11 @@ def stalled(reason: str, message: str) -> list[ConditionUpdate]:
     ]
 
 
+def _rfc3339(at: datetime) -> str:
+    """metav1.Time: UTC, whole seconds."""
+    return at.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def merge_conditions(
     current: Iterable[dict[str, Any]] | None,
     updates: Iterable[ConditionUpdate],
@@ -71,7 +76,7 @@ def merge_conditions(
             "message": update.message[:4096],
             "observedGeneration": generation,
             "lastTransitionTime": (
-                now.isoformat().replace("+00:00", "Z") if changed else old["lastTransitionTime"]  # type: ignore[index]
+                _rfc3339(now) if changed else old["lastTransitionTime"]  # type: ignore[index]
             ),
         }
     order = {READY: 0, RECONCILING: 1, STALLED: 2}

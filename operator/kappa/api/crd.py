@@ -76,7 +76,6 @@ STREAMJOB = Kind(
             "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
             "metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a "
             "letter): it names FlinkDeployments and Services",
-            field_path=".metadata.name",
         ),
         cel(
             f"size(self.metadata.name) + size(self.spec.version) <= {MAX_NAME_PLUS_VERSION}",

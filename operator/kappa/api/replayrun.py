@@ -151,7 +151,8 @@ class CatchUp(KappaModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "duration(self.stableFor) <= duration(self.timeout)",
+                    "!has(self.stableFor) || !has(self.timeout)"
+                    " || duration(self.stableFor) <= duration(self.timeout)",
                     "stableFor must be <= timeout",
                     field_path=".stableFor",
                 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -18,7 +17,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         field="status.kopf.last-handled-configuration"
     )
     settings.persistence.finalizer = "kappa.dev/finalizer"
-    settings.posting.level = logging.WARNING  # our own events say what happened; Kopf's would repeat it
+    # Our own events say what happened; Kopf's per-handler log lines would only repeat it as events.
+    settings.posting.loggers = False
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     settings.execution.max_workers = 8

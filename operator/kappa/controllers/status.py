@@ -30,7 +30,4 @@ def apply_decision(
         # Even a Stalled decision reflects this generation.
         patch.status["observedGeneration"] = generation
     for event in decision.events:
-        if event.type == "Warning":
-            kopf.warn(body, reason=event.reason, message=event.message)
-        else:
-            kopf.info(body, reason=event.reason, message=event.message)
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)

@@ -51,7 +51,7 @@ class Kubectl:
         return self.run("apply", "-f", "-", input=text, check=check)
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
-        return json.loads(self("get", kind, name, "-o", "json"))  # type: ignore[no-any-return]
+        return json.loads(self("get", kind, name, "-o", "json", "--show-managed-fields"))  # type: ignore[no-any-return]
 
     def wait_for(
         self, kind: str, name: str, predicate: Any, timeout: float = 30, what: str = ""
