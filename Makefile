@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 CACHE ?= $(HOME)/.cache/kappa-operator
 export PIP_CACHE_DIR ?= $(CACHE)/pip
 
-.PHONY: help venv crds lint unit test run up down e2e image clean
+.PHONY: help venv crds lint unit test bench run up down e2e image clean
 
 help:
 	@echo "make run    start the local control plane, install CRDs, apply examples/, run the operator"
 	@echo "make test   lint, types, layer contracts, unit and integration tests on the real test bed"
 	@echo "make crds   regenerate crds/ from the models"
 	@echo "make up / make down   start / stop the local control plane"
+	@echo "make bench  lag-poll benchmark against the test Kafka (prints figures)"
 	@echo "make e2e    kind-based end-to-end tests (needs Docker)"
 
 $(VENV)/.installed: pyproject.toml
@@ -26,8 +27,8 @@ crds: venv
 	$(VENV)/bin/kappa crds --out crds
 
 lint: venv
-	$(VENV)/bin/ruff check operator e2e
-	$(VENV)/bin/ruff format --check operator e2e
+	$(VENV)/bin/ruff check operator e2e benchmarks
+	$(VENV)/bin/ruff format --check operator e2e benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/kappa crds --out crds --check
@@ -37,7 +38,12 @@ unit: venv
 
 test: lint
 	bash testbed/build-k8s.sh
+	bash testbed/kafka.sh fetch
 	$(PY) -m pytest operator/tests
+
+bench: venv
+	bash testbed/kafka.sh up
+	$(PY) benchmarks/lag_poll.py
 
 run: venv
 	bash testbed/run-local.sh

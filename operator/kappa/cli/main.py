@@ -25,6 +25,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         log_prefix=args.log_format == "full",
     )
 
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.health_host)
+    os.environ.setdefault("KAPPA_LAG_INTERVAL", str(args.lag_interval))
     namespaces = args.namespace or []
     kopf.run(
         clusterwide=not namespaces,
@@ -72,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--namespace", action="append", help="watch only these namespaces (repeatable)")
     run.add_argument("--health-host", default="127.0.0.1")
     run.add_argument("--health-port", type=int, default=0, help="serve /healthz on this port (0: off)")
+    run.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics here (0: off)")
+    run.add_argument("--lag-interval", type=float, default=10.0, help="seconds between consumer lag polls")
     run.add_argument("--log-format", choices=["full", "json"], default="full", help="json for log shippers")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_cmd_run)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.testbed import ROOT, Kubectl, OperatorProcess
+from kappa.adapters.kafka import KafkaAdmin
+from tests.integration.testbed import ROOT, KafkaTestbed, Kubectl, OperatorProcess
 
 CONTROLPLANE = ROOT / "testbed" / "controlplane.sh"
 
@@ -74,7 +75,7 @@ def kappa_operator(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator-log") / "operator.log"
-    operator = OperatorProcess(operator_kubeconfig, log, health_port=18080)
+    operator = OperatorProcess(operator_kubeconfig, log, health_port=18080, metrics_port=18090)
     operator.start()
     yield operator
     operator.stop()
@@ -93,3 +94,28 @@ def namespace(admin: Kubectl, crds: list[str]) -> Iterator[str]:
 def kubectl(admin: Kubectl, namespace: str) -> Kubectl:
     """kubectl as a user (admin) in this test's namespace."""
     return admin.in_namespace(namespace)
+
+
+KAFKA = ROOT / "testbed" / "kafka.sh"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A real single-node Kafka (KRaft) on loopback; started here only if it was not already up."""
+    was_up = subprocess.run(["bash", str(KAFKA), "status"], capture_output=True).returncode == 0
+    up = subprocess.run(["bash", str(KAFKA), "up"], capture_output=True, text=True, timeout=1200)
+    if up.returncode != 0:
+        pytest.fail(f"Kafka did not start:\n{up.stderr[-4000:]}")
+    yield up.stdout.strip().splitlines()[-1]
+    if not was_up and not os.environ.get("KAPPA_KEEP_TESTBED"):
+        subprocess.run(["bash", str(KAFKA), "down"], capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def kafka_admin(kafka_bootstrap: str) -> KafkaAdmin:
+    return KafkaAdmin(kafka_bootstrap)
+
+
+@pytest.fixture
+def kafka(kafka_bootstrap: str, kafka_admin: KafkaAdmin) -> KafkaTestbed:
+    return KafkaTestbed(kafka_bootstrap, kafka_admin)

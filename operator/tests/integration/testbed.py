@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,11 +10,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from confluent_kafka import Consumer, Producer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from kappa.adapters.kafka import KafkaAdmin
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -76,17 +83,29 @@ def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
 class OperatorProcess:
     """`kappa run` as a separate process, the way it runs in a cluster, with its log in a file."""
 
-    def __init__(self, kubeconfig: Path, log_path: Path, health_port: int) -> None:
+    def __init__(self, kubeconfig: Path, log_path: Path, health_port: int, metrics_port: int) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.health_port = health_port
+        self.metrics_port = metrics_port
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:
         log = self.log_path.open("ab")
         kappa = Path(sys.executable).parent / "kappa"
         self.proc = subprocess.Popen(
-            [str(kappa), "run", "--kubeconfig", str(self.kubeconfig), "--health-port", str(self.health_port)],
+            [
+                str(kappa),
+                "run",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--health-port",
+                str(self.health_port),
+                "--metrics-port",
+                str(self.metrics_port),
+                "--lag-interval",
+                "1",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -120,3 +139,80 @@ class OperatorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """One sample from the operator's /metrics, as Prometheus would scrape it."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    return float(sample.value)
+        return None
+
+
+class KafkaTestbed:
+    """The test Kafka as a test sees it: make topics, produce with known timestamps, consume and commit."""
+
+    def __init__(self, bootstrap: str, admin: KafkaAdmin) -> None:
+        self.bootstrap = bootstrap
+        self.admin = admin
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run(coro)
+
+    def topic(self, partitions: int = 3, **config: str) -> str:
+        name = f"t-{uuid.uuid4().hex[:10]}"
+        self.run(self.admin.ensure_topic(name, partitions=partitions, config=config))
+        return name
+
+    def produce(self, topic: str, records: Iterable[tuple[int, int]], *, transactional: bool = False) -> None:
+        """records: (partition, timestamp_ms); the value says where it went."""
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap, "linger.ms": 0}
+        if transactional:
+            conf["transactional.id"] = f"test-{uuid.uuid4().hex[:8]}"
+        producer = Producer(conf)
+        if transactional:
+            producer.init_transactions(10)
+            producer.begin_transaction()
+        for partition, ts in records:
+            producer.produce(topic, value=f"{partition}@{ts}".encode(), partition=partition, timestamp=ts)
+        if transactional:
+            producer.commit_transaction(10)
+        assert producer.flush(10) == 0
+
+    def consume_and_commit(self, topic: str, group: str, counts: dict[int, int]) -> None:
+        """Read `counts[p]` records from each partition (read_committed) and commit after the last one read,
+        at last.offset + 1, the way Flink's Kafka source commits on checkpoint."""
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+            }
+        )
+        try:
+            commits = []
+            for partition, count in counts.items():
+                if count == 0:
+                    continue
+                committed = consumer.committed([TopicPartition(topic, partition)], 10)[0].offset
+                consumer.assign([TopicPartition(topic, partition, committed if committed >= 0 else 0)])
+                last = None
+                seen = 0
+                deadline = time.monotonic() + 20
+                while seen < count and time.monotonic() < deadline:
+                    msg = consumer.poll(0.5)
+                    if msg is None or msg.error():
+                        continue
+                    last = msg.offset()
+                    seen += 1
+                assert seen == count, f"read {seen} of {count} records from {topic}[{partition}]"
+                commits.append(TopicPartition(topic, partition, last + 1))
+                consumer.unassign()
+            if commits:
+                consumer.commit(offsets=commits, asynchronous=False)
+        finally:
+            consumer.close()

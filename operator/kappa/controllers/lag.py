@@ -1,0 +1,75 @@
+"""Operator-wide lag tracking: one LagMonitor per Kafka cluster, polled in the background, exported as gauges.
+
+Controllers call `track`/`untrack`; one task polls every tracked group of every cluster once per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from kappa.adapters.kafka import KafkaAdmin
+from kappa.adapters.lag_monitor import GroupLag, LagMonitor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LagTracking:
+    interval: float = 10.0
+    monitors: dict[str, LagMonitor] = field(default_factory=dict)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def monitor(self, bootstrap: str) -> LagMonitor:
+        if bootstrap not in self.monitors:
+            self.monitors[bootstrap] = LagMonitor(KafkaAdmin(bootstrap))
+        return self.monitors[bootstrap]
+
+    def track(self, bootstrap: str, group: str, topics: list[str], labels: dict[str, str]) -> None:
+        # A group lives in one cluster; forget it elsewhere (the job may have moved clusters).
+        for other, monitor in self.monitors.items():
+            if other != bootstrap and group in monitor.groups:
+                monitor.untrack(group)
+        self.monitor(bootstrap).track(group, topics, labels=labels)
+
+    def untrack(self, group: str) -> None:
+        for monitor in self.monitors.values():
+            monitor.untrack(group)
+
+    def latest(self, group: str) -> GroupLag | None:
+        for monitor in self.monitors.values():
+            if (found := monitor.latest(group)) is not None:
+                return found
+        return None
+
+    async def run(self) -> None:
+        while not self.stop.is_set():
+            for bootstrap, monitor in list(self.monitors.items()):
+                try:
+                    await monitor.poll()
+                except Exception as exc:  # a cluster being down must not stop the others
+                    log.warning("lag poll of %s failed: %s", bootstrap, exc)
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=self.interval)
+            except TimeoutError:
+                continue
+
+
+@kopf.on.startup()
+async def start_lag_tracking(memo: kopf.Memo, **_: Any) -> None:
+    tracking = LagTracking(interval=float(os.environ.get("KAPPA_LAG_INTERVAL", "10")))
+    memo.lag = tracking
+    memo.lag_task = asyncio.create_task(tracking.run(), name="kappa-lag-poll")
+
+
+@kopf.on.cleanup()
+async def stop_lag_tracking(memo: kopf.Memo, **_: Any) -> None:
+    tracking: LagTracking | None = getattr(memo, "lag", None)
+    if tracking is not None:
+        tracking.stop.set()
+        await memo.lag_task

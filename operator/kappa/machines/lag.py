@@ -1,0 +1,120 @@
+"""Consumer lag: per-partition arithmetic and a Burrow-style evaluation over a sliding window of samples.
+
+Burrow reads commit timestamps from __consumer_offsets; we see committed offsets only at poll times, so a
+"commit" here is an observed change of the committed offset. That gives two horizons: an offset that has not
+moved across the window is STALL, one that has not moved for `stop_after` is STOP.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from itertools import pairwise
+
+Partition = tuple[str, int]
+
+
+class LagStatus(IntEnum):
+    """Ordered by severity: a group is as bad as its worst partition."""
+
+    OK = 0
+    WARN = 1
+    REWIND = 2
+    STALL = 3
+    STOP = 4
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    end: int
+    committed: int | None
+    lag: int
+
+
+def partition_lag(end: int, committed: int | None, log_start: int = 0) -> int:
+    """end - committed, floored at 0. With no commit the whole retained partition is behind."""
+    if committed is None or committed < 0:
+        return max(0, end - log_start)
+    return max(0, end - committed)
+
+
+def group_lag(
+    ends: Mapping[Partition, int],
+    committed: Mapping[Partition, int | None],
+    log_starts: Mapping[Partition, int] | None = None,
+) -> list[PartitionLag]:
+    """Lag of every partition in `ends`, in topic/partition order."""
+    starts = log_starts or {}
+    return [
+        PartitionLag(
+            t, p, end, committed.get((t, p)), partition_lag(end, committed.get((t, p)), starts.get((t, p), 0))
+        )
+        for (t, p), end in sorted(ends.items())
+    ]
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float  # seconds, monotonic or epoch: only differences matter
+    committed: int | None
+    lag: int
+
+
+@dataclass
+class PartitionWindow:
+    """The last samples of one partition of one group, and when its committed offset last moved."""
+
+    size: int = 10
+    samples: deque[Sample] = field(default_factory=deque)
+    last_moved_at: float | None = None
+
+    def add(self, sample: Sample) -> None:
+        previous = self.samples[-1] if self.samples else None
+        if previous is None or previous.committed != sample.committed:
+            self.last_moved_at = sample.at
+        self.samples.append(sample)
+        while len(self.samples) > self.size:
+            self.samples.popleft()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: LagStatus
+    reason: str
+
+
+def evaluate(window: PartitionWindow, *, now: float, allowed_lag: int = 0, stop_after: float) -> Verdict:
+    """Burrow's rules, in order: REWIND, OK within allowance, OK if lag hit 0, STOP, STALL, WARN, else OK."""
+    samples = list(window.samples)
+    if not samples:
+        return Verdict(LagStatus.OK, "no samples yet")
+    current = samples[-1]
+    offsets = [s.committed for s in samples if s.committed is not None]
+    if any(b < a for a, b in pairwise(offsets)):
+        return Verdict(LagStatus.REWIND, "committed offset went backwards")
+    if current.lag <= allowed_lag:
+        return Verdict(LagStatus.OK, f"lag {current.lag} <= {allowed_lag}")
+    if any(s.lag == 0 for s in samples):
+        return Verdict(LagStatus.OK, "lag was 0 within the window")
+    if len(samples) < 2:
+        return Verdict(LagStatus.OK, "one sample: not enough to judge a trend")
+    unmoved = len(set(offsets)) <= 1
+    if unmoved and window.last_moved_at is not None and now - window.last_moved_at >= stop_after:
+        return Verdict(
+            LagStatus.STOP, f"no commit for {now - window.last_moved_at:.0f}s while lagging {current.lag}"
+        )
+    if unmoved:
+        return Verdict(LagStatus.STALL, f"committed offset unchanged while lagging {current.lag}")
+    lags = [s.lag for s in samples]
+    if all(b >= a for a, b in pairwise(lags)):
+        return Verdict(LagStatus.WARN, f"offsets move but lag never falls ({lags[0]} → {lags[-1]})")
+    return Verdict(LagStatus.OK, "lag is falling")
+
+
+def worst(verdicts: Iterable[Verdict]) -> Verdict:
+    """A group's status is its worst partition's."""
+    return max(verdicts, key=lambda v: v.status, default=Verdict(LagStatus.OK, "no partitions"))

@@ -1,0 +1,46 @@
+"""On-call engineers see a job's consumer lag in Prometheus, per partition and in total."""
+
+from __future__ import annotations
+
+import time
+
+from kappa.render.names import consumer_group
+from tests.integration.testbed import KafkaTestbed, Kubectl, OperatorProcess
+
+
+def test_a_streamjobs_group_lag_is_exported_as_gauges(
+    kappa_operator: OperatorProcess, kubectl: Kubectl, kafka: KafkaTestbed
+) -> None:
+    topic = kafka.topic(partitions=2)
+    kafka.produce(topic, [(p, int(time.time() * 1000)) for p in range(2) for _ in range(12)])
+    group = consumer_group(str(kubectl.namespace), "clicks-job", "v1")
+    # What a running v1 would have committed on its last checkpoint.
+    kafka.run(kafka.admin.seed_group(group, {(topic, 0): 5, (topic, 1): 12}))
+
+    kubectl.apply(
+        {
+            "apiVersion": "kappa.dev/v1alpha1",
+            "kind": "StreamJob",
+            "metadata": {"name": "clicks-job"},
+            "spec": {
+                "version": "v1",
+                "source": {"kafka": {"bootstrapServers": kafka.bootstrap}, "topics": [topic]},
+                "output": {"topic": {"base": f"{topic}-out"}},
+                "flink": {"image": "img", "sql": ["SELECT 1"]},
+            },
+        }
+    )
+
+    labels = {"namespace": str(kubectl.namespace), "job": "clicks-job", "version": "v1", "group": group}
+    deadline = time.monotonic() + 30
+    total = None
+    while time.monotonic() < deadline:
+        total = kappa_operator.metric("kappa_consumer_group_lag_records", **labels)
+        if total is not None:
+            break
+        time.sleep(0.5)
+    assert total == 7
+    assert kappa_operator.metric("kappa_consumer_lag_records", **labels, topic=topic, partition="0") == 7
+    assert kappa_operator.metric("kappa_consumer_lag_records", **labels, topic=topic, partition="1") == 0
+    assert kappa_operator.metric("kappa_consumer_group_lag_status", **labels) == 0
+    assert kappa_operator.metric("kappa_consumer_fell_off_retention_partitions", **labels) == 0

@@ -1,0 +1,21 @@
+"""Derived per-version names."""
+
+from __future__ import annotations
+
+import pytest
+
+from kappa.render import names
+
+
+@pytest.mark.parametrize(
+    ("func", "args", "expected"),
+    [
+        (names.consumer_group, ("shop", "sessionizer", "v2"), "shop.sessionizer.v2"),
+        (names.deployment_name, ("sessionizer", "v2"), "sessionizer-v2"),
+        (names.transactional_id_prefix, ("shop", "sessionizer", "v2"), "shop.sessionizer.v2"),
+        (names.output_topic, ("sessions", "v2"), "sessions.v2"),
+        (names.output_table, ("sessions", "v2-fix"), "sessions_v2_fix"),
+    ],
+)
+def test_names(func: object, args: tuple[str, ...], expected: str) -> None:
+    assert func(*args) == expected  # type: ignore[operator]
