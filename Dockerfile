@@ -11,4 +11,4 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER 65532
 ENTRYPOINT ["kappa"]
-CMD ["run", "--log-format=json", "--health-host=0.0.0.0", "--health-port=8080"]
+CMD ["run", "--log-format=json", "--health-host=0.0.0.0", "--health-port=8080", "--metrics-port=9090"]

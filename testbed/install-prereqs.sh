@@ -11,6 +11,6 @@ if ((${#need[@]})); then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
     { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
 fi
-for tool in go kubectl python3; do
+for tool in go kubectl python3 java mvn; do
   command -v "$tool" >/dev/null || { echo "$tool is required (see README prerequisites)" >&2; exit 1; }
 done
