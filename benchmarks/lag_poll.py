@@ -3,8 +3,8 @@
     python benchmarks/lag_poll.py [--bootstrap 127.0.0.1:19092] [--groups 50] [--partitions-per-group 20]
 
 Prints the admin requests one poll issues and how closely together they are sent (one round: no request
-waits for another's answer), and poll times next to a naive sequential per-group poll. On loopback the round
-trip is ~0.1 ms, so the two differ little here; over a network the sequential poll pays 2 x groups round trips.
+waits for another's answer), and poll times next to a naive sequential per-group poll. On loopback a round
+trip is ~0.1 ms, so the two differ little here; over a network the sequential poll pays 2 x groups trips.
 """
 
 from __future__ import annotations
