@@ -32,6 +32,11 @@ def cel(
     return entry
 
 
+def validated(*rules: dict[str, Any]) -> ConfigDict:
+    """Model config carrying CEL rules for the object the model describes."""
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": list(rules)})
+
+
 def exactly_one(fields: list[str]) -> str:
     """A CEL expression true when exactly one of the optional `fields` is set."""
     terms = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in fields)
@@ -104,12 +109,8 @@ def defaulted(model: type[BaseModel], description: str) -> Any:
 class Bounds(KappaModel):
     """An inclusive range [min, max]."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel("!has(self.min) || !has(self.max) || self.min <= self.max", "min must be <= max")
-            ]
-        }
+    model_config = validated(
+        cel("!has(self.min) || !has(self.max) || self.min <= self.max", "min must be <= max")
     )
 
     min: float | None = Field(default=None, ge=0, description="Lower bound, inclusive.")

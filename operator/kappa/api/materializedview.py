@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from kappa.api.base import CommonStatus, Duration, KappaModel, ObjectName, SqlIdentifier, VersionName, cel
+from kappa.api.base import (
+    CommonStatus,
+    Duration,
+    KappaModel,
+    ObjectName,
+    SqlIdentifier,
+    VersionName,
+    cel,
+    validated,
+)
 
 
 class SecretKeyRef(KappaModel):
@@ -35,16 +44,12 @@ class ConfigMapBackend(KappaModel):
 class Backend(KappaModel):
     """Where the alias lives. `type` picks the block that must be set."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "self.type == 'postgres' ? has(self.postgres) && !has(self.configMap)"
-                    " : has(self.configMap) && !has(self.postgres)",
-                    "set exactly the block named by type: postgres or configMap",
-                )
-            ]
-        }
+    model_config = validated(
+        cel(
+            "self.type == 'postgres' ? has(self.postgres) && !has(self.configMap)"
+            " : has(self.configMap) && !has(self.postgres)",
+            "set exactly the block named by type: postgres or configMap",
+        )
     )
 
     type: Literal["postgres", "configMap"] = Field(description="postgres or configMap.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from kappa.api.base import (
     Bounds,
@@ -20,6 +20,7 @@ from kappa.api.base import (
     cel,
     defaulted,
     exactly_one,
+    validated,
 )
 
 ReplayPhase = Literal[
@@ -51,15 +52,11 @@ class PartitionOffset(KappaModel):
 class ReplayFrom(KappaModel):
     """Where the replay starts: exactly one of earliest, timestamp or offsets."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    exactly_one(["earliest", "timestamp", "offsets"]),
-                    "exactly one start position must be set: earliest, timestamp or offsets",
-                )
-            ]
-        }
+    model_config = validated(
+        cel(
+            exactly_one(["earliest", "timestamp", "offsets"]),
+            "exactly one start position must be set: earliest, timestamp or offsets",
+        )
     )
 
     earliest: Literal[True] | None = Field(default=None, description="From the start of the retained log.")
@@ -74,15 +71,11 @@ class ReplayFrom(KappaModel):
 class ReplayUntil(KappaModel):
     """Where the replay ends: live (then cut over), or a bounded end (a sandbox backfill, no cutover)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    exactly_one(["live", "timestamp", "offsets"]),
-                    "exactly one end must be set: live, timestamp or offsets",
-                )
-            ]
-        }
+    model_config = validated(
+        cel(
+            exactly_one(["live", "timestamp", "offsets"]),
+            "exactly one end must be set: live, timestamp or offsets",
+        )
     )
 
     live: Literal[True] | None = Field(default=None, description="Catch up with the head and cut over.")
@@ -120,21 +113,17 @@ class ReplayOutput(KappaModel):
 class Throttle(KappaModel):
     """A read limit for the replay, in one unit: records or bytes per second."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    exactly_one(["recordsPerSecond", "bytesPerSecond"]),
-                    "a throttle has one unit: set either recordsPerSecond or bytesPerSecond, not both",
-                ),
-                cel(
-                    "!has(self.burst) || has(self.recordsPerSecond) && self.burst >= self.recordsPerSecond"
-                    " || has(self.bytesPerSecond) && self.burst >= self.bytesPerSecond",
-                    "burst is in the throttle's unit and must be >= its rate",
-                    field_path=".burst",
-                ),
-            ]
-        }
+    model_config = validated(
+        cel(
+            exactly_one(["recordsPerSecond", "bytesPerSecond"]),
+            "a throttle has one unit: set either recordsPerSecond or bytesPerSecond, not both",
+        ),
+        cel(
+            "!has(self.burst) || has(self.recordsPerSecond) && self.burst >= self.recordsPerSecond"
+            " || has(self.bytesPerSecond) && self.burst >= self.bytesPerSecond",
+            "burst is in the throttle's unit and must be >= its rate",
+            field_path=".burst",
+        ),
     )
 
     records_per_second: int | None = Field(default=None, ge=1, description="Records per second.")
@@ -147,17 +136,13 @@ class Throttle(KappaModel):
 class CatchUp(KappaModel):
     """When the replay counts as caught up with live."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "!has(self.stableFor) || !has(self.timeout)"
-                    " || duration(self.stableFor) <= duration(self.timeout)",
-                    "stableFor must be <= timeout",
-                    field_path=".stableFor",
-                )
-            ]
-        }
+    model_config = validated(
+        cel(
+            "!has(self.stableFor) || !has(self.timeout)"
+            " || duration(self.stableFor) <= duration(self.timeout)",
+            "stableFor must be <= timeout",
+            field_path=".stableFor",
+        )
     )
 
     max_lag_records: int = Field(default=1000, ge=0, description="Lag allowed on every partition.")

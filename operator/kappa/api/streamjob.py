@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from kappa.api.base import (
     Bounds,
@@ -19,6 +19,7 @@ from kappa.api.base import (
     cel,
     defaulted,
     exactly_one,
+    validated,
 )
 
 FlinkVersion = Literal[
@@ -32,15 +33,11 @@ StreamJobPhase = Literal[
 class KafkaCluster(KappaModel):
     """Where the Kafka cluster is: a Strimzi `Kafka` by name, or bootstrap servers."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    exactly_one(["clusterRef", "bootstrapServers"]),
-                    "exactly one of clusterRef or bootstrapServers must be set",
-                )
-            ]
-        }
+    model_config = validated(
+        cel(
+            exactly_one(["clusterRef", "bootstrapServers"]),
+            "exactly one of clusterRef or bootstrapServers must be set",
+        )
     )
 
     cluster_ref: ObjectName | None = Field(
@@ -61,15 +58,11 @@ class KafkaCluster(KappaModel):
 class StartingPosition(KappaModel):
     """Where the first version starts reading: exactly one of latest, earliest or timestamp."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    exactly_one(["latest", "earliest", "timestamp"]),
-                    "exactly one of latest, earliest or timestamp must be set",
-                )
-            ]
-        }
+    model_config = validated(
+        cel(
+            exactly_one(["latest", "earliest", "timestamp"]),
+            "exactly one of latest, earliest or timestamp must be set",
+        )
     )
 
     latest: Literal[True] | None = Field(default=None, description="Start at the end of the log.")
@@ -111,12 +104,8 @@ class TableOutput(KappaModel):
 class Output(KappaModel):
     """What the job writes. At least one of topic or table."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel("has(self.topic) || has(self.table)", "at least one of topic or table must be set")
-            ]
-        }
+    model_config = validated(
+        cel("has(self.topic) || has(self.table)", "at least one of topic or table must be set")
     )
 
     topic: TopicOutput | None = Field(default=None, description="Versioned Kafka output.")
@@ -149,17 +138,13 @@ class TaskManagerResources(Resources):
 class FlinkSpec(KappaModel):
     """Passed through to the Flink job. The job is a jar (jarURI) or Flink SQL statements (sql)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(exactly_one(["jarURI", "sql"]), "exactly one of jarURI or sql must be set"),
-                cel(
-                    "!has(self.entryClass) || has(self.jarURI)",
-                    "entryClass needs jarURI",
-                    field_path=".entryClass",
-                ),
-            ]
-        }
+    model_config = validated(
+        cel(exactly_one(["jarURI", "sql"]), "exactly one of jarURI or sql must be set"),
+        cel(
+            "!has(self.entryClass) || has(self.jarURI)",
+            "entryClass needs jarURI",
+            field_path=".entryClass",
+        ),
     )
 
     image: str = Field(min_length=1, max_length=512, description="Container image with the job and Flink.")
