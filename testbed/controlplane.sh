@@ -15,6 +15,7 @@ STATE="${KAPPA_TESTBED_DIR:-$CACHE/testbed}"
 BIN="$CACHE/k8s/v$K8S_VERSION/bin"
 ETCD_PORT="${KAPPA_ETCD_PORT:-23790}"
 API_PORT="${KAPPA_API_PORT:-16443}"
+KCM_PORT="${KAPPA_KCM_PORT:-$((API_PORT + 1))}"
 PKI="$STATE/pki"
 LOGS="$STATE/logs"
 KUBECONFIG_OUT="$STATE/admin.kubeconfig"
@@ -141,7 +142,7 @@ up() {
       --authentication-kubeconfig "$STATE/controller-manager.kubeconfig" \
       --authorization-kubeconfig "$STATE/controller-manager.kubeconfig" \
       --controllers garbagecollector,namespace \
-      --leader-elect=false --bind-address 127.0.0.1 --secure-port 10257 --v=1
+      --leader-elect=false --bind-address 127.0.0.1 --secure-port "$KCM_PORT" --v=1
     sleep 0.5
     alive kube-controller-manager || { tail -20 "$LOGS/kube-controller-manager.log" >&2; exit 1; }
   fi

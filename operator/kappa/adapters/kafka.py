@@ -8,13 +8,14 @@ calls block and run in a worker thread. Nothing here blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from confluent_kafka import Consumer as _Consumer
 from confluent_kafka import (
@@ -93,6 +94,50 @@ async def _wait(future: Future[Any]) -> Any:
     return await asyncio.wrap_future(future)
 
 
+# Errors that say "ask again shortly": a coordinator moving or loading, a leader election, a timeout.
+_TRANSIENT = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT,
+}
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        error: KafkaError = exc.args[0]
+        return error.code() in _TRANSIENT or bool(error.retriable())
+    return False
+
+
+def retried(
+    method: Callable[Concatenate[KafkaAdmin, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[KafkaAdmin, P], Coroutine[Any, Any, T]]:
+    """The adapter's one retry policy: transient errors are retried with backoff until the call's timeout."""
+
+    @functools.wraps(method)
+    async def wrapper(self: KafkaAdmin, *args: P.args, **kwargs: P.kwargs) -> T:
+        delay = 0.1
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return await method(self, *args, **kwargs)
+            except KafkaException as exc:
+                if not _transient(exc) or time.monotonic() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    return wrapper  # type: ignore[return-value]  # functools.wraps types it as _Wrapped
+
+
 def _is(exc: BaseException, *codes: int) -> bool:
     if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
         return exc.args[0].code() in codes
@@ -120,6 +165,7 @@ class KafkaAdmin:
             raise UnknownTopic(f"topic {', '.join(missing)} does not exist")
         return sorted(p for parts in found.values() for p in parts)
 
+    @retried
     async def partitions_by_topic(
         self, topics: Iterable[str]
     ) -> tuple[dict[str, list[Partition]], list[str]]:
@@ -148,6 +194,7 @@ class KafkaAdmin:
             return False
         return True
 
+    @retried
     async def topic_configs(self, topics: Iterable[str]) -> dict[str, dict[str, str]]:
         resources = [ConfigResource(ResourceType.TOPIC, t) for t in sorted(set(topics))]
         if not resources:
@@ -228,6 +275,7 @@ class KafkaAdmin:
                     raise
                 await asyncio.sleep(0.05)
 
+    @retried
     async def alter_topic_config(self, name: str, config: Mapping[str, str]) -> None:
         entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in config.items()]
         resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
@@ -235,6 +283,7 @@ class KafkaAdmin:
         for future in futures.values():
             await _wait(future)
 
+    @retried
     async def delete_records(self, before: Mapping[Partition, int]) -> dict[Partition, int]:
         """Move the log start (tests and retention emergencies); returns the new low watermarks."""
         tps = [TopicPartition(t, p, o) for (t, p), o in before.items()]
@@ -243,6 +292,7 @@ class KafkaAdmin:
 
     # -- offsets --------------------------------------------------------------------------------------
 
+    @retried
     async def _list_offsets(
         self, specs: Mapping[Partition, OffsetSpec], *, read_committed: bool = True
     ) -> dict[Partition, int]:
@@ -305,6 +355,7 @@ class KafkaAdmin:
 
     # -- consumer groups ------------------------------------------------------------------------------
 
+    @retried
     async def committed(self, group: str) -> dict[Partition, int]:
         """The group's committed offsets (partitions without a commit are left out)."""
         request = [ConsumerGroupTopicPartitions(group)]
@@ -323,6 +374,7 @@ class KafkaAdmin:
         results = await asyncio.gather(*(self.committed(g) for g in names))
         return dict(zip(names, results, strict=True))
 
+    @retried
     async def describe_groups(self, groups: Iterable[str]) -> dict[str, GroupInfo]:
         names = sorted(set(groups))
         if not names:
@@ -356,12 +408,17 @@ class KafkaAdmin:
             raise GroupInUse(
                 f"consumer group {group} already has committed offsets; replay groups must be new"
             )
+        await self._alter_group_offsets(group, offsets)
+
+    @retried
+    async def _alter_group_offsets(self, group: str, offsets: Mapping[Partition, int]) -> None:
         request = [
             ConsumerGroupTopicPartitions(group, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
         ]
         futures = self._admin.alter_consumer_group_offsets(request, request_timeout=self.timeout)
         await _wait(futures[group])
 
+    @retried
     async def delete_group(self, group: str) -> bool:
         """Delete a group; False if there was none. Callers first check no reader or rollback needs it."""
         futures = self._admin.delete_consumer_groups([group], request_timeout=self.timeout)

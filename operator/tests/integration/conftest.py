@@ -28,6 +28,8 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     was_up = subprocess.run(["bash", str(CONTROLPLANE), "status"], capture_output=True).returncode == 0
     up = subprocess.run(["bash", str(CONTROLPLANE), "up"], capture_output=True, text=True, timeout=1800)
     if up.returncode != 0:
+        if not was_up:
+            subprocess.run(["bash", str(CONTROLPLANE), "down"], capture_output=True, timeout=120)
         pytest.fail(f"control plane did not start:\n{up.stderr[-4000:]}")
     kubeconfig = Path(up.stdout.strip().splitlines()[-1])
     yield kubeconfig
@@ -105,6 +107,8 @@ def kafka_bootstrap() -> Iterator[str]:
     was_up = subprocess.run(["bash", str(KAFKA), "status"], capture_output=True).returncode == 0
     up = subprocess.run(["bash", str(KAFKA), "up"], capture_output=True, text=True, timeout=1200)
     if up.returncode != 0:
+        if not was_up:
+            subprocess.run(["bash", str(KAFKA), "down"], capture_output=True, timeout=120)
         pytest.fail(f"Kafka did not start:\n{up.stderr[-4000:]}")
     yield up.stdout.strip().splitlines()[-1]
     if not was_up and not os.environ.get("KAPPA_KEEP_TESTBED"):
