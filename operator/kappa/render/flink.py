@@ -1,0 +1,201 @@
+"""StreamJob + version → that version's FlinkDeployment (flink.apache.org/v1beta1) and KafkaTopic, with what
+the operator injects: the consumer group, starting offsets, output names and transactionalIdPrefix, as config,
+args and SQL variables."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kappa.api.streamjob import StreamJobSpec
+from kappa.render import names
+
+MANAGED_BY = "kappa-operator"
+SQL_RUNNER_JAR = "local:///opt/flink/usrlib/kappa-sql-runner.jar"
+SQL_RUNNER_CLASS = "dev.kappa.sqlrunner.SqlRunner"
+_VARIABLE = re.compile(r"\$\{(KAPPA_[A-Z_]+)\}")
+
+
+class UnknownVariable(ValueError):
+    """A statement names a ${KAPPA_*} variable the operator does not inject."""
+
+
+@dataclass(frozen=True)
+class Injection:
+    """What every version gets from the operator, so users never hand-edit it."""
+
+    version: str
+    group_id: str
+    transactional_id_prefix: str
+    bootstrap_servers: str
+    startup_mode: Literal["earliest-offset", "latest-offset", "timestamp", "group-offsets"]
+    startup_timestamp_ms: int | None = None
+    output_topic: str | None = None
+    output_table: str | None = None
+
+    def variables(self) -> dict[str, str]:
+        values = {
+            "KAPPA_VERSION": self.version,
+            "KAPPA_GROUP_ID": self.group_id,
+            "KAPPA_TRANSACTIONAL_ID_PREFIX": self.transactional_id_prefix,
+            "KAPPA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "KAPPA_STARTUP_MODE": self.startup_mode,
+            "KAPPA_STARTUP_TIMESTAMP": str(self.startup_timestamp_ms or ""),
+            "KAPPA_OUTPUT_TOPIC": self.output_topic or "",
+            "KAPPA_OUTPUT_TABLE": self.output_table or "",
+        }
+        return values
+
+    def configuration(self) -> dict[str, str]:
+        """The same values as Flink configuration, for jar jobs that read `kappa.*` keys."""
+        return {
+            f"kappa.{key.removeprefix('KAPPA_').lower().replace('_', '-')}": value
+            for key, value in self.variables().items()
+            if value
+        }
+
+    def args(self) -> list[str]:
+        return [f"--kappa.{k.removeprefix('kappa.')}={v}" for k, v in self.configuration().items()]
+
+
+def injection_for(
+    namespace: str,
+    job: str,
+    spec: StreamJobSpec,
+    version: str,
+    *,
+    bootstrap_servers: str,
+    startup_mode: Literal["earliest-offset", "latest-offset", "timestamp", "group-offsets"],
+    startup_timestamp_ms: int | None = None,
+) -> Injection:
+    return Injection(
+        version=version,
+        group_id=names.consumer_group(namespace, job, version),
+        transactional_id_prefix=names.transactional_id_prefix(namespace, job, version),
+        bootstrap_servers=bootstrap_servers,
+        startup_mode=startup_mode,
+        startup_timestamp_ms=startup_timestamp_ms,
+        output_topic=names.output_topic(spec.output.topic.base, version) if spec.output.topic else None,
+        output_table=names.output_table(spec.output.table.base, version) if spec.output.table else None,
+    )
+
+
+def substitute(statement: str, variables: dict[str, str]) -> str:
+    """Replace ${KAPPA_*} in a SQL statement; an unknown name is an error, not an empty string."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in variables:
+            raise UnknownVariable(
+                f"${{{name}}} is not a variable the operator injects ({', '.join(variables)})"
+            )
+        return variables[name]
+
+    return _VARIABLE.sub(value, statement)
+
+
+def labels(job: str, version: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/name": job,
+        "kappa.dev/job": job,
+        "kappa.dev/version": version,
+    }
+
+
+def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "kappa.dev/v1alpha1",
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def flink_deployment(
+    *,
+    namespace: str,
+    job: str,
+    owner_uid: str,
+    spec: StreamJobSpec,
+    injection: Injection,
+    state: Literal["running", "suspended"] = "running",
+    initial_savepoint_path: str | None = None,
+    savepoint_redeploy_nonce: int | None = None,
+) -> dict[str, Any]:
+    """The FlinkDeployment of one version, always with upgradeMode savepoint."""
+    flink = spec.flink
+    configuration = {**flink.flink_configuration, **injection.configuration()}
+    job_spec: dict[str, Any] = {
+        "parallelism": flink.parallelism,
+        "upgradeMode": "savepoint",
+        "state": state,
+    }
+    if flink.sql is not None:
+        variables = injection.variables()
+        job_spec |= {
+            "jarURI": SQL_RUNNER_JAR,
+            "entryClass": SQL_RUNNER_CLASS,
+            "args": [substitute(statement, variables) for statement in flink.sql],
+        }
+    else:
+        job_spec |= {"jarURI": flink.jar_uri, "args": [*flink.args, *injection.args()]}
+        if flink.entry_class:
+            job_spec["entryClass"] = flink.entry_class
+    if initial_savepoint_path:
+        job_spec["initialSavepointPath"] = initial_savepoint_path
+    if savepoint_redeploy_nonce is not None:
+        job_spec["savepointRedeployNonce"] = savepoint_redeploy_nonce
+    return {
+        "apiVersion": "flink.apache.org/v1beta1",
+        "kind": "FlinkDeployment",
+        "metadata": {
+            "name": names.deployment_name(job, injection.version),
+            "namespace": namespace,
+            "labels": labels(job, injection.version),
+            "ownerReferences": [owner_reference("StreamJob", job, owner_uid)],
+        },
+        "spec": {
+            "image": flink.image,
+            "flinkVersion": flink.flink_version,
+            "serviceAccount": flink.service_account,
+            "flinkConfiguration": configuration,
+            "jobManager": {"resource": {"cpu": flink.job_manager.cpu, "memory": flink.job_manager.memory}},
+            "taskManager": {
+                "resource": {"cpu": flink.task_manager.cpu, "memory": flink.task_manager.memory},
+                "replicas": flink.task_manager.replicas,
+            },
+            "job": job_spec,
+        },
+    }
+
+
+def kafka_topic(
+    *,
+    namespace: str,
+    job: str,
+    owner_uid: str,
+    topic: str,
+    version: str,
+    partitions: int,
+    replicas: int,
+    config: dict[str, str],
+    cluster: str,
+    api_version: str = "kafka.strimzi.io/v1",
+) -> dict[str, Any]:
+    """One version's Strimzi KafkaTopic; `api_version` comes from discovery (v1, else v1beta2)."""
+    return {
+        "apiVersion": api_version,
+        "kind": "KafkaTopic",
+        "metadata": {
+            # KafkaTopic names are DNS names; the Kafka topic name keeps its dots in spec.topicName.
+            "name": topic.replace(".", "-").replace("_", "-").lower(),
+            "namespace": namespace,
+            "labels": {**labels(job, version), "strimzi.io/cluster": cluster},
+            "ownerReferences": [owner_reference("StreamJob", job, owner_uid)],
+        },
+        "spec": {"topicName": topic, "partitions": partitions, "replicas": replicas, "config": dict(config)},
+    }
