@@ -1,0 +1,342 @@
+"""The StreamJob savepoint upgrade, with automatic rollback: a pure state machine.
+
+    Idle ─version change─▶ Savepointing ─savepoint recorded─▶ Starting ─gates pass─▶ Idle (new active)
+                             │ failed / deadline                 │ gates fail / deadline
+                             ▼                                   ▼
+                           Idle (old resumed, Stalled)        RollingBack ─old running─▶ RolledBack
+
+A first deploy goes Idle → Starting directly. Every step has a deadline; intent (the step and its target) is
+in the status patch of the same decision that asks for the side effect, and every action is idempotent, so a
+crash between the two repeats nothing that matters and skips nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from kappa.api.conditions import ConditionUpdate, progressing, ready, stalled
+from kappa.machines.decision import Event
+
+Step = Literal["Idle", "Savepointing", "Starting", "RollingBack", "RolledBack"]
+RUNNING = "RUNNING"
+FAILED_STATES = {"FAILED", "FAILING", "RESTARTING"}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What was observed of one version's FlinkDeployment (FKO status)."""
+
+    exists: bool = True
+    desired_state: Literal["running", "suspended"] = "running"
+    job_state: str | None = None
+    lifecycle: str | None = None
+    upgrade_savepoint_path: str | None = None
+    savepoint_at: datetime | None = None
+    last_checkpoint_at: datetime | None = None
+    started_at: datetime | None = None
+    restarts: int = 0
+    error: str | None = None
+    new_exceptions: int = 0
+
+
+@dataclass(frozen=True)
+class Observed:
+    deployments: dict[str, Deployment]
+    lag_growing: bool = False
+
+    def of(self, version: str | None) -> Deployment:
+        return self.deployments.get(version or "", Deployment(exists=False))
+
+
+@dataclass(frozen=True)
+class UpgradeSpec:
+    version: str
+    readiness_timeout: timedelta
+    savepoint_timeout: timedelta
+    max_restarts: int
+
+
+@dataclass(frozen=True)
+class UpgradeState:
+    """The part of StreamJob status this machine owns."""
+
+    step: Step = "Idle"
+    active: str | None = None
+    target: str | None = None
+    entered_at: datetime | None = None
+    deadline: datetime | None = None
+    savepoint: str | None = None
+    """The savepoint the target starts from, and the one a rollback resumes the active version from."""
+    failed_version: str | None = None
+    """A version that failed its gates; not retried until spec.version changes to another version."""
+
+
+@dataclass(frozen=True)
+class Apply:
+    """Server-side apply a version's FlinkDeployment in this state."""
+
+    version: str
+    state: Literal["running", "suspended"]
+    initial_savepoint: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"apply/{self.version}/{self.state}/{self.initial_savepoint or '-'}"
+
+
+@dataclass(frozen=True)
+class Delete:
+    version: str
+
+    @property
+    def key(self) -> str:
+        return f"delete/{self.version}"
+
+
+Action = Apply | Delete
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    passed: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class UpgradeDecision:
+    state: UpgradeState
+    actions: list[Action] = field(default_factory=list)
+    conditions: list[ConditionUpdate] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+def gates(dep: Deployment, spec: UpgradeSpec, lag_growing: bool) -> list[Gate]:
+    """Healthy, not just RUNNING: a checkpoint since start, few restarts, no new exceptions, steady lag."""
+    checkpointed = (
+        dep.last_checkpoint_at is not None
+        and dep.started_at is not None
+        and dep.last_checkpoint_at > dep.started_at
+    )
+    return [
+        Gate("Running", dep.job_state == RUNNING, f"job is {dep.job_state or 'not started'}"),
+        Gate(
+            "Checkpointed",
+            checkpointed,
+            "a checkpoint completed after the start"
+            if checkpointed
+            else "no checkpoint completed since the start",
+        ),
+        Gate(
+            "Restarts",
+            dep.restarts <= spec.max_restarts,
+            f"{dep.restarts} restart(s), at most {spec.max_restarts}",
+        ),
+        Gate("NoNewExceptions", dep.new_exceptions == 0, f"{dep.new_exceptions} new exception(s)"),
+        Gate("LagNotGrowing", not lag_growing, "lag is growing" if lag_growing else "lag is not growing"),
+    ]
+
+
+def _enter(
+    state: UpgradeState, step: Step, now: datetime, timeout: timedelta | None, **changes: object
+) -> UpgradeState:
+    deadline = now + timeout if timeout is not None else None
+    return UpgradeState(
+        **{**state.__dict__, "step": step, "entered_at": now, "deadline": deadline, **changes}
+    )
+
+
+def _expired(state: UpgradeState, now: datetime) -> bool:
+    return state.deadline is not None and now >= state.deadline
+
+
+def decide_idle(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime) -> UpgradeDecision:
+    if spec.version == state.active:
+        return UpgradeDecision(state, conditions=ready("Running", f"version {state.active} is active"))
+    if spec.version == state.failed_version:
+        return UpgradeDecision(
+            state,
+            conditions=stalled(
+                "UpgradeFailed",
+                f"version {spec.version} failed its upgrade; {state.active} stays active. "
+                "Change spec.version to retry or to go back.",
+            ),
+        )
+    if state.active is None:
+        nxt = _enter(state, "Starting", now, spec.readiness_timeout, target=spec.version, savepoint=None)
+        return UpgradeDecision(
+            nxt,
+            actions=[Apply(spec.version, "running")],
+            conditions=progressing("Deploying", f"deploying version {spec.version}"),
+            events=[Event("Normal", "Deploying", f"deploying version {spec.version}")],
+            requeue_after=5,
+        )
+    nxt = _enter(state, "Savepointing", now, spec.savepoint_timeout, target=spec.version, savepoint=None)
+    message = f"upgrading {state.active} → {spec.version}: suspending {state.active} with a savepoint"
+    return UpgradeDecision(
+        nxt,
+        actions=[Apply(state.active, "suspended")],
+        conditions=progressing("Savepointing", message),
+        events=[Event("Normal", "UpgradeStarted", message)],
+        requeue_after=5,
+    )
+
+
+def _fresh_savepoint(old: Deployment, state: UpgradeState) -> bool:
+    """Suspended with a savepoint taken in this step, not one left over from an earlier suspend."""
+    suspended = old.job_state in ("FINISHED", "SUSPENDED") or old.lifecycle == "SUSPENDED"
+    fresh = old.savepoint_at is None or state.entered_at is None or old.savepoint_at >= state.entered_at
+    return bool(old.upgrade_savepoint_path) and suspended and fresh
+
+
+def decide_savepointing(
+    state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime
+) -> UpgradeDecision:
+    old = seen.of(state.active)
+    assert state.target is not None and state.active is not None
+    if _fresh_savepoint(old, state):
+        path = old.upgrade_savepoint_path
+        nxt = _enter(state, "Starting", now, spec.readiness_timeout, savepoint=path)
+        message = f"starting {state.target} from {state.active}'s savepoint {path}"
+        return UpgradeDecision(
+            nxt,
+            actions=[Apply(state.target, "running", initial_savepoint=path)],
+            conditions=progressing("Starting", message),
+            events=[Event("Normal", "SavepointTaken", f"{state.active}: savepoint {path}")],
+            requeue_after=5,
+        )
+    if old.error or _expired(state, now):
+        why = (
+            f"savepoint of {state.active} failed: {old.error}"
+            if old.error
+            else (f"no savepoint of {state.active} within {spec.savepoint_timeout}")
+        )
+        nxt = _enter(state, "Idle", now, None, target=None, failed_version=state.target)
+        return UpgradeDecision(
+            nxt,
+            actions=[Apply(state.active, "running")],  # it was never stopped, or resumes from its last state
+            conditions=stalled("SavepointFailed", f"{why}; {state.target} was not started"),
+            events=[Event("Warning", "SavepointFailed", why)],
+        )
+    return UpgradeDecision(
+        state,
+        actions=[Apply(state.active, "suspended")],
+        conditions=progressing("Savepointing", f"waiting for {state.active}'s savepoint"),
+        requeue_after=5,
+    )
+
+
+def decide_starting(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime) -> UpgradeDecision:
+    assert state.target is not None
+    new = seen.of(state.target)
+    results = gates(new, spec, seen.lag_growing)
+    failed = [g for g in results if not g.passed]
+    hard_failure = new.lifecycle == "FAILED" or new.restarts > spec.max_restarts or new.new_exceptions > 0
+    if not failed:
+        previous = state.active
+        nxt = _enter(state, "Idle", now, None, active=state.target, target=None, failed_version=None)
+        message = f"version {state.target} passed its readiness gates" + (
+            f"; {previous} stays suspended for rollback" if previous else ""
+        )
+        return UpgradeDecision(
+            nxt,
+            conditions=ready("Running", message),
+            gates=results,
+            events=[Event("Normal", "UpgradeSucceeded", message)],
+        )
+    if hard_failure or _expired(state, now):
+        why = "; ".join(g.message for g in failed)
+        if state.active is None:  # a first deploy has nothing to roll back to
+            nxt = _enter(state, "Idle", now, None, target=None, failed_version=state.target)
+            return UpgradeDecision(
+                nxt,
+                conditions=stalled("ReadinessGatesFailed", why),
+                gates=results,
+                events=[Event("Warning", "ReadinessGatesFailed", why)],
+            )
+        nxt = _enter(state, "RollingBack", now, spec.readiness_timeout, failed_version=state.target)
+        message = f"{state.target} failed its gates ({why}); resuming {state.active} from {state.savepoint}"
+        return UpgradeDecision(
+            nxt,
+            actions=[Delete(state.target), Apply(state.active, "running", initial_savepoint=state.savepoint)],
+            conditions=progressing("RollingBack", message),
+            events=[Event("Warning", "RollingBack", message)],
+            gates=results,
+            requeue_after=5,
+        )
+    return UpgradeDecision(
+        state,
+        actions=[Apply(state.target, "running", initial_savepoint=state.savepoint)],
+        conditions=progressing(
+            "Starting", f"waiting for {state.target}: " + "; ".join(g.message for g in failed)
+        ),
+        gates=results,
+        requeue_after=5,
+    )
+
+
+def decide_rolling_back(
+    state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime
+) -> UpgradeDecision:
+    assert state.active is not None
+    old = seen.of(state.active)
+    if old.job_state == RUNNING:
+        nxt = _enter(state, "RolledBack", now, None, target=None)
+        message = (
+            f"rolled back to {state.active} from savepoint {state.savepoint}; {state.failed_version} failed"
+        )
+        return UpgradeDecision(
+            nxt,
+            conditions=[
+                *stalled("RolledBack", message),
+                ConditionUpdate("RolledBack", True, "ReadinessGatesFailed", message),
+            ],
+            events=[Event("Warning", "RolledBack", message)],
+        )
+    if _expired(state, now):
+        message = f"{state.active} did not resume from {state.savepoint} within {spec.readiness_timeout}"
+        return UpgradeDecision(
+            state,
+            conditions=stalled("RollbackStuck", message),
+            events=[Event("Warning", "RollbackStuck", message)],
+            requeue_after=30,
+        )
+    return UpgradeDecision(
+        state,
+        actions=[Apply(state.active, "running", initial_savepoint=state.savepoint)],
+        conditions=progressing("RollingBack", f"waiting for {state.active} to resume"),
+        requeue_after=5,
+    )
+
+
+def decide_rolled_back(
+    state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime
+) -> UpgradeDecision:
+    if spec.version not in (state.failed_version,):
+        return decide_idle(_enter(state, "Idle", now, None), seen, spec, now)
+    message = f"rolled back to {state.active}; {state.failed_version} failed. Change spec.version to go on."
+    return UpgradeDecision(
+        state,
+        conditions=[
+            *stalled("RolledBack", message),
+            ConditionUpdate("RolledBack", True, "ReadinessGatesFailed", message),
+        ],
+    )
+
+
+STEPS: dict[Step, Callable[[UpgradeState, Observed, UpgradeSpec, datetime], UpgradeDecision]] = {
+    "Idle": decide_idle,
+    "Savepointing": decide_savepointing,
+    "Starting": decide_starting,
+    "RollingBack": decide_rolling_back,
+    "RolledBack": decide_rolled_back,
+}
+
+
+def decide(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime) -> UpgradeDecision:
+    return STEPS[state.step](state, seen, spec, now)

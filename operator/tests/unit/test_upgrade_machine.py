@@ -1,0 +1,321 @@
+"""The savepoint upgrade machine, table-driven: every transition and every deadline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kappa.machines.upgrade import (
+    Apply,
+    Delete,
+    Deployment,
+    Observed,
+    UpgradeSpec,
+    UpgradeState,
+    decide,
+)
+
+T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+SPEC_V2 = UpgradeSpec(
+    "v2", readiness_timeout=timedelta(minutes=5), savepoint_timeout=timedelta(minutes=2), max_restarts=3
+)
+SP = "file:///sp/v1-1"
+
+
+def spec(version: str) -> UpgradeSpec:
+    return UpgradeSpec(version, SPEC_V2.readiness_timeout, SPEC_V2.savepoint_timeout, SPEC_V2.max_restarts)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+HEALTHY = Deployment(job_state="RUNNING", lifecycle="STABLE", started_at=at(0.5), last_checkpoint_at=at(1))
+NEVER_CHECKPOINTS = Deployment(job_state="RUNNING", lifecycle="DEPLOYED", started_at=at(0.5))
+CRASH_LOOP = Deployment(job_state="RESTARTING", started_at=at(0.5), restarts=4)
+SUSPENDED_V1 = Deployment(
+    desired_state="suspended",
+    job_state="FINISHED",
+    lifecycle="SUSPENDED",
+    upgrade_savepoint_path=SP,
+    savepoint_at=at(0.5),
+)
+IDLE_V1 = UpgradeState("Idle", active="v1")
+SAVEPOINTING = UpgradeState("Savepointing", active="v1", target="v2", entered_at=T0, deadline=at(2))
+STARTING = UpgradeState("Starting", active="v1", target="v2", entered_at=T0, deadline=at(5), savepoint=SP)
+FIRST = UpgradeState("Starting", active=None, target="v1", entered_at=T0, deadline=at(5))
+ROLLING_BACK = UpgradeState(
+    "RollingBack", active="v1", entered_at=T0, deadline=at(5), savepoint=SP, failed_version="v2"
+)
+ROLLED_BACK = UpgradeState("RolledBack", active="v1", entered_at=T0, savepoint=SP, failed_version="v2")
+
+
+def seen(**deployments: Deployment) -> Observed:
+    return Observed(deployments=deployments)
+
+
+CASES = [
+    # name, state, observed, spec, now, next step, actions, stalled reason (None: not stalled)
+    ("steady", IDLE_V1, seen(v1=HEALTHY), spec("v1"), at(0), "Idle", [], None),
+    ("first deploy", UpgradeState(), seen(), spec("v1"), at(0), "Starting", [Apply("v1", "running")], None),
+    (
+        "version change suspends old with savepoint",
+        IDLE_V1,
+        seen(v1=HEALTHY),
+        SPEC_V2,
+        at(0),
+        "Savepointing",
+        [Apply("v1", "suspended")],
+        None,
+    ),
+    (
+        "failed version not retried",
+        UpgradeState("Idle", active="v1", failed_version="v2"),
+        seen(v1=HEALTHY),
+        SPEC_V2,
+        at(0),
+        "Idle",
+        [],
+        "UpgradeFailed",
+    ),
+    (
+        "savepoint recorded starts new from it",
+        SAVEPOINTING,
+        seen(v1=SUSPENDED_V1),
+        SPEC_V2,
+        at(1),
+        "Starting",
+        [Apply("v2", "running", initial_savepoint=SP)],
+        None,
+    ),
+    (
+        "stale savepoint is not taken",
+        SAVEPOINTING,
+        seen(v1=Deployment(job_state="FINISHED", upgrade_savepoint_path="file:///old", savepoint_at=at(-60))),
+        SPEC_V2,
+        at(1),
+        "Savepointing",
+        [Apply("v1", "suspended")],
+        None,
+    ),
+    (
+        "waiting for savepoint",
+        SAVEPOINTING,
+        seen(v1=HEALTHY),
+        SPEC_V2,
+        at(1),
+        "Savepointing",
+        [Apply("v1", "suspended")],
+        None,
+    ),
+    (
+        "savepoint failure resumes old",
+        SAVEPOINTING,
+        seen(v1=Deployment(job_state="RUNNING", error="boom")),
+        SPEC_V2,
+        at(1),
+        "Idle",
+        [Apply("v1", "running")],
+        "SavepointFailed",
+    ),
+    (
+        "savepoint deadline resumes old",
+        SAVEPOINTING,
+        seen(v1=HEALTHY),
+        SPEC_V2,
+        at(2),
+        "Idle",
+        [Apply("v1", "running")],
+        "SavepointFailed",
+    ),
+    ("gates pass", STARTING, seen(v1=SUSPENDED_V1, v2=HEALTHY), SPEC_V2, at(2), "Idle", [], None),
+    (
+        "running but no checkpoint yet: wait",
+        STARTING,
+        seen(v2=NEVER_CHECKPOINTS),
+        SPEC_V2,
+        at(2),
+        "Starting",
+        [Apply("v2", "running", initial_savepoint=SP)],
+        None,
+    ),
+    (
+        "never checkpoints: rollback at the deadline",
+        STARTING,
+        seen(v2=NEVER_CHECKPOINTS),
+        SPEC_V2,
+        at(5),
+        "RollingBack",
+        [Delete("v2"), Apply("v1", "running", initial_savepoint=SP)],
+        None,
+    ),
+    (
+        "crash loop: rollback at once",
+        STARTING,
+        seen(v2=CRASH_LOOP),
+        SPEC_V2,
+        at(1),
+        "RollingBack",
+        [Delete("v2"), Apply("v1", "running", initial_savepoint=SP)],
+        None,
+    ),
+    (
+        "new exceptions: rollback",
+        STARTING,
+        seen(
+            v2=Deployment(job_state="RUNNING", started_at=at(0.5), last_checkpoint_at=at(1), new_exceptions=2)
+        ),
+        SPEC_V2,
+        at(1),
+        "RollingBack",
+        [Delete("v2"), Apply("v1", "running", initial_savepoint=SP)],
+        None,
+    ),
+    (
+        "deploy failed: rollback",
+        STARTING,
+        seen(v2=Deployment(lifecycle="FAILED", error="image")),
+        SPEC_V2,
+        at(1),
+        "RollingBack",
+        [Delete("v2"), Apply("v1", "running", initial_savepoint=SP)],
+        None,
+    ),
+    (
+        "first deploy fails its gates: stall",
+        FIRST,
+        seen(v1=NEVER_CHECKPOINTS),
+        spec("v1"),
+        at(5),
+        "Idle",
+        [],
+        "ReadinessGatesFailed",
+    ),
+    (
+        "old resumed: rolled back",
+        ROLLING_BACK,
+        seen(v1=HEALTHY),
+        SPEC_V2,
+        at(1),
+        "RolledBack",
+        [],
+        "RolledBack",
+    ),
+    (
+        "waiting for old to resume",
+        ROLLING_BACK,
+        seen(v1=Deployment(job_state="CREATED")),
+        SPEC_V2,
+        at(1),
+        "RollingBack",
+        [Apply("v1", "running", initial_savepoint=SP)],
+        None,
+    ),
+    (
+        "rollback deadline: stuck",
+        ROLLING_BACK,
+        seen(v1=Deployment(job_state="CREATED")),
+        SPEC_V2,
+        at(5),
+        "RollingBack",
+        [],
+        "RollbackStuck",
+    ),
+    (
+        "rolled back stays until spec changes",
+        ROLLED_BACK,
+        seen(v1=HEALTHY),
+        SPEC_V2,
+        at(9),
+        "RolledBack",
+        [],
+        "RolledBack",
+    ),
+    ("spec back to v1 after rollback", ROLLED_BACK, seen(v1=HEALTHY), spec("v1"), at(9), "Idle", [], None),
+    (
+        "a new version after rollback upgrades again",
+        ROLLED_BACK,
+        seen(v1=HEALTHY),
+        spec("v3"),
+        at(9),
+        "Savepointing",
+        [Apply("v1", "suspended")],
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "observed", "spec_", "now", "step", "actions", "stalled_reason"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
+def test_transitions(
+    name: str,
+    state: UpgradeState,
+    observed: Observed,
+    spec_: UpgradeSpec,
+    now: datetime,
+    step: str,
+    actions: list,
+    stalled_reason: str | None,
+) -> None:
+    decision = decide(state, observed, spec_, now)
+    assert decision.state.step == step
+    assert decision.actions == actions
+    conditions = {c.type: c for c in decision.conditions}
+    if stalled_reason:
+        assert conditions["Stalled"].status is True
+        assert conditions["Stalled"].reason == stalled_reason
+    else:
+        assert conditions["Stalled"].status is False
+    assert (
+        (decision.state.step == "Idle" and decision.state.deadline is None)
+        or decision.state.step in ("RolledBack",)
+        or decision.state.deadline is not None
+    ), "every working step has a deadline"
+
+
+def test_deadlines_come_from_the_spec() -> None:
+    assert decide(IDLE_V1, seen(v1=HEALTHY), SPEC_V2, T0).state.deadline == T0 + SPEC_V2.savepoint_timeout
+    started = decide(SAVEPOINTING, seen(v1=SUSPENDED_V1), SPEC_V2, at(1)).state
+    assert started.deadline == at(1) + SPEC_V2.readiness_timeout
+    assert started.savepoint == SP  # intent recorded with the action that uses it
+
+
+def test_success_makes_the_new_version_active_and_clears_failures() -> None:
+    done = decide(STARTING, seen(v2=HEALTHY), SPEC_V2, at(2))
+    assert (done.state.active, done.state.target, done.state.failed_version) == ("v2", None, None)
+    assert {c.type: c.status for c in done.conditions}["Ready"] is True
+    assert [g.name for g in done.gates if g.passed] == [
+        "Running",
+        "Checkpointed",
+        "Restarts",
+        "NoNewExceptions",
+        "LagNotGrowing",
+    ]
+
+
+def test_rollback_ends_with_rolled_back_ready_false_and_stalled() -> None:
+    done = decide(ROLLING_BACK, seen(v1=HEALTHY), SPEC_V2, at(1))
+    conditions = {c.type: c for c in done.conditions}
+    assert conditions["RolledBack"].status is True
+    assert conditions["Ready"].status is False
+    assert conditions["Stalled"].status is True
+    assert "v2 failed" in conditions["Stalled"].message
+    assert done.events[0].type == "Warning"
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "observed", "spec_", "now"), [c[:5] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_deciding_again_after_a_crash_asks_for_the_same_idempotent_actions(
+    name: str, state: UpgradeState, observed: Observed, spec_: UpgradeSpec, now: datetime
+) -> None:
+    """A crash after the status write but before the actions: the next reconcile, from the stored state and a
+    world in which the actions may or may not have happened, must not ask for anything new or conflicting."""
+    first = decide(state, observed, spec_, now)
+    again = decide(state, observed, spec_, now)
+    assert first == again
+    assert len({a.key for a in first.actions}) == len(first.actions)
