@@ -1,0 +1,123 @@
+"""The one Kubernetes client wrapper: server-side apply under one field manager, get, list, delete, status
+patches and discovery. The official client blocks, so every call runs in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+
+FIELD_MANAGER = "kappa-operator"
+
+
+def load_api_client() -> client.ApiClient:
+    """In-cluster when running in a pod, else $KUBECONFIG (or ~/.kube/config)."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+        config.load_incluster_config()
+    else:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+class Kube:
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        self._dynamic = DynamicClient(api_client or load_api_client())
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        return self._dynamic.resources.get(api_version=api_version, kind=kind)
+
+    # -- blocking bodies ------------------------------------------------------------------------------
+
+    def _apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        resource = self._resource(obj["apiVersion"], obj["kind"])
+        result = self._dynamic.server_side_apply(
+            resource, body=obj, field_manager=FIELD_MANAGER, force_conflicts=True
+        )
+        return dict(result.to_dict())
+
+    def _get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict())
+        except NotFoundError:
+            return None
+
+    def _list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+        found = self._resource(api_version, kind).get(namespace=namespace, label_selector=selector)
+        return [dict(item.to_dict()) for item in found.items]
+
+    def _delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        try:
+            self._resource(api_version, kind).delete(
+                name=name, namespace=namespace, body={"propagationPolicy": "Background"}
+            )
+        except NotFoundError:
+            return False
+        return True
+
+    def _patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        resource = self._resource(api_version, kind).subresources["status"]
+        resource.patch(
+            body={"status": status},
+            name=name,
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+        )
+
+    def _served(self, api_version: str, kind: str) -> bool:
+        try:
+            self._resource(api_version, kind)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def _secret_value(self, namespace: str, name: str, key: str) -> str:
+        secret = client.CoreV1Api(self._dynamic.client).read_namespaced_secret(name, namespace)
+        data = secret.data or {}
+        if key not in data:
+            raise KeyError(f"secret {namespace}/{name} has no key {key!r}")
+        return base64.b64decode(data[key]).decode()
+
+    # -- async API ------------------------------------------------------------------------------------
+
+    async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply under the operator's field manager; idempotent."""
+        return await asyncio.to_thread(self._apply, obj)
+
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self._get, api_version, kind, namespace, name)
+
+    async def select(
+        self, api_version: str, kind: str, namespace: str, selector: str
+    ) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._list, api_version, kind, namespace, selector)
+
+    async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        """Delete; False when it was already gone."""
+        return await asyncio.to_thread(self._delete, api_version, kind, namespace, name)
+
+    async def patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        await asyncio.to_thread(self._patch_status, api_version, kind, namespace, name, status)
+
+    async def preferred(self, kind: str, api_versions: list[str]) -> str | None:
+        """The first of `api_versions` the cluster serves for `kind` (e.g. Strimzi v1, then v1beta2)."""
+        for api_version in api_versions:
+            if await asyncio.to_thread(self._served, api_version, kind):
+                return api_version
+        return None
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> str:
+        """Read one key of a Secret. The value is for the caller's connection only: never log or store it."""
+        return await asyncio.to_thread(self._secret_value, namespace, name, key)
+
+
+__all__ = ["FIELD_MANAGER", "ApiException", "Kube", "load_api_client"]

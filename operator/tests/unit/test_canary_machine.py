@@ -1,0 +1,254 @@
+"""The canary machine, table-driven: deploy → analyse → promote | abort, no-data policy, deadlines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kappa.machines.canary import (
+    CanaryObserved,
+    CanarySpec,
+    CanaryState,
+    DeployCanary,
+    RemoveCanary,
+    decide,
+)
+from kappa.machines.upgrade import Deployment
+
+T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def spec(no_data: str = "Fail", version: str = "v2") -> CanarySpec:
+    return CanarySpec(
+        version=version,
+        stable="v1",
+        duration=timedelta(minutes=10),
+        readiness_timeout=timedelta(minutes=5),
+        max_restarts=0,
+        max_lag_records=100,
+        rate_min=0.8,
+        rate_max=1.2,
+        no_data=no_data,
+    )  # type: ignore[arg-type]
+
+
+RUNNING = Deployment(job_state="RUNNING", started_at=at(1), last_checkpoint_at=at(2))
+
+
+def seen(
+    canary: Deployment = RUNNING,
+    lag: int | None = 10,
+    rate: float | None = 100.0,
+    stable_rate: float | None = 100.0,
+    inputs: int = 5000,
+) -> CanaryObserved:
+    return CanaryObserved(canary, lag, rate, stable_rate, inputs)
+
+
+DEPLOYING = CanaryState("Deploying", version="v2", entered_at=T0, deadline=at(5))
+ANALYSING = CanaryState("Analysing", version="v2", entered_at=at(1), deadline=at(11))
+
+CASES = [
+    # name, state, observed, spec, now, step, actions, promote, stalled reason
+    ("no change", CanaryState(), seen(), spec(version="v1"), at(0), "Idle", [], False, None),
+    (
+        "version change deploys the canary",
+        CanaryState(),
+        seen(Deployment(exists=False)),
+        spec(),
+        at(0),
+        "Deploying",
+        [DeployCanary("v2")],
+        False,
+        None,
+    ),
+    (
+        "waiting for the canary",
+        DEPLOYING,
+        seen(Deployment(job_state="CREATED")),
+        spec(),
+        at(1),
+        "Deploying",
+        [DeployCanary("v2")],
+        False,
+        None,
+    ),
+    ("canary running: analyse", DEPLOYING, seen(), spec(), at(1), "Analysing", [], False, None),
+    (
+        "canary never starts: abort at deadline",
+        DEPLOYING,
+        seen(Deployment(job_state="CREATED")),
+        spec(),
+        at(5),
+        "Aborted",
+        [RemoveCanary("v2")],
+        False,
+        "CanaryFailedToStart",
+    ),
+    (
+        "canary deploy failed: abort",
+        DEPLOYING,
+        seen(Deployment(lifecycle="FAILED", error="x")),
+        spec(),
+        at(1),
+        "Aborted",
+        [RemoveCanary("v2")],
+        False,
+        "CanaryFailedToStart",
+    ),
+    ("analysing, all fine so far", ANALYSING, seen(), spec(), at(5), "Analysing", [], False, None),
+    (
+        "a restart aborts at once",
+        ANALYSING,
+        seen(Deployment(job_state="RUNNING", restarts=1)),
+        spec(),
+        at(5),
+        "Aborted",
+        [RemoveCanary("v2")],
+        False,
+        "CanaryGateFailed",
+    ),
+    (
+        "passes at the end: promote",
+        ANALYSING,
+        seen(),
+        spec(),
+        at(11),
+        "Promoting",
+        [RemoveCanary("v2")],
+        True,
+        None,
+    ),
+    (
+        "output rate out of bounds: abort",
+        ANALYSING,
+        seen(rate=50.0),
+        spec(),
+        at(11),
+        "Aborted",
+        [RemoveCanary("v2")],
+        False,
+        "CanaryGateFailed",
+    ),
+    (
+        "lag too high: abort",
+        ANALYSING,
+        seen(lag=5000),
+        spec(),
+        at(11),
+        "Aborted",
+        [RemoveCanary("v2")],
+        False,
+        "CanaryGateFailed",
+    ),
+    (
+        "no data, policy Fail",
+        ANALYSING,
+        seen(inputs=0, rate=0.0, stable_rate=0.0),
+        spec("Fail"),
+        at(11),
+        "Aborted",
+        [RemoveCanary("v2")],
+        False,
+        "CanaryNoData",
+    ),
+    (
+        "no data, policy Pass",
+        ANALYSING,
+        seen(inputs=0, rate=0.0, stable_rate=0.0),
+        spec("Pass"),
+        at(11),
+        "Promoting",
+        [RemoveCanary("v2")],
+        True,
+        None,
+    ),
+    (
+        "no data, policy Extend",
+        ANALYSING,
+        seen(inputs=0, rate=0.0, stable_rate=0.0),
+        spec("Extend"),
+        at(11),
+        "Analysing",
+        [],
+        False,
+        None,
+    ),
+    (
+        "no data again after the extension",
+        CanaryState("Analysing", version="v2", entered_at=at(11), deadline=at(21), extensions=1),
+        seen(inputs=0, rate=0.0, stable_rate=0.0),
+        spec("Extend"),
+        at(21),
+        "Aborted",
+        [RemoveCanary("v2")],
+        False,
+        "CanaryNoData",
+    ),
+    (
+        "aborted waits for a new version",
+        CanaryState("Aborted", version="v2", result="Aborted"),
+        seen(),
+        spec(),
+        at(30),
+        "Aborted",
+        [],
+        False,
+        None,
+    ),
+    (
+        "a newer version after an abort",
+        CanaryState("Aborted", version="v2", result="Aborted"),
+        seen(),
+        spec(version="v3"),
+        at(30),
+        "Deploying",
+        [DeployCanary("v3")],
+        False,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "observed", "spec_", "now", "step", "actions", "promote", "reason"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
+def test_transitions(
+    name: str,
+    state: CanaryState,
+    observed: CanaryObserved,
+    spec_: CanarySpec,
+    now: datetime,
+    step: str,
+    actions: list,
+    promote: bool,
+    reason: str | None,
+) -> None:
+    decision = decide(state, observed, spec_, now)
+    assert decision.state.step == step
+    assert decision.actions == actions
+    assert decision.promote is promote
+    conditions = {c.type: c for c in decision.conditions}
+    if reason:
+        assert conditions["Stalled"].reason == reason
+        assert conditions["CanaryAborted"].status is True
+    if step in ("Deploying", "Analysing"):
+        assert decision.state.deadline is not None
+
+
+def test_an_aborted_canary_never_touches_stable() -> None:
+    decision = decide(ANALYSING, seen(rate=10.0), spec(), at(11))
+    assert all(a.version == "v2" for a in decision.actions)
+    assert {g.name: g.passed for g in decision.gates}["OutputRate"] is False
+
+
+def test_the_extension_restarts_the_analysis_clock() -> None:
+    extended = decide(ANALYSING, seen(inputs=0, rate=0.0, stable_rate=0.0), spec("Extend"), at(11)).state
+    assert (extended.deadline, extended.extensions) == (at(21), 1)
