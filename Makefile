@@ -39,6 +39,7 @@ unit: venv
 test: lint
 	bash testbed/build-k8s.sh
 	bash testbed/kafka.sh fetch
+	bash testbed/upstream-crds/fetch.sh >/dev/null
 	$(PY) -m pytest operator/tests
 
 bench: venv

@@ -25,12 +25,27 @@ def load_api_client() -> client.ApiClient:
     return client.ApiClient()
 
 
+class NotServed(Exception):
+    """The cluster does not serve this API (the CRD is not installed)."""
+
+
 class Kube:
     def __init__(self, api_client: client.ApiClient | None = None) -> None:
-        self._dynamic = DynamicClient(api_client or load_api_client())
+        api = api_client or load_api_client()
+        api.user_agent = FIELD_MANAGER  # managedFields name us, also for merge patches
+        self._dynamic = DynamicClient(api)
 
     def _resource(self, api_version: str, kind: str) -> Any:
-        return self._dynamic.resources.get(api_version=api_version, kind=kind)
+        try:
+            return self._dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            pass
+        # The discovery cache predates a CRD installed since: look again once.
+        self._dynamic.resources.invalidate_cache()
+        try:
+            return self._dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError as exc:
+            raise NotServed(f"{kind} ({api_version}) is not served by this cluster") from exc
 
     # -- blocking bodies ------------------------------------------------------------------------------
 
@@ -74,7 +89,7 @@ class Kube:
     def _served(self, api_version: str, kind: str) -> bool:
         try:
             self._resource(api_version, kind)
-        except ResourceNotFoundError:
+        except NotServed:
             return False
         return True
 
@@ -120,4 +135,4 @@ class Kube:
         return await asyncio.to_thread(self._secret_value, namespace, name, key)
 
 
-__all__ = ["FIELD_MANAGER", "ApiException", "Kube", "load_api_client"]
+__all__ = ["FIELD_MANAGER", "ApiException", "Kube", "NotServed", "load_api_client"]

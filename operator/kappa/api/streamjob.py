@@ -191,6 +191,15 @@ class CanarySpec(KappaModel):
 class UpgradeSpec(KappaModel):
     """How a change of spec.version is rolled out."""
 
+    model_config = validated(
+        cel(
+            "!has(self.stableFor) || !has(self.readinessTimeout)"
+            " || duration(self.stableFor) <= duration(self.readinessTimeout)",
+            "stableFor must be <= readinessTimeout",
+            field_path=".stableFor",
+        )
+    )
+
     strategy: Literal["savepoint", "canary", "replay"] = Field(
         default="savepoint",
         description="savepoint: stop with savepoint, start new version from it. canary: analyse beside "
@@ -200,6 +209,11 @@ class UpgradeSpec(KappaModel):
         default="5m", description="Time for the new version to pass its readiness gates before rollback."
     )
     max_restarts: int = Field(default=3, ge=0, le=100, description="Restarts allowed during readiness.")
+    stable_for: Duration = Field(
+        default="30s",
+        description="How long every readiness gate must hold without a break before the new version is "
+        "ready; one healthy moment between crashes is not enough.",
+    )
     rollback_window: Duration = Field(
         default="30m", description="How long the previous version stays suspended, ready for rollback."
     )
@@ -221,8 +235,11 @@ class StreamJobSpec(KappaModel):
 class VersionDeployment(KappaModel):
     version: str = Field(max_length=20)
     deployment: str = Field(max_length=253, description="FlinkDeployment name.")
+    role: str = Field(default="active", max_length=16, description="active, target, previous or canary.")
     job_state: str | None = Field(default=None, max_length=32, description="FKO jobStatus.state.")
     lifecycle_state: str | None = Field(default=None, max_length=32, description="FKO lifecycleState.")
+    restarts: int = Field(default=0, ge=0, description="Restarts observed since this version started.")
+    retire_at: datetime | None = Field(default=None, description="When a previous version is removed.")
 
 
 class SavepointRecord(KappaModel):
@@ -250,6 +267,26 @@ class UpgradeStatus(KappaModel):
     to_version: str | None = Field(default=None, max_length=20)
     started_at: datetime | None = None
     deadline: datetime | None = None
+    savepoint: str | None = Field(
+        default=None, max_length=2048, description="Savepoint the target starts from."
+    )
+    healthy_since: datetime | None = Field(default=None, description="Since when every gate has held.")
+    failed_version: str | None = Field(
+        default=None, max_length=20, description="Not retried until spec changes."
+    )
+    gates: list[GateResult] = Field(default_factory=list, max_length=32)
+
+
+class CanaryStatus(KappaModel):
+    step: str = Field(max_length=32)
+    version: str | None = Field(default=None, max_length=20)
+    started_at: datetime | None = None
+    deadline: datetime | None = None
+    extensions: int = Field(default=0, ge=0)
+    result: str | None = Field(default=None, max_length=16)
+    baseline: dict[str, int] | None = Field(
+        default=None, description="End offsets (input, stable, canary) when the analysis started."
+    )
     gates: list[GateResult] = Field(default_factory=list, max_length=32)
 
 
@@ -262,4 +299,5 @@ class StreamJobStatus(CommonStatus):
     deployments: list[VersionDeployment] = Field(default_factory=list, max_length=16)
     savepoints: list[SavepointRecord] = Field(default_factory=list, max_length=32)
     upgrade: UpgradeStatus | None = None
+    canary: CanaryStatus | None = None
     history: list[VersionHistoryEntry] = Field(default_factory=list, max_length=64)

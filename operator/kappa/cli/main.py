@@ -15,6 +15,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         os.environ["KUBECONFIG"] = str(Path(args.kubeconfig).resolve())
     import kopf
 
+    # Read by the controllers when they register their timers, so set before importing them.
+    os.environ["KAPPA_LAG_INTERVAL"] = str(args.lag_interval)
+    os.environ["KAPPA_RECONCILE_INTERVAL"] = str(args.reconcile_interval)
     import kappa.controllers  # noqa: F401  (registers the handlers)
 
     # Kopf's loggers name the resource in every line: [namespace/name] in plain text, "object" in JSON.
@@ -29,7 +32,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(args.metrics_port, addr=args.health_host)
-    os.environ.setdefault("KAPPA_LAG_INTERVAL", str(args.lag_interval))
     namespaces = args.namespace or []
     kopf.run(
         clusterwide=not namespaces,
@@ -79,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--health-port", type=int, default=0, help="serve /healthz on this port (0: off)")
     run.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics here (0: off)")
     run.add_argument("--lag-interval", type=float, default=10.0, help="seconds between consumer lag polls")
+    run.add_argument(
+        "--reconcile-interval", type=float, default=10.0, help="seconds between level-triggered re-checks"
+    )
     run.add_argument("--log-format", choices=["full", "json"], default="full", help="json for log shippers")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_cmd_run)

@@ -1,54 +1,577 @@
-"""Kopf wiring for streamjobs: a level-triggered reconcile on create, resume and spec change."""
+"""StreamJobs: observe the versions' FlinkDeployments → decide (upgrade and canary machines) → record intent
+in status → apply or delete children → events. Level-triggered: create, resume, spec change and a timer."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import kopf
+from pydantic import ValidationError
 
-from kappa.api.base import GROUP, VERSION
-from kappa.controllers.status import apply_decision
+from kappa.adapters.kube import ApiException, Kube, NotServed
+from kappa.api.base import API_VERSION, GROUP, VERSION
+from kappa.api.conditions import merge_conditions, stalled
+from kappa.api.streamjob import StreamJobSpec
+from kappa.controllers.lag import LagTracking
+from kappa.machines import canary, upgrade
+from kappa.machines.decision import Event
+from kappa.machines.fko import count_restarts, deployment_view
 from kappa.machines.intake import intake_streamjob
-from kappa.render.names import consumer_group
+from kappa.machines.lag import LagStatus
+from kappa.render import names
+from kappa.render.flink import (
+    Injection,
+    StartupMode,
+    UnknownVariable,
+    flink_deployment,
+    injection_for,
+    kafka_topic,
+    substitute,
+)
+
+FD_API = "flink.apache.org/v1beta1"
+INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
+
+
+def parse_duration(text: str) -> timedelta:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    total, number = 0.0, ""
+    i = 0
+    while i < len(text):
+        if text[i].isdigit():
+            number += text[i]
+            i += 1
+            continue
+        unit = "ms" if text.startswith("ms", i) else text[i]
+        total += int(number) * units[unit]
+        number, i = "", i + len(unit)
+    return timedelta(seconds=total)
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+
+
+def upgrade_state(status: dict[str, Any]) -> upgrade.UpgradeState:
+    up = status.get("upgrade") or {}
+    return upgrade.UpgradeState(
+        step=up.get("step", "Idle"),
+        active=status.get("activeVersion"),
+        target=up.get("toVersion"),
+        entered_at=_dt(up.get("startedAt")),
+        deadline=_dt(up.get("deadline")),
+        savepoint=up.get("savepoint"),
+        failed_version=up.get("failedVersion"),
+        healthy_since=_dt(up.get("healthySince")),
+    )
+
+
+def canary_state(status: dict[str, Any]) -> canary.CanaryState:
+    c = status.get("canary") or {}
+    return canary.CanaryState(
+        step=c.get("step", "Idle"),
+        version=c.get("version"),
+        entered_at=_dt(c.get("startedAt")),
+        deadline=_dt(c.get("deadline")),
+        extensions=int(c.get("extensions", 0)),
+        result=c.get("result"),
+    )
+
+
+class StreamJobReconciler:
+    def __init__(self, kube: Kube, lag: LagTracking) -> None:
+        self.kube = kube
+        self.lag = lag
+
+    async def reconcile(self, namespace: str, name: str, logger: kopf.Logger) -> None:
+        obj = await self.kube.get(API_VERSION, "StreamJob", namespace, name)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return
+        now = datetime.now(UTC)
+        generation = int(obj["metadata"]["generation"])
+        status: dict[str, Any] = obj.get("status") or {}
+        try:
+            job = StreamJobSpec.model_validate(obj["spec"])
+        except ValidationError:
+            invalid = intake_streamjob(obj["spec"], status, generation)
+            await self._write(obj, {}, invalid.conditions, invalid.events, generation, now)
+            return
+        bootstrap = job.source.kafka.bootstrap_servers or ""
+        try:
+            variables = self._injection(job, namespace, name, job.version, bootstrap).variables()
+            for statement in job.flink.sql or []:
+                substitute(statement, variables)
+        except UnknownVariable as exc:
+            message = f"spec.flink.sql: {exc}"
+            once = status.get("observedGeneration") != generation  # one event per spec change, not per poll
+            warning = [Event("Warning", "InvalidSQL", message)] if once else []
+            await self._write(obj, {}, stalled("InvalidSQL", message), warning, generation, now)
+            return
+        try:
+            children = await self.kube.select(FD_API, "FlinkDeployment", namespace, f"kappa.dev/job={name}")
+        except NotServed as exc:
+            message = f"{exc}: install the Flink Kubernetes Operator"
+            await self._write(
+                obj,
+                {"phase": "Failed"},
+                stalled("FlinkOperatorMissing", message),
+                [Event("Warning", "FlinkOperatorMissing", message)],
+                generation,
+                now,
+            )
+            return
+        versions = {
+            fd["metadata"]["labels"].get("kappa.dev/version"): fd
+            for fd in children
+            if fd["metadata"]["labels"].get("kappa.dev/role", "version") == "version"
+        }
+        canaries = {
+            fd["metadata"]["labels"].get("kappa.dev/version"): fd
+            for fd in children
+            if fd["metadata"]["labels"].get("kappa.dev/role") == "canary"
+        }
+        previous = {d["version"]: d for d in status.get("deployments") or []}
+        restarts = {
+            v: count_restarts(
+                int(previous.get(v, {}).get("restarts", 0)),
+                previous.get(v, {}).get("jobState"),
+                ((fd.get("status") or {}).get("jobStatus") or {}).get("state"),
+            )
+            for v, fd in versions.items()
+        }
+        views = {v: deployment_view(fd, restarts=restarts[v]) for v, fd in versions.items()}
+        ustate = upgrade_state(status)
+        patch: dict[str, Any] = {}
+        actions: list[Any] = []
+        conditions = []
+        events: list[Event] = []
+
+        strategy = job.upgrade.strategy
+        wants_canary = (
+            strategy == "canary"
+            and ustate.step == "Idle"
+            and ustate.active is not None
+            and job.version not in (ustate.active, ustate.failed_version)
+        )
+        promote = False
+        if wants_canary or (status.get("canary") or {}).get("step") in ("Deploying", "Analysing"):
+            cdecision = await self._canary(job, status, ustate, canaries, bootstrap, now, namespace, name)
+            baseline = self.baseline or (status.get("canary") or {}).get("baseline")
+            patch["canary"] = {
+                "baseline": baseline,
+                "step": cdecision.state.step,
+                "version": cdecision.state.version,
+                "startedAt": _ts(cdecision.state.entered_at),
+                "deadline": _ts(cdecision.state.deadline),
+                "extensions": cdecision.state.extensions,
+                "result": cdecision.state.result,
+                "gates": [
+                    {"name": g.name, "passed": g.passed, "message": g.message} for g in cdecision.gates
+                ],
+            }
+            events += cdecision.events
+            actions += cdecision.actions
+            conditions += cdecision.conditions
+            promote = cdecision.promote
+            if not promote:
+                await self._write(obj, patch, conditions, events, generation, now)
+                await self._act(actions, job, obj, bootstrap, views)
+                return
+        elif (
+            strategy == "canary"
+            and (status.get("canary") or {}).get("result") == "Aborted"
+            and ((status.get("canary") or {}).get("version") == job.version)
+        ):
+            message = f"canary {job.version} was aborted; stable {ustate.active} is untouched"
+            await self._write(obj, {}, stalled("CanaryAborted", message), [], generation, now)
+            return
+
+        lag_growing = self._lag_growing(namespace, name, ustate.target)
+        spec = upgrade.UpgradeSpec(
+            job.version,
+            parse_duration(job.upgrade.readiness_timeout),
+            parse_duration(job.upgrade.savepoint_timeout),
+            job.upgrade.max_restarts,
+            stable_for=parse_duration(job.upgrade.stable_for),
+        )
+        decision = upgrade.decide(ustate, upgrade.Observed(views, lag_growing), spec, now)
+        nxt = decision.state
+        events += decision.events
+        actions += decision.actions
+        conditions = decision.conditions
+        patch |= self._status(job, status, ustate, decision, views, versions, now, namespace, name)
+        await self._write(obj, patch, conditions, events, generation, now)
+        tracked = {v for v in (nxt.active, nxt.target) if v} if bootstrap else set()
+        for version in sorted(tracked):
+            labels = {"namespace": namespace, "job": name, "version": version}
+            group = names.consumer_group(namespace, name, version)
+            self.lag.track(bootstrap, group, list(job.source.topics), labels)
+        try:
+            await self._act(actions, job, obj, bootstrap, views)
+        except ApiException as exc:
+            message = f"the API server refused a child: {_api_message(exc)}"
+            await self._write(
+                obj,
+                {},
+                stalled("ChildRejected", message),
+                [Event("Warning", "ChildRejected", message)],
+                generation,
+                now,
+            )
+            return
+        if nxt.active:
+            await self._ensure_topic(job, obj, nxt.active)
+        await self._retire(status, namespace, now)
+
+    def _lag_growing(self, namespace: str, name: str, version: str | None) -> bool:
+        if not version:
+            return False
+        found = self.lag.latest(names.consumer_group(namespace, name, version))
+        return found is not None and found.status.status in (LagStatus.WARN, LagStatus.STOP)
+
+    def _status(
+        self,
+        job: StreamJobSpec,
+        status: dict[str, Any],
+        before: upgrade.UpgradeState,
+        decision: upgrade.UpgradeDecision,
+        views: dict[str, upgrade.Deployment],
+        versions: dict[str, Any],
+        now: datetime,
+        namespace: str,
+        name: str,
+    ) -> dict[str, Any]:
+        nxt = decision.state
+        window = parse_duration(job.upgrade.rollback_window)
+        deployments = []
+        old = {d["version"]: d for d in status.get("deployments") or []}
+        for version, view in sorted(views.items()):
+            role = "active" if version == nxt.active else "target" if version == nxt.target else "previous"
+            entry: dict[str, Any] = {
+                "version": version,
+                "deployment": names.deployment_name(name, version),
+                "role": role,
+                "jobState": view.job_state,
+                "lifecycleState": view.lifecycle,
+                "restarts": view.restarts,
+            }
+            if role == "previous":
+                entry["retireAt"] = old.get(version, {}).get("retireAt") or _ts(now + window)
+            deployments.append({k: v for k, v in entry.items() if v is not None})
+        savepoints = list(status.get("savepoints") or [])
+        if nxt.savepoint and nxt.savepoint not in {s["path"] for s in savepoints} and before.active:
+            savepoints.append(
+                {"version": before.active, "path": nxt.savepoint, "takenAt": _ts(now), "reason": "Upgrade"}
+            )
+        history = list(status.get("history") or [])
+        if nxt.active != before.active and nxt.active:
+            history.append({"version": nxt.active, "outcome": "Active", "at": _ts(now)})
+            if before.active:
+                history.append({"version": before.active, "outcome": "Superseded", "at": _ts(now)})
+        if nxt.step == "RolledBack" and before.step != "RolledBack" and nxt.failed_version:
+            history.append({"version": nxt.failed_version, "outcome": "RolledBack", "at": _ts(now)})
+        phase = {
+            "Idle": "Running",
+            "Savepointing": "Upgrading",
+            "Starting": "Deploying" if not nxt.active else "Upgrading",
+            "RollingBack": "RollingBack",
+            "RolledBack": "Running",
+        }[nxt.step]
+        if nxt.step == "Idle" and nxt.failed_version == job.version:
+            phase = "Failed"
+        group = names.consumer_group(namespace, name, nxt.active) if nxt.active else None
+        return {
+            "phase": phase,
+            "activeVersion": nxt.active,
+            "stableVersion": nxt.active if nxt.step == "Idle" else status.get("stableVersion"),
+            "consumerGroup": group,
+            "deployments": deployments,
+            "savepoints": savepoints[-32:],
+            "history": history[-64:],
+            "upgrade": {
+                "step": nxt.step,
+                "fromVersion": nxt.active,
+                "toVersion": nxt.target,
+                "startedAt": _ts(nxt.entered_at),
+                "deadline": _ts(nxt.deadline),
+                "savepoint": nxt.savepoint,
+                "failedVersion": nxt.failed_version,
+                "healthySince": _ts(nxt.healthy_since),
+                # The last judgement stays visible after the step that made it.
+                "gates": [
+                    {"name": g.name, "passed": g.passed, "message": g.message[:1024]} for g in decision.gates
+                ]
+                or (status.get("upgrade") or {}).get("gates", []),
+            },
+        }
+
+    async def _canary(
+        self,
+        job: StreamJobSpec,
+        status: dict[str, Any],
+        ustate: upgrade.UpgradeState,
+        canaries: dict[str, Any],
+        bootstrap: str,
+        now: datetime,
+        namespace: str,
+        name: str,
+    ) -> canary.CanaryDecision:
+        cstate = canary_state(status)
+        c = job.upgrade.canary
+        cspec = canary.CanarySpec(
+            version=job.version,
+            stable=ustate.active or job.version,
+            duration=parse_duration(c.duration),
+            readiness_timeout=parse_duration(job.upgrade.readiness_timeout),
+            max_restarts=c.max_restarts,
+            max_lag_records=c.max_lag_records,
+            rate_min=c.output_rate_ratio.min or 0.0,
+            rate_max=c.output_rate_ratio.max or float("inf"),
+            no_data=c.no_data,
+        )
+        view = deployment_view(canaries.get(cstate.version or job.version))
+        observed = canary.CanaryObserved(view, None, None, None, 0)
+        if bootstrap and cstate.step == "Analysing" and cstate.version:
+            observed = await self._canary_measure(job, status, bootstrap, namespace, name, cstate, view)
+        decision = canary.decide(cstate, observed, cspec, now)
+        self.baseline: dict[str, int] | None = None
+        if bootstrap and decision.state.step == "Analysing" and cstate.step != "Analysing":
+            self.baseline = await self._totals(job, status, bootstrap, decision.state.version or job.version)
+        return decision
+
+    async def _totals(
+        self, job: StreamJobSpec, status: dict[str, Any], bootstrap: str, version: str
+    ) -> dict[str, int]:
+        """End offsets summed over the input, the stable output and the canary's shadow output."""
+        admin = self.lag.monitor(bootstrap).admin
+        stable = status.get("activeVersion")
+        topics = {"input": list(job.source.topics)}
+        if job.output.topic and stable:
+            topics["stable"] = [names.output_topic(job.output.topic.base, stable)]
+            topics["canary"] = [names.output_topic(job.output.topic.base, f"{version}-canary")]
+        totals: dict[str, int] = {}
+        for key, topic_names in topics.items():
+            found, _missing = await admin.partitions_by_topic(topic_names)
+            parts = [p for ps in found.values() for p in ps]
+            totals[key] = sum((await admin.end_offsets(parts)).values()) if parts else 0
+        return totals
+
+    async def _canary_measure(
+        self,
+        job: StreamJobSpec,
+        status: dict[str, Any],
+        bootstrap: str,
+        namespace: str,
+        name: str,
+        cstate: canary.CanaryState,
+        view: upgrade.Deployment,
+    ) -> canary.CanaryObserved:
+        """Rates over the analysis so far, from end offsets: shadow output vs stable output, and the input."""
+        assert cstate.version is not None and cstate.entered_at is not None
+        elapsed = max((datetime.now(UTC) - cstate.entered_at).total_seconds(), 1.0)
+        baseline = (status.get("canary") or {}).get("baseline") or {}
+        totals = await self._totals(job, status, bootstrap, cstate.version)
+        lag = self.lag.latest(names.consumer_group(namespace, name, f"{cstate.version}-canary"))
+        inputs = totals["input"] - int(baseline.get("input", totals["input"]))
+        rate = (
+            (totals.get("canary", 0) - int(baseline.get("canary", 0))) / elapsed
+            if "canary" in totals
+            else None
+        )
+        stable_rate = (
+            (totals.get("stable", 0) - int(baseline.get("stable", 0))) / elapsed
+            if "stable" in totals
+            else None
+        )
+        return canary.CanaryObserved(view, lag.total if lag else 0, rate, stable_rate, inputs)
+
+    async def _write(
+        self,
+        obj: dict[str, Any],
+        patch: dict[str, Any],
+        conditions: list[Any],
+        events: list[Event],
+        generation: int,
+        now: datetime,
+    ) -> None:
+        """Intent first: the status is written before any child is touched."""
+        status = dict(patch)
+        if conditions:
+            status["conditions"] = merge_conditions(
+                (obj.get("status") or {}).get("conditions"), conditions, generation=generation, now=now
+            )
+        status["observedGeneration"] = generation
+        meta = obj["metadata"]
+        await self.kube.patch_status(API_VERSION, "StreamJob", meta["namespace"], meta["name"], status)
+        for event in events:
+            kopf.event(
+                kopf.Body(cast(kopf.RawBody, obj)),
+                type=event.type,
+                reason=event.reason,
+                message=event.message,
+            )
+
+    def _injection(
+        self,
+        job: StreamJobSpec,
+        namespace: str,
+        name: str,
+        version: str,
+        bootstrap: str,
+        *,
+        canary_of: str | None = None,
+    ) -> Injection:
+        if canary_of:
+            shadow = f"{canary_of}-canary"
+            base = injection_for(
+                namespace, name, job, shadow, bootstrap_servers=bootstrap, startup_mode="latest-offset"
+            )
+            return Injection(**{**base.__dict__, "version": canary_of})
+        start = job.source.starting_position
+        mode: StartupMode = (
+            "earliest-offset" if start.earliest else "timestamp" if start.timestamp else "latest-offset"
+        )
+        stamp = int(start.timestamp.timestamp() * 1000) if start.timestamp else None
+        return injection_for(
+            namespace,
+            name,
+            job,
+            version,
+            bootstrap_servers=bootstrap,
+            startup_mode=mode,
+            startup_timestamp_ms=stamp,
+        )
+
+    async def _act(
+        self,
+        actions: list[Any],
+        job: StreamJobSpec,
+        obj: dict[str, Any],
+        bootstrap: str,
+        views: dict[str, upgrade.Deployment],
+    ) -> None:
+        meta = obj["metadata"]
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        for action in actions:
+            if isinstance(action, upgrade.Apply):
+                fd = flink_deployment(
+                    namespace=namespace,
+                    job=name,
+                    owner_uid=uid,
+                    spec=job,
+                    injection=self._injection(job, namespace, name, action.version, bootstrap),
+                    state=action.state,
+                    initial_savepoint_path=action.initial_savepoint,
+                )
+                if (
+                    action.initial_savepoint
+                    and views.get(action.version, upgrade.Deployment(exists=False)).exists
+                ):
+                    # FKO restores an existing deployment from initialSavepointPath only with a new nonce.
+                    fd["spec"]["job"]["savepointRedeployNonce"] = abs(hash(action.initial_savepoint)) % 2**31
+                await self.kube.apply(fd)
+            elif isinstance(action, upgrade.Delete):
+                await self.kube.delete(
+                    FD_API, "FlinkDeployment", namespace, names.deployment_name(name, action.version)
+                )
+            elif isinstance(action, canary.DeployCanary):
+                fd = flink_deployment(
+                    namespace=namespace,
+                    job=name,
+                    owner_uid=uid,
+                    spec=job,
+                    injection=self._injection(
+                        job, namespace, name, action.version, bootstrap, canary_of=action.version
+                    ),
+                )
+                fd["metadata"]["name"] = f"{names.deployment_name(name, action.version)}-canary"
+                fd["metadata"]["labels"]["kappa.dev/role"] = "canary"
+                await self.kube.apply(fd)
+            elif isinstance(action, canary.RemoveCanary):
+                await self.kube.delete(
+                    FD_API,
+                    "FlinkDeployment",
+                    namespace,
+                    f"{names.deployment_name(name, action.version)}-canary",
+                )
+
+    async def _ensure_topic(self, job: StreamJobSpec, obj: dict[str, Any], version: str) -> None:
+        if not job.output.topic or not job.source.kafka.cluster_ref:
+            return  # direct topic backend: the job's sink creates it, or the Kafka adapter (ReplayRun)
+        api = await self.kube.preferred("KafkaTopic", ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"])
+        if api is None:
+            return
+        meta = obj["metadata"]
+        out = job.output.topic
+        topic = kafka_topic(
+            namespace=job.source.kafka.namespace or meta["namespace"],
+            job=meta["name"],
+            owner_uid=meta["uid"],
+            topic=names.output_topic(out.base, version),
+            version=version,
+            partitions=out.partitions,
+            replicas=out.replicas,
+            config=out.config,
+            cluster=job.source.kafka.cluster_ref,
+            api_version=api,
+        )
+        if job.output.deletion_policy == "Retain":
+            del topic["metadata"]["ownerReferences"]  # outputs outlive the job unless asked otherwise
+        await self.kube.apply(topic)
+
+    async def _retire(self, status: dict[str, Any], namespace: str, now: datetime) -> None:
+        """Previous versions stay suspended, ready for rollback, until their window ends; savepoints stay."""
+        for entry in status.get("deployments") or []:
+            retire_at = _dt(entry.get("retireAt"))
+            if entry.get("role") == "previous" and retire_at and now >= retire_at:
+                await self.kube.delete(FD_API, "FlinkDeployment", namespace, entry["deployment"])
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except ValueError:
+        return str(exc.reason)
+
+
+def _reconciler(memo: kopf.Memo) -> StreamJobReconciler:
+    if not hasattr(memo, "streamjobs"):
+        memo.streamjobs = StreamJobReconciler(Kube(), memo.lag)
+        memo.streamjob_locks = {}
+    return memo.streamjobs  # type: ignore[no-any-return]
+
+
+async def _locked(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
+    """One reconcile at a time per StreamJob: the timer and change handlers must not interleave."""
+    reconciler = _reconciler(memo)
+    lock = memo.streamjob_locks.setdefault((namespace, name), asyncio.Lock())
+    async with lock:
+        await reconciler.reconcile(namespace, name, logger)
 
 
 @kopf.on.resume(GROUP, VERSION, "streamjobs")
 @kopf.on.create(GROUP, VERSION, "streamjobs")
 @kopf.on.update(GROUP, VERSION, "streamjobs", field="spec")
-async def reconcile_streamjob(
-    body: kopf.Body,
-    memo: kopf.Memo,
-    spec: kopf.Spec,
-    status: kopf.Status,
-    meta: kopf.Meta,
-    patch: kopf.Patch,
-    logger: kopf.Logger,
-    **_: Any,
-) -> None:
-    generation = int(meta.get("generation") or 0)
-    decision = intake_streamjob(dict(spec), dict(status), generation)
-    apply_decision(decision, body=body, patch=patch, generation=generation)
-    _track_lag(memo, meta, spec)
-    logger.info("reconciled generation %s", generation)
+async def reconcile_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    await _locked(memo, str(meta["namespace"]), str(meta["name"]), logger)
 
 
-def _track_lag(memo: kopf.Memo, meta: kopf.Meta, spec: kopf.Spec) -> None:
-    """The active version's group is watched by the operator-wide lag poll (gauges per partition)."""
-    tracking = getattr(memo, "lag", None)
-    kafka = spec.get("source", {}).get("kafka", {})
-    bootstrap = kafka.get("bootstrapServers")
-    if tracking is None or not bootstrap or not spec.get("version"):
-        return  # Strimzi clusterRef: resolved from the Kafka resource once the StreamJob controller lands
-    namespace, name, version = str(meta["namespace"]), str(meta["name"]), str(spec["version"])
-    labels = {"namespace": namespace, "job": name, "version": version}
-    tracking.track(
-        bootstrap, consumer_group(namespace, name, version), list(spec["source"]["topics"]), labels
-    )
+@kopf.timer(GROUP, VERSION, "streamjobs", interval=INTERVAL, initial_delay=INTERVAL)
+async def poll_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    await _locked(memo, str(meta["namespace"]), str(meta["name"]), logger)
 
 
 @kopf.on.delete(GROUP, VERSION, "streamjobs", optional=True)
-async def forget_streamjob(memo: kopf.Memo, meta: kopf.Meta, spec: kopf.Spec, **_: Any) -> None:
-    """Best effort, without a finalizer: stop polling the deleted job's group (its offsets stay in Kafka)."""
-    tracking = getattr(memo, "lag", None)
-    if tracking is not None and spec.get("version"):
-        tracking.untrack(consumer_group(str(meta["namespace"]), str(meta["name"]), str(spec["version"])))
+async def forget_streamjob(memo: kopf.Memo, meta: kopf.Meta, status: kopf.Status, **_: Any) -> None:
+    """Stop polling the deleted job's group (its offsets stay in Kafka)."""
+    active = status.get("activeVersion")
+    if active:
+        memo.lag.untrack(names.consumer_group(str(meta["namespace"]), str(meta["name"]), str(active)))

@@ -57,6 +57,8 @@ class UpgradeSpec:
     readiness_timeout: timedelta
     savepoint_timeout: timedelta
     max_restarts: int
+    stable_for: timedelta = timedelta(0)
+    """How long every gate must hold without a break: one healthy moment between crashes is not ready."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class UpgradeState:
     """The savepoint the target starts from, and the one a rollback resumes the active version from."""
     failed_version: str | None = None
     """A version that failed its gates; not retried until spec.version changes to another version."""
+    healthy_since: datetime | None = None
+    """Since when every gate of the target has held, without a break."""
 
 
 @dataclass(frozen=True)
@@ -237,9 +241,19 @@ def decide_starting(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now:
     results = gates(new, spec, seen.lag_growing)
     failed = [g for g in results if not g.passed]
     hard_failure = new.lifecycle == "FAILED" or new.restarts > spec.max_restarts or new.new_exceptions > 0
-    if not failed:
+    healthy_since = (state.healthy_since or now) if not failed else None
+    if healthy_since is not None and now - healthy_since >= spec.stable_for:
         previous = state.active
-        nxt = _enter(state, "Idle", now, None, active=state.target, target=None, failed_version=None)
+        nxt = _enter(
+            state,
+            "Idle",
+            now,
+            None,
+            active=state.target,
+            target=None,
+            failed_version=None,
+            healthy_since=None,
+        )
         message = f"version {state.target} passed its readiness gates" + (
             f"; {previous} stays suspended for rollback" if previous else ""
         )
@@ -248,6 +262,18 @@ def decide_starting(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now:
             conditions=ready("Running", message),
             gates=results,
             events=[Event("Normal", "UpgradeSucceeded", message)],
+        )
+    if healthy_since is not None:
+        held = UpgradeState(**{**state.__dict__, "healthy_since": healthy_since})
+        return UpgradeDecision(
+            held,
+            actions=[Apply(state.target, "running", initial_savepoint=state.savepoint)],
+            conditions=progressing(
+                "Stabilizing",
+                f"{state.target} passes its gates; watching it for {spec.stable_for} before calling it ready",
+            ),
+            gates=results,
+            requeue_after=1,
         )
     if hard_failure or _expired(state, now):
         why = "; ".join(g.message for g in failed)
@@ -259,7 +285,9 @@ def decide_starting(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now:
                 gates=results,
                 events=[Event("Warning", "ReadinessGatesFailed", why)],
             )
-        nxt = _enter(state, "RollingBack", now, spec.readiness_timeout, failed_version=state.target)
+        nxt = _enter(
+            state, "RollingBack", now, spec.readiness_timeout, failed_version=state.target, healthy_since=None
+        )
         message = f"{state.target} failed its gates ({why}); resuming {state.active} from {state.savepoint}"
         return UpgradeDecision(
             nxt,
@@ -270,7 +298,7 @@ def decide_starting(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now:
             requeue_after=5,
         )
     return UpgradeDecision(
-        state,
+        UpgradeState(**{**state.__dict__, "healthy_since": None}),  # a break: stability starts over
         actions=[Apply(state.target, "running", initial_savepoint=state.savepoint)],
         conditions=progressing(
             "Starting", f"waiting for {state.target}: " + "; ".join(g.message for g in failed)

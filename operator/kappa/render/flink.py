@@ -14,6 +14,7 @@ from kappa.render import names
 MANAGED_BY = "kappa-operator"
 SQL_RUNNER_JAR = "local:///opt/flink/usrlib/kappa-sql-runner.jar"
 SQL_RUNNER_CLASS = "dev.kappa.sqlrunner.SqlRunner"
+StartupMode = Literal["earliest-offset", "latest-offset", "timestamp", "group-offsets"]
 _VARIABLE = re.compile(r"\$\{(KAPPA_[A-Z_]+)\}")
 
 
@@ -29,7 +30,7 @@ class Injection:
     group_id: str
     transactional_id_prefix: str
     bootstrap_servers: str
-    startup_mode: Literal["earliest-offset", "latest-offset", "timestamp", "group-offsets"]
+    startup_mode: StartupMode
     startup_timestamp_ms: int | None = None
     output_topic: str | None = None
     output_table: str | None = None
@@ -66,7 +67,7 @@ def injection_for(
     version: str,
     *,
     bootstrap_servers: str,
-    startup_mode: Literal["earliest-offset", "latest-offset", "timestamp", "group-offsets"],
+    startup_mode: StartupMode,
     startup_timestamp_ms: int | None = None,
 ) -> Injection:
     return Injection(

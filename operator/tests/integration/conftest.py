@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kappa.adapters.kafka import KafkaAdmin
+from tests.doubles.fixtures import fake_fko, fake_strimzi, fko, strimzi, upstream_crds  # noqa: F401
 from tests.integration.testbed import ROOT, KafkaTestbed, Kubectl, OperatorProcess
 
 CONTROLPLANE = ROOT / "testbed" / "controlplane.sh"
@@ -73,9 +74,11 @@ def operator_kubeconfig(admin: Kubectl, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="session")
 def kappa_operator(
     crds: list[str],
+    upstream_crds: object,  # noqa: F811 (the fixture, imported above)
     operator_kubeconfig: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
+    """`kappa run` under the shipped RBAC, started once FKO's and Strimzi's CRDs are installed."""
     log = tmp_path_factory.mktemp("operator-log") / "operator.log"
     operator = OperatorProcess(operator_kubeconfig, log, health_port=18080, metrics_port=18090)
     operator.start()

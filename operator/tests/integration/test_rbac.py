@@ -13,6 +13,7 @@ from tests.integration.testbed import ROOT, Kubectl
 # they hold before the FKO and Strimzi CRDs are installed.
 NEEDED = [
     ("list", "kappa.dev", "streamjobs", ""),
+    ("patch", "kappa.dev", "streamjobs", ""),  # its finalizer
     ("watch", "kappa.dev", "replayruns", ""),
     ("patch", "kappa.dev", "materializedviews", "status"),
     ("patch", "kappa.dev", "streamjobs", "status"),
@@ -31,7 +32,7 @@ NEEDED = [
 FORBIDDEN = [
     ("delete", "", "secrets", ""),
     ("list", "", "secrets", ""),
-    ("patch", "kappa.dev", "streamjobs", ""),  # the main resource: spec, labels, annotations
+    ("patch", "kappa.dev", "replayruns", ""),  # the main resource: spec, labels, annotations
     ("update", "kappa.dev", "replayruns", ""),
     ("delete", "kappa.dev", "materializedviews", ""),
     ("create", "", "pods", ""),

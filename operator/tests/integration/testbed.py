@@ -105,6 +105,8 @@ class OperatorProcess:
                 str(self.metrics_port),
                 "--lag-interval",
                 "1",
+                "--reconcile-interval",
+                "1",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

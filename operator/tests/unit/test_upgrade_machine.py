@@ -316,3 +316,29 @@ def test_deciding_again_after_a_crash_asks_for_the_same_idempotent_actions(
     again = decide(state, observed, spec_, now)
     assert first == again
     assert len({a.key for a in first.actions}) == len(first.actions)
+
+
+STABLE_30S = UpgradeSpec("v2", SPEC_V2.readiness_timeout, SPEC_V2.savepoint_timeout, 3, timedelta(seconds=30))
+
+
+def test_one_healthy_moment_is_not_ready_the_gates_must_hold() -> None:
+    first = decide(STARTING, seen(v2=HEALTHY), STABLE_30S, at(2))
+    assert first.state.step == "Starting"
+    assert first.state.healthy_since == at(2)
+    assert {c.type: c.reason for c in first.conditions}["Reconciling"] == "Stabilizing"
+
+    held = decide(first.state, seen(v2=HEALTHY), STABLE_30S, at(2.5))
+    assert (held.state.step, held.state.active) == ("Idle", "v2")
+
+
+def test_a_break_starts_stability_over() -> None:
+    first = decide(STARTING, seen(v2=HEALTHY), STABLE_30S, at(2)).state
+    broken = decide(
+        first,
+        seen(v2=Deployment(job_state="RESTARTING", started_at=at(0.5), restarts=1)),
+        STABLE_30S,
+        at(2.2),
+    ).state
+    assert broken.step == "Starting" and broken.healthy_since is None
+    again = decide(broken, seen(v2=HEALTHY), STABLE_30S, at(2.4)).state
+    assert again.healthy_since == at(2.4) and again.step == "Starting"

@@ -1,0 +1,117 @@
+"""Pytest fixtures for the doubles, to import into a conftest that already provides `control_plane` (the admin
+kubeconfig, a Path), `kafka_bootstrap` (host:port) and `namespace` (a fresh namespace per test):
+
+    from tests.doubles.fixtures import fake_fko, fake_strimzi, fko, strimzi, upstream_crds  # noqa: F401
+
+Session fixtures install the upstream CRDs and run one double of each kind for the session; the function
+fixtures `fko` and `strimzi` put the test's namespace under them and clear the test's scripts afterwards.
+The session doubles act only in namespaces handed to them that way, so two test sessions sharing one API
+server never drive each other's objects.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from tests.doubles.fko import FakeFlinkOperator
+from tests.doubles.kube_watch import api_client
+from tests.doubles.strimzi import KAFKA_TOPICS, FakeTopicOperator
+
+ROOT = Path(__file__).resolve().parents[3]
+FETCH = ROOT / "testbed" / "upstream-crds" / "fetch.sh"
+
+FKO_CRDS = ("flinkdeployments", "flinksessionjobs", "flinkstatesnapshots")
+STRIMZI_CRDS = ("kafkatopics", "kafkausers")
+
+
+@dataclass(frozen=True)
+class UpstreamCrds:
+    fko_dir: Path
+    strimzi_dir: Path
+    names: tuple[str, ...]
+
+
+def install_upstream_crds(kubeconfig: Path) -> UpstreamCrds:
+    """FKO 1.10.0 and Strimzi 1.2.0 CRDs, applied server-side (the FlinkDeployment CRD is too big for the
+    client-side last-applied annotation) and waited for until Established."""
+    fetched = subprocess.run(["bash", str(FETCH)], capture_output=True, text=True, timeout=900)
+    if fetched.returncode != 0:
+        raise RuntimeError(f"{FETCH} failed:\n{fetched.stderr[-4000:]}")
+    fko_dir, strimzi_dir = (Path(line) for line in fetched.stdout.split())
+    kubectl = ["kubectl", "--kubeconfig", str(kubeconfig)]
+    apply = [*kubectl, "apply", "--server-side", "--field-manager=kappa-testbed", "--force-conflicts"]
+    for directory in (fko_dir, strimzi_dir):
+        subprocess.run(
+            [*apply, "-f", str(directory)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    names = (
+        *(f"{p}.flink.apache.org" for p in FKO_CRDS),
+        *(f"{p}.kafka.strimzi.io" for p in STRIMZI_CRDS),
+    )
+    subprocess.run(
+        [*kubectl, "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names)],
+        check=True,
+        capture_output=True,
+        timeout=90,
+    )
+    return UpstreamCrds(fko_dir, strimzi_dir, names)
+
+
+@pytest.fixture(scope="session")
+def upstream_crds(control_plane: Path) -> UpstreamCrds:
+    return install_upstream_crds(control_plane)
+
+
+@pytest.fixture(scope="session")
+def fake_fko(control_plane: Path, upstream_crds: UpstreamCrds) -> Iterator[FakeFlinkOperator]:
+    """The FKO double for the session, acting in no namespace until a test asks for `fko`."""
+    with FakeFlinkOperator(control_plane, namespaces=()) as double:
+        yield double
+    assert not double.errors, double.errors
+
+
+@pytest.fixture(scope="session")
+def fake_strimzi(
+    control_plane: Path, upstream_crds: UpstreamCrds, kafka_bootstrap: str
+) -> Iterator[FakeTopicOperator]:
+    """The topic-operator double for the session, acting in no namespace until a test asks for `strimzi`."""
+    with FakeTopicOperator(control_plane, kafka_bootstrap, namespaces=()) as double:
+        yield double
+    assert not double.errors, double.errors
+
+
+@pytest.fixture
+def fko(fake_fko: FakeFlinkOperator, namespace: str) -> Iterator[FakeFlinkOperator]:
+    """FlinkDeployments in this test's namespace get FKO's status; scripts set here end with the test."""
+    fake_fko.add_namespace(namespace)
+    yield fake_fko
+    fake_fko.reset()
+
+
+@pytest.fixture
+def strimzi(
+    fake_strimzi: FakeTopicOperator, namespace: str, control_plane: Path
+) -> Iterator[FakeTopicOperator]:
+    """KafkaTopics in this test's namespace become topics in the test Kafka. Afterwards they are deleted,
+    and so their topics, while the double still runs: the namespace controller would get to them only
+    seconds later, after the last tests' double may be gone, and their topics would stay in Kafka."""
+    fake_strimzi.add_namespace(namespace)
+    yield fake_strimzi
+    fake_strimzi.reset()
+    r = KAFKA_TOPICS
+    custom = client.CustomObjectsApi(api_client(control_plane))
+    custom.delete_collection_namespaced_custom_object(r.group, r.version, namespace, r.plural)
+    fake_strimzi.wait_until(
+        lambda: not [o for o in fake_strimzi.watcher.snapshot() if o["metadata"]["namespace"] == namespace],
+        what=f"the KafkaTopics of {namespace} to go",
+    )
+    fake_strimzi.drain()

@@ -1,0 +1,172 @@
+"""StreamJob user stories: a version is a FlinkDeployment and a KafkaTopic; upgrades go through a savepoint,
+and a version that is not healthy is rolled back to the recorded savepoint.
+
+FKO and the Strimzi topic operator are played by the doubles in tests/doubles (they need kubelets).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.doubles.fko import FakeFlinkOperator
+from tests.doubles.strimzi import FakeTopicOperator
+from tests.integration.testbed import Kubectl, OperatorProcess, conditions
+
+READINESS = 15  # seconds, spec.upgrade.readinessTimeout below
+WINDOW = 8  # seconds, spec.upgrade.rollbackWindow below
+
+
+def streamjob(version: str = "v1") -> dict[str, Any]:
+    return {
+        "apiVersion": "kappa.dev/v1alpha1",
+        "kind": "StreamJob",
+        "metadata": {"name": "sessionizer"},
+        "spec": {
+            "version": version,
+            "source": {"kafka": {"clusterRef": "events"}, "topics": ["clicks"]},
+            "output": {"topic": {"base": "sessions", "partitions": 2}},
+            "flink": {
+                "image": "kappa-dev/flink-sql-runner:1.20",
+                "flinkVersion": "v1_20",  # FKO 1.10's CRD stops at v1_20
+                "sql": ["INSERT INTO `${KAPPA_OUTPUT_TOPIC}` SELECT * FROM clicks /* ${KAPPA_GROUP_ID} */"],
+            },
+            "upgrade": {
+                "readinessTimeout": f"{READINESS}s",
+                "savepointTimeout": "20s",
+                "maxRestarts": 2,
+                "stableFor": "4s",
+                "rollbackWindow": f"{WINDOW}s",
+            },
+        },
+    }
+
+
+def wait(kubectl: Kubectl, what: str, predicate: Any, timeout: float = 60) -> dict[str, Any]:
+    return kubectl.wait_for("sj", "sessionizer", predicate, timeout=timeout, what=what)
+
+
+def ready(obj: dict[str, Any]) -> bool:
+    cond = conditions(obj).get("Ready", {})
+    return cond.get("status") == "True" and cond.get("observedGeneration") == obj["metadata"]["generation"]
+
+
+def flinkdeployments(kubectl: Kubectl) -> dict[str, dict[str, Any]]:
+    out = json.loads(kubectl("get", "flinkdeployments", "-l", "kappa.dev/job=sessionizer", "-o", "json"))
+    return {fd["metadata"]["name"]: fd for fd in out["items"]}
+
+
+def events(kubectl: Kubectl) -> list[str]:
+    out = json.loads(
+        kubectl("get", "events", "--field-selector", "involvedObject.name=sessionizer", "-o", "json")
+    )
+    return [e["reason"] for e in out["items"]]
+
+
+@pytest.fixture
+def live_v1(
+    kappa_operator: OperatorProcess, kubectl: Kubectl, fko: FakeFlinkOperator, strimzi: FakeTopicOperator
+) -> dict[str, Any]:
+    kubectl.apply(streamjob("v1"))
+    return wait(kubectl, "v1 Ready", ready)
+
+
+def test_a_version_is_one_flinkdeployment_and_one_kafkatopic_with_injected_names(
+    live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    ns = str(kubectl.namespace)
+    fds = flinkdeployments(kubectl)
+    assert list(fds) == ["sessionizer-v1"]
+    job = fds["sessionizer-v1"]["spec"]["job"]
+    assert job["upgradeMode"] == "savepoint"
+    assert "INSERT INTO `sessions.v1`" in job["args"][0]
+    assert f"/* {ns}.sessionizer.v1 */" in job["args"][0]
+    config = fds["sessionizer-v1"]["spec"]["flinkConfiguration"]
+    assert config["kappa.group-id"] == f"{ns}.sessionizer.v1"
+    assert config["kappa.transactional-id-prefix"] == f"{ns}.sessionizer.v1"
+    topics = json.loads(kubectl("get", "kafkatopics", "-l", "kappa.dev/job=sessionizer", "-o", "json"))[
+        "items"
+    ]
+    assert [t["spec"]["topicName"] for t in topics] == ["sessions.v1"]
+    assert topics[0]["metadata"]["labels"]["strimzi.io/cluster"] == "events"
+    assert live_v1["status"]["activeVersion"] == "v1"
+    assert live_v1["status"]["phase"] == "Running"
+    row = kubectl("get", "sj", "sessionizer", "--no-headers").split()
+    assert row[1:4] == ["v1", "v1", "Running"]
+    assert fko.checkpoints(ns, "sessionizer-v1") >= 1  # Ready came after a checkpoint
+
+
+def test_upgrade_v1_to_v2_starts_v2_from_v1s_savepoint(
+    live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    ns = str(kubectl.namespace)
+    kubectl.apply(streamjob("v2"))
+    done = wait(kubectl, "v2 active", lambda o: ready(o) and o["status"].get("activeVersion") == "v2")
+
+    savepoint = fko.savepoints(ns, "sessionizer-v1")[-1]
+    assert fko.restored_from(ns, "sessionizer-v2") == savepoint
+    assert [s["path"] for s in done["status"]["savepoints"]] == [savepoint]
+    fds = flinkdeployments(kubectl)
+    assert fds["sessionizer-v1"]["spec"]["job"]["state"] == "suspended"
+    v2 = fds["sessionizer-v2"]["spec"]
+    assert v2["flinkConfiguration"]["kappa.group-id"] == f"{ns}.sessionizer.v2"
+    assert v2["flinkConfiguration"]["kappa.transactional-id-prefix"] == f"{ns}.sessionizer.v2"
+    outcomes = [(h["version"], h["outcome"]) for h in done["status"]["history"]]
+    assert ("v1", "Active") in outcomes and ("v2", "Active") in outcomes and ("v1", "Superseded") in outcomes
+    assert "UpgradeSucceeded" in events(kubectl)
+
+    # v1 stays suspended for the rollback window, then goes; its savepoint stays recorded.
+    deadline = time.monotonic() + WINDOW + 30
+    while "sessionizer-v1" in flinkdeployments(kubectl):
+        assert time.monotonic() < deadline, "v1 outlived its rollback window"
+        time.sleep(0.5)
+    assert kubectl.get("sj", "sessionizer")["status"]["savepoints"][0]["path"] == savepoint
+
+
+def test_a_crash_looping_v2_is_rolled_back_to_v1s_savepoint(
+    live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    ns = str(kubectl.namespace)
+    fko.crash_loop("sessionizer-v2", every=0.5, restart_delay=0.2)
+    started = time.monotonic()
+    kubectl.apply(streamjob("v2"))
+    done = wait(
+        kubectl,
+        "RolledBack",
+        lambda o: conditions(o).get("RolledBack", {}).get("status") == "True",
+        timeout=READINESS + 30,
+    )
+    elapsed = time.monotonic() - started
+
+    savepoint = fko.savepoints(ns, "sessionizer-v1")[-1]
+    assert done["status"]["activeVersion"] == "v1"
+    assert fko.restored_from(ns, "sessionizer-v1") == savepoint
+    conds = conditions(done)
+    assert conds["Ready"]["status"] == "False"
+    assert conds["Stalled"]["status"] == "True"
+    assert "v2 failed" in conds["Stalled"]["message"]
+    assert "sessionizer-v2" not in flinkdeployments(kubectl)
+    assert {"RollingBack", "RolledBack"} <= set(events(kubectl))
+    assert elapsed < READINESS + 20, f"rollback took {elapsed:.0f}s"
+    gates = {g["name"]: g["passed"] for g in done["status"]["upgrade"]["gates"]}
+    assert gates["Restarts"] is False
+
+
+def test_a_job_that_runs_but_never_checkpoints_does_not_pass_the_gate(
+    live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    fko.never_checkpoint("sessionizer-v2")
+    kubectl.apply(streamjob("v2"))
+    done = wait(
+        kubectl,
+        "RolledBack",
+        lambda o: conditions(o).get("RolledBack", {}).get("status") == "True",
+        timeout=READINESS + 30,
+    )
+    assert done["status"]["activeVersion"] == "v1"
+    gates = {g["name"]: g for g in done["status"]["upgrade"]["gates"]}
+    assert gates["Running"]["passed"] is True
+    assert gates["Checkpointed"]["passed"] is False
