@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -80,7 +81,7 @@ def kappa_operator(
 ) -> Iterator[OperatorProcess]:
     """`kappa run` under the shipped RBAC, started once FKO's and Strimzi's CRDs are installed."""
     log = tmp_path_factory.mktemp("operator-log") / "operator.log"
-    operator = OperatorProcess(operator_kubeconfig, log, health_port=18080, metrics_port=18090)
+    operator = OperatorProcess(operator_kubeconfig, log, health_port=free_port(), metrics_port=free_port())
     operator.start()
     yield operator
     operator.stop()
@@ -102,6 +103,13 @@ def kubectl(admin: Kubectl, namespace: str) -> Kubectl:
 
 
 KAFKA = ROOT / "testbed" / "kafka.sh"
+
+
+def free_port() -> int:
+    """A port nobody listens on now: two test sessions on one machine must not share the operator's ports."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -101,8 +101,15 @@ def test_lag_is_exact_across_transaction_markers(kafka: KafkaTestbed) -> None:
     topic = kafka.topic(partitions=2)
     kafka.produce(topic, [(0, BASE + i) for i in range(20)], transactional=True)
     kafka.produce(topic, [(1, BASE + i) for i in range(20)], transactional=True)
-    ends = kafka.run(kafka.admin.end_offsets([(topic, 0), (topic, 1)]))
-    assert ends == {(topic, 0): 21, (topic, 1): 21}  # 20 records + the commit marker
+    # The commit markers are written after commit_transaction returns; wait for the last stable offsets.
+    deadline = time.monotonic() + 20
+    while (ends := kafka.run(kafka.admin.end_offsets([(topic, 0), (topic, 1)]))) != {
+        (topic, 0): 21,
+        (topic, 1): 21,
+    }:
+        assert time.monotonic() < deadline, f"last stable offsets stuck at {ends}"
+        time.sleep(0.1)
+    # 20 records + the commit marker on each partition
 
     name = group()
     kafka.consume_and_commit(topic, name, {0: 20, 1: 15})  # commits 20 and 15, after the last record read

@@ -119,6 +119,11 @@ class OperatorProcess:
                 raise RuntimeError(f"operator exited with {self.proc.returncode}; see {self.log_path}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1):
+                    time.sleep(0.2)
+                    if self.proc.poll() is not None:  # someone else's operator answered on our port
+                        raise RuntimeError(
+                            f"operator exited with {self.proc.returncode}; see {self.log_path}"
+                        )
                     return
             except OSError:
                 time.sleep(0.2)
