@@ -4,6 +4,7 @@ in status → apply or delete children → events. Level-triggered: create, resu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -201,6 +202,7 @@ class StreamJobReconciler:
             parse_duration(job.upgrade.savepoint_timeout),
             job.upgrade.max_restarts,
             stable_for=parse_duration(job.upgrade.stable_for),
+            suspend=job.suspend,
         )
         decision = upgrade.decide(ustate, upgrade.Observed(views, lag_growing), spec, now)
         nxt = decision.state
@@ -268,8 +270,9 @@ class StreamJobReconciler:
             deployments.append({k: v for k, v in entry.items() if v is not None})
         savepoints = list(status.get("savepoints") or [])
         if nxt.savepoint and nxt.savepoint not in {s["path"] for s in savepoints} and before.active:
+            reason = "Suspend" if job.suspend and nxt.step == "Idle" else "Upgrade"
             savepoints.append(
-                {"version": before.active, "path": nxt.savepoint, "takenAt": _ts(now), "reason": "Upgrade"}
+                {"version": before.active, "path": nxt.savepoint, "takenAt": _ts(now), "reason": reason}
             )
         history = list(status.get("history") or [])
         if nxt.active != before.active and nxt.active:
@@ -287,6 +290,8 @@ class StreamJobReconciler:
         }[nxt.step]
         if nxt.step == "Idle" and nxt.failed_version == job.version:
             phase = "Failed"
+        if nxt.step == "Idle" and job.suspend:
+            phase = "Suspended"
         group = names.consumer_group(namespace, name, nxt.active) if nxt.active else None
         return {
             "phase": phase,
@@ -534,6 +539,94 @@ class StreamJobReconciler:
             if entry.get("role") == "previous" and retire_at and now >= retire_at:
                 await self.kube.delete(FD_API, "FlinkDeployment", namespace, entry["deployment"])
 
+    async def finalize(self, namespace: str, name: str) -> bool:
+        """One step of deletion; True when the object may go."""
+        obj = await self.kube.get(API_VERSION, "StreamJob", namespace, name)
+        if obj is None:
+            return True
+        status: dict[str, Any] = obj.get("status") or {}
+        active = status.get("activeVersion")
+        fd = await self.kube.get(
+            FD_API, "FlinkDeployment", namespace, names.deployment_name(name, active or "-")
+        )
+        if not active or fd is None:
+            return True
+        job = StreamJobSpec.model_validate(obj["spec"])
+        asked = _dt(obj["metadata"]["deletionTimestamp"]) or datetime.now(UTC)
+        view = deployment_view(fd)
+        if view.desired_state != "suspended":
+            await self._act(
+                [upgrade.Apply(active, "suspended")],
+                job,
+                obj,
+                job.source.kafka.bootstrap_servers or "",
+                {active: view},
+            )
+            return False
+        fresh = view.savepoint_at is None or view.savepoint_at >= asked - timedelta(seconds=1)
+        if view.upgrade_savepoint_path and fresh:
+            path = view.upgrade_savepoint_path
+            await self._record_final_savepoint(obj, active, path)
+            self.lag.untrack(names.consumer_group(namespace, name, active))
+            return True
+        if datetime.now(UTC) - asked > parse_duration(job.upgrade.savepoint_timeout):
+            message = (
+                f"no final savepoint of {active} within {job.upgrade.savepoint_timeout}: {view.error or ''}"
+            )
+            kopf.event(
+                kopf.Body(cast(kopf.RawBody, obj)),
+                type="Warning",
+                reason="FinalSavepointFailed",
+                message=message,
+            )
+            return True
+        return False
+
+    async def _record_final_savepoint(self, obj: dict[str, Any], version: str, path: str) -> None:
+        """In status, in an event, and as a FlinkStateSnapshot that outlives the StreamJob (its history)."""
+        meta = obj["metadata"]
+        savepoints = list((obj.get("status") or {}).get("savepoints") or [])
+        if path not in {s["path"] for s in savepoints}:
+            savepoints.append(
+                {"version": version, "path": path, "takenAt": _ts(datetime.now(UTC)), "reason": "Final"}
+            )
+            await self.kube.patch_status(
+                API_VERSION,
+                "StreamJob",
+                meta["namespace"],
+                meta["name"],
+                {"savepoints": savepoints[-32:], "phase": "Suspended"},
+            )
+        snapshot = {
+            "apiVersion": FD_API,
+            "kind": "FlinkStateSnapshot",
+            "metadata": {
+                "name": f"{names.deployment_name(meta['name'], version)}-final",
+                "namespace": meta["namespace"],
+                "labels": {
+                    "app.kubernetes.io/managed-by": "kappa-operator",
+                    "kappa.dev/job": meta["name"],
+                    "kappa.dev/version": version,
+                    "kappa.dev/savepoint": "final",
+                },
+            },
+            "spec": {
+                "jobReference": {
+                    "kind": "FlinkDeployment",
+                    "name": names.deployment_name(meta["name"], version),
+                },
+                "savepoint": {"path": path, "alreadyExists": True, "disposeOnDelete": False},
+            },
+        }
+        with contextlib.suppress(NotServed):  # an FKO without FlinkStateSnapshot: the event is the record
+            await self.kube.apply(snapshot)
+        kopf.event(
+            kopf.Body(cast(kopf.RawBody, obj)),
+            type="Normal",
+            reason="FinalSavepoint",
+            message=f"final savepoint of {version}: {path}",
+        )
+
 
 def _api_message(exc: ApiException) -> str:
     try:
@@ -569,9 +662,13 @@ async def poll_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, 
     await _locked(memo, str(meta["namespace"]), str(meta["name"]), logger)
 
 
-@kopf.on.delete(GROUP, VERSION, "streamjobs", optional=True)
-async def forget_streamjob(memo: kopf.Memo, meta: kopf.Meta, status: kopf.Status, **_: Any) -> None:
-    """Stop polling the deleted job's group (its offsets stay in Kafka)."""
-    active = status.get("activeVersion")
-    if active:
-        memo.lag.untrack(names.consumer_group(str(meta["namespace"]), str(meta["name"]), str(active)))
+@kopf.on.delete(GROUP, VERSION, "streamjobs")
+async def finalize_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Deletion takes a final savepoint of the active version and records it; then the finalizer goes and the
+    garbage collector removes the deployments. Outputs stay unless spec.output.deletionPolicy is Delete."""
+    namespace, name = str(meta["namespace"]), str(meta["name"])
+    reconciler = _reconciler(memo)
+    async with memo.streamjob_locks.setdefault((namespace, name), asyncio.Lock()):
+        done = await reconciler.finalize(namespace, name)
+    if not done:
+        raise kopf.TemporaryError("waiting for the final savepoint", delay=2)

@@ -59,6 +59,7 @@ class UpgradeSpec:
     max_restarts: int
     stable_for: timedelta = timedelta(0)
     """How long every gate must hold without a break: one healthy moment between crashes is not ready."""
+    suspend: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,57 @@ def _expired(state: UpgradeState, now: datetime) -> bool:
     return state.deadline is not None and now >= state.deadline
 
 
+def decide_suspension(
+    state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime
+) -> UpgradeDecision:
+    """spec.suspend stops the active version with a savepoint; clearing it resumes from that savepoint."""
+    assert state.active is not None
+    dep = seen.of(state.active)
+    if spec.suspend:
+        stopped = dep.job_state in ("FINISHED", "SUSPENDED", None) or dep.lifecycle == "SUSPENDED"
+        if dep.desired_state == "suspended" and dep.upgrade_savepoint_path and stopped:
+            message = f"{state.active} is suspended at savepoint {dep.upgrade_savepoint_path}"
+            nxt = UpgradeState(**{**state.__dict__, "savepoint": dep.upgrade_savepoint_path})
+            return UpgradeDecision(nxt, conditions=ready("Suspended", message))
+        if dep.error and dep.desired_state == "suspended":
+            message = f"suspending {state.active} failed: {dep.error}"
+            return UpgradeDecision(
+                state,
+                actions=[Apply(state.active, "suspended")],
+                conditions=stalled("SavepointFailed", message),
+                requeue_after=10,
+            )
+        return UpgradeDecision(
+            state,
+            actions=[Apply(state.active, "suspended")],
+            conditions=progressing("Suspending", f"suspending {state.active} with a savepoint"),
+            events=[Event("Normal", "Suspending", f"suspending {state.active}")]
+            if dep.desired_state != "suspended"
+            else [],
+            requeue_after=2,
+        )
+    if dep.desired_state == "suspended":
+        message = f"resuming {state.active} from {dep.upgrade_savepoint_path}"
+        return UpgradeDecision(
+            state,
+            actions=[Apply(state.active, "running")],
+            conditions=progressing("Resuming", message),
+            events=[Event("Normal", "Resuming", message)],
+            requeue_after=2,
+        )
+    if dep.job_state != RUNNING:
+        return UpgradeDecision(
+            state,
+            actions=[Apply(state.active, "running")],
+            conditions=progressing("Resuming", f"waiting for {state.active} to run"),
+            requeue_after=2,
+        )
+    return UpgradeDecision(state, conditions=ready("Running", f"version {state.active} is active"))
+
+
 def decide_idle(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime) -> UpgradeDecision:
-    if spec.version == state.active:
-        return UpgradeDecision(state, conditions=ready("Running", f"version {state.active} is active"))
+    if state.active is not None and (spec.suspend or spec.version == state.active):
+        return decide_suspension(state, seen, spec, now)
     if spec.version == state.failed_version:
         return UpgradeDecision(
             state,

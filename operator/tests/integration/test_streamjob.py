@@ -170,3 +170,69 @@ def test_a_job_that_runs_but_never_checkpoints_does_not_pass_the_gate(
     gates = {g["name"]: g for g in done["status"]["upgrade"]["gates"]}
     assert gates["Running"]["passed"] is True
     assert gates["Checkpointed"]["passed"] is False
+
+
+def test_suspend_takes_a_savepoint_and_resume_restores_from_it(
+    live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    ns = str(kubectl.namespace)
+    kubectl("patch", "sj", "sessionizer", "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    suspended = wait(kubectl, "Suspended", lambda o: ready(o) and o["status"].get("phase") == "Suspended")
+    savepoint = fko.savepoints(ns, "sessionizer-v1")[-1]
+    assert [(s["path"], s["reason"]) for s in suspended["status"]["savepoints"]] == [(savepoint, "Suspend")]
+    assert fko.state(ns, "sessionizer-v1") == "FINISHED"
+
+    kubectl("patch", "sj", "sessionizer", "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    wait(kubectl, "running again", lambda o: ready(o) and o["status"].get("phase") == "Running")
+    assert fko.restored_from(ns, "sessionizer-v1") == savepoint
+
+
+def test_deletion_takes_and_records_a_final_savepoint_and_keeps_the_output(
+    live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    ns = str(kubectl.namespace)
+    kubectl("delete", "sj", "sessionizer", "--wait=true", "--timeout=60s")
+
+    savepoint = fko.savepoints(ns, "sessionizer-v1")[-1]
+    snapshot = kubectl.get("flinkstatesnapshot", "sessionizer-v1-final")
+    assert snapshot["spec"]["savepoint"] == {
+        "path": savepoint,
+        "alreadyExists": True,
+        "disposeOnDelete": False,
+    }
+    assert "FinalSavepoint" in events(kubectl)
+    deadline = time.monotonic() + 30
+    while flinkdeployments(kubectl):  # the garbage collector follows the ownerReferences
+        assert time.monotonic() < deadline, "FlinkDeployments outlived their StreamJob"
+        time.sleep(0.5)
+    topics = json.loads(kubectl("get", "kafkatopics", "-o", "json"))["items"]
+    assert [t["spec"]["topicName"] for t in topics] == ["sessions.v1"]  # deletionPolicy Retain
+
+
+@pytest.mark.parametrize("crash_point", ["after the savepoint", "after the new deployment"])
+def test_a_crash_in_the_middle_of_an_upgrade_ends_like_an_uninterrupted_one(
+    live_v1: dict[str, Any],
+    kubectl: Kubectl,
+    fko: FakeFlinkOperator,
+    kappa_operator: OperatorProcess,
+    crash_point: str,
+) -> None:
+    ns = str(kubectl.namespace)
+    fko.start_delay("sessionizer-v2", 3)  # keep v2 starting for a while
+    kubectl.apply(streamjob("v2"))
+    deadline = time.monotonic() + 30
+    while True:
+        if crash_point == "after the savepoint" and fko.savepoints(ns, "sessionizer-v1"):
+            break
+        if crash_point == "after the new deployment" and "sessionizer-v2" in flinkdeployments(kubectl):
+            break
+        assert time.monotonic() < deadline, f"never reached {crash_point}"
+        time.sleep(0.05)
+    kappa_operator.kill()
+    kappa_operator.start()
+
+    done = wait(kubectl, "v2 active", lambda o: ready(o) and o["status"].get("activeVersion") == "v2")
+    assert sorted(flinkdeployments(kubectl)) == ["sessionizer-v1", "sessionizer-v2"]
+    assert len(fko.savepoints(ns, "sessionizer-v1")) == 1, "the savepoint was taken twice"
+    assert fko.runs(ns, "sessionizer-v2") == [fko.savepoints(ns, "sessionizer-v1")[0]], "v2 started twice"
+    assert [s["path"] for s in done["status"]["savepoints"]] == fko.savepoints(ns, "sessionizer-v1")

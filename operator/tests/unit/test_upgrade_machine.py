@@ -342,3 +342,36 @@ def test_a_break_starts_stability_over() -> None:
     assert broken.step == "Starting" and broken.healthy_since is None
     again = decide(broken, seen(v2=HEALTHY), STABLE_30S, at(2.4)).state
     assert again.healthy_since == at(2.4) and again.step == "Starting"
+
+
+def suspend_spec(suspend: bool) -> UpgradeSpec:
+    return UpgradeSpec("v1", SPEC_V2.readiness_timeout, SPEC_V2.savepoint_timeout, 3, suspend=suspend)
+
+
+@pytest.mark.parametrize(
+    ("name", "deployment", "suspend", "actions", "reason", "ready"),
+    [
+        ("suspend asks for a savepoint", HEALTHY, True, [Apply("v1", "suspended")], "Suspending", False),
+        ("suspended at a savepoint", SUSPENDED_V1, True, [], "Suspended", True),
+        (
+            "savepoint failed while suspending",
+            Deployment(desired_state="suspended", job_state="RUNNING", error="Savepoint Error"),
+            True,
+            [Apply("v1", "suspended")],
+            "SavepointFailed",
+            False,
+        ),
+        ("resume from the savepoint", SUSPENDED_V1, False, [Apply("v1", "running")], "Resuming", False),
+        ("running again", HEALTHY, False, [], "Running", True),
+    ],
+)
+def test_suspend_and_resume(
+    name: str, deployment: Deployment, suspend: bool, actions: list, reason: str, ready: bool
+) -> None:
+    decision = decide(IDLE_V1, seen(v1=deployment), suspend_spec(suspend), at(1))
+    assert decision.actions == actions
+    conditions = {c.type: c for c in decision.conditions}
+    assert conditions["Ready"].reason == reason
+    assert conditions["Ready"].status is ready
+    if reason == "Suspended":
+        assert decision.state.savepoint == SP
