@@ -271,6 +271,9 @@ class UpgradeStatus(KappaModel):
         default=None, max_length=2048, description="Savepoint the target starts from."
     )
     healthy_since: datetime | None = Field(default=None, description="Since when every gate has held.")
+    previous_version: str | None = Field(
+        default=None, max_length=20, description="Kept suspended at `savepoint` for kappa.dev/rollback."
+    )
     failed_version: str | None = Field(
         default=None, max_length=20, description="Not retried until spec changes."
     )

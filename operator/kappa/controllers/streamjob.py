@@ -35,6 +35,7 @@ from kappa.render.flink import (
 )
 
 FD_API = "flink.apache.org/v1beta1"
+ROLLBACK_ANNOTATION = "kappa.dev/rollback"
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
 
 
@@ -72,6 +73,7 @@ def upgrade_state(status: dict[str, Any]) -> upgrade.UpgradeState:
         savepoint=up.get("savepoint"),
         failed_version=up.get("failedVersion"),
         healthy_since=_dt(up.get("healthySince")),
+        previous=up.get("previousVersion"),
     )
 
 
@@ -196,6 +198,12 @@ class StreamJobReconciler:
             return
 
         lag_growing = self._lag_growing(namespace, name, ustate.target)
+        requested = (obj["metadata"].get("annotations") or {}).get(ROLLBACK_ANNOTATION)
+        handled = (status.get("handledRequests") or {}).get("rollback")
+        rollback_request = requested if requested and requested != handled else None
+        if rollback_request:
+            # Echoed whatever the outcome, so that `kubectl wait` and Argo CD can follow the request.
+            patch["handledRequests"] = {**(status.get("handledRequests") or {}), "rollback": rollback_request}
         spec = upgrade.UpgradeSpec(
             job.version,
             parse_duration(job.upgrade.readiness_timeout),
@@ -203,6 +211,7 @@ class StreamJobReconciler:
             job.upgrade.max_restarts,
             stable_for=parse_duration(job.upgrade.stable_for),
             suspend=job.suspend,
+            rollback_requested=rollback_request is not None,
         )
         decision = upgrade.decide(ustate, upgrade.Observed(views, lag_growing), spec, now)
         nxt = decision.state
@@ -310,6 +319,7 @@ class StreamJobReconciler:
                 "savepoint": nxt.savepoint,
                 "failedVersion": nxt.failed_version,
                 "healthySince": _ts(nxt.healthy_since),
+                "previousVersion": nxt.previous,
                 # The last judgement stays visible after the step that made it.
                 "gates": [
                     {"name": g.name, "passed": g.passed, "message": g.message[:1024]} for g in decision.gates

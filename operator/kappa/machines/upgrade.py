@@ -60,6 +60,8 @@ class UpgradeSpec:
     stable_for: timedelta = timedelta(0)
     """How long every gate must hold without a break: one healthy moment between crashes is not ready."""
     suspend: bool = False
+    rollback_requested: bool = False
+    """A new kappa.dev/rollback request: go back to the previous version."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class UpgradeState:
     """A version that failed its gates; not retried until spec.version changes to another version."""
     healthy_since: datetime | None = None
     """Since when every gate of the target has held, without a break."""
+    previous: str | None = None
+    """The version before the active one, kept suspended at `savepoint` for its rollback window."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,43 @@ def decide_suspension(
     return UpgradeDecision(state, conditions=ready("Running", f"version {state.active} is active"))
 
 
+def decide_manual_rollback(
+    state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime
+) -> UpgradeDecision:
+    """kappa.dev/rollback: the same as an automatic rollback, to the previous version's recorded savepoint."""
+    if state.step == "Starting":
+        back_to, current = state.active, state.target
+    else:
+        back_to, current = state.previous, state.active
+    if not back_to or not state.savepoint or not seen.of(back_to).exists:
+        message = "rollback requested, but no previous version is kept with a savepoint (window over?)"
+        return UpgradeDecision(
+            state,
+            events=[Event("Warning", "RollbackUnavailable", message)],
+            conditions=[ConditionUpdate("RolledBack", False, "RollbackUnavailable", message)],
+        )
+    nxt = _enter(
+        state,
+        "RollingBack",
+        now,
+        spec.readiness_timeout,
+        active=back_to,
+        target=None,
+        failed_version=current,
+        previous=None,
+        healthy_since=None,
+    )
+    message = f"rollback requested: stopping {current}, resuming {back_to} from {state.savepoint}"
+    resume = Apply(back_to, "running", initial_savepoint=state.savepoint)
+    return UpgradeDecision(
+        nxt,
+        actions=[Delete(current), resume] if current else [resume],
+        conditions=progressing("RollingBack", message),
+        events=[Event("Warning", "RollingBack", message)],
+        requeue_after=2,
+    )
+
+
 def decide_idle(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime) -> UpgradeDecision:
     if state.active is not None and (spec.suspend or spec.version == state.active):
         return decide_suspension(state, seen, spec, now)
@@ -302,6 +343,7 @@ def decide_starting(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now:
             target=None,
             failed_version=None,
             healthy_since=None,
+            previous=state.active,
         )
         message = f"version {state.target} passed its readiness gates" + (
             f"; {previous} stays suspended for rollback" if previous else ""
@@ -416,4 +458,6 @@ STEPS: dict[Step, Callable[[UpgradeState, Observed, UpgradeSpec, datetime], Upgr
 
 
 def decide(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime) -> UpgradeDecision:
+    if spec.rollback_requested and state.step in ("Idle", "Starting"):
+        return decide_manual_rollback(state, seen, spec, now)
     return STEPS[state.step](state, seen, spec, now)

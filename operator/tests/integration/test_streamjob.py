@@ -236,3 +236,21 @@ def test_a_crash_in_the_middle_of_an_upgrade_ends_like_an_uninterrupted_one(
     assert len(fko.savepoints(ns, "sessionizer-v1")) == 1, "the savepoint was taken twice"
     assert fko.runs(ns, "sessionizer-v2") == [fko.savepoints(ns, "sessionizer-v1")[0]], "v2 started twice"
     assert [s["path"] for s in done["status"]["savepoints"]] == fko.savepoints(ns, "sessionizer-v1")
+
+
+def test_a_rollback_request_within_the_window_restores_v1_from_its_savepoint(
+    live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    ns = str(kubectl.namespace)
+    kubectl.apply(streamjob("v2"))
+    wait(kubectl, "v2 active", lambda o: ready(o) and o["status"].get("activeVersion") == "v2")
+    savepoint = fko.savepoints(ns, "sessionizer-v1")[-1]
+
+    kubectl("annotate", "sj", "sessionizer", "kappa.dev/rollback=req-1")
+    done = wait(kubectl, "rolled back", lambda o: conditions(o).get("RolledBack", {}).get("status") == "True")
+
+    assert done["status"]["activeVersion"] == "v1"
+    assert done["status"]["handledRequests"]["rollback"] == "req-1"
+    assert fko.restored_from(ns, "sessionizer-v1") == savepoint
+    assert "sessionizer-v2" not in flinkdeployments(kubectl)
+    assert kubectl.get("sj", "sessionizer")["spec"]["version"] == "v2"  # the operator never writes spec

@@ -375,3 +375,32 @@ def test_suspend_and_resume(
     assert conditions["Ready"].status is ready
     if reason == "Suspended":
         assert decision.state.savepoint == SP
+
+
+def rollback_spec(version: str = "v2") -> UpgradeSpec:
+    return UpgradeSpec(
+        version, SPEC_V2.readiness_timeout, SPEC_V2.savepoint_timeout, 3, rollback_requested=True
+    )
+
+
+def test_a_rollback_request_after_an_upgrade_resumes_the_previous_version_from_its_savepoint() -> None:
+    live_v2 = UpgradeState("Idle", active="v2", previous="v1", savepoint=SP)
+    decision = decide(live_v2, seen(v1=SUSPENDED_V1, v2=HEALTHY), rollback_spec(), at(1))
+    assert decision.state.step == "RollingBack"
+    assert (decision.state.active, decision.state.failed_version) == ("v1", "v2")
+    assert decision.actions == [Delete("v2"), Apply("v1", "running", initial_savepoint=SP)]
+    assert decision.state.deadline == at(1) + SPEC_V2.readiness_timeout
+
+
+def test_a_rollback_request_while_starting_resumes_the_active_version() -> None:
+    decision = decide(STARTING, seen(v1=SUSPENDED_V1, v2=NEVER_CHECKPOINTS), rollback_spec(), at(1))
+    assert decision.actions == [Delete("v2"), Apply("v1", "running", initial_savepoint=SP)]
+
+
+def test_a_rollback_request_after_the_window_is_refused_with_a_reason() -> None:
+    live_v2 = UpgradeState("Idle", active="v2", previous="v1", savepoint=SP)
+    decision = decide(live_v2, seen(v2=HEALTHY), rollback_spec(), at(1))  # v1's deployment retired
+    assert decision.state == live_v2
+    assert decision.actions == []
+    assert {c.type: c.reason for c in decision.conditions}["RolledBack"] == "RollbackUnavailable"
+    assert decision.events[0].reason == "RollbackUnavailable"
