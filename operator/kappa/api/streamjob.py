@@ -239,6 +239,7 @@ class VersionDeployment(KappaModel):
     job_state: str | None = Field(default=None, max_length=32, description="FKO jobStatus.state.")
     lifecycle_state: str | None = Field(default=None, max_length=32, description="FKO lifecycleState.")
     restarts: int = Field(default=0, ge=0, description="Restarts observed since this version started.")
+    job_update_time: str | None = Field(default=None, max_length=32, description="FKO jobStatus.updateTime.")
     retire_at: datetime | None = Field(default=None, description="When a previous version is removed.")
 
 
@@ -290,6 +291,9 @@ class CanaryStatus(KappaModel):
     baseline: dict[str, int] | None = Field(
         default=None, description="End offsets (input, stable, canary) when the analysis started."
     )
+    job_state: str | None = Field(default=None, max_length=32, description="The candidate's jobStatus.state.")
+    job_update_time: str | None = Field(default=None, max_length=32, description="Its jobStatus.updateTime.")
+    restarts: int = Field(default=0, ge=0, description="Restarts of the candidate seen during the analysis.")
     gates: list[GateResult] = Field(default_factory=list, max_length=32)
 
 

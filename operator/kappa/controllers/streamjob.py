@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -20,7 +21,7 @@ from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.lag import LagTracking
 from kappa.machines import canary, upgrade
 from kappa.machines.decision import Event
-from kappa.machines.fko import count_restarts, deployment_view
+from kappa.machines.fko import count_restarts, deployment_view, job_update_time
 from kappa.machines.intake import intake_streamjob
 from kappa.machines.lag import LagStatus
 from kappa.render import names
@@ -89,6 +90,16 @@ def canary_state(status: dict[str, Any]) -> canary.CanaryState:
     )
 
 
+@dataclass(frozen=True)
+class CanarySeen:
+    """What one reconcile saw of the candidate, to carry in status.canary."""
+
+    job_state: str | None
+    restarts: int
+    baseline: dict[str, int] | None
+    job_update_time: str | None
+
+
 class StreamJobReconciler:
     def __init__(self, kube: Kube, lag: LagTracking) -> None:
         self.kube = kube
@@ -107,7 +118,7 @@ class StreamJobReconciler:
             invalid = intake_streamjob(obj["spec"], status, generation)
             await self._write(obj, {}, invalid.conditions, invalid.events, generation, now)
             return
-        bootstrap = job.source.kafka.bootstrap_servers or ""
+        bootstrap = await self._bootstrap(job, namespace)
         try:
             variables = self._injection(job, namespace, name, job.version, bootstrap).variables()
             for statement in job.flink.sql or []:
@@ -147,6 +158,8 @@ class StreamJobReconciler:
                 int(previous.get(v, {}).get("restarts", 0)),
                 previous.get(v, {}).get("jobState"),
                 ((fd.get("status") or {}).get("jobStatus") or {}).get("state"),
+                previous.get(v, {}).get("jobUpdateTime"),
+                job_update_time(fd),
             )
             for v, fd in versions.items()
         }
@@ -166,9 +179,15 @@ class StreamJobReconciler:
         )
         promote = False
         if wants_canary or (status.get("canary") or {}).get("step") in ("Deploying", "Analysing"):
-            cdecision = await self._canary(job, status, ustate, canaries, bootstrap, now, namespace, name)
-            baseline = self.baseline or (status.get("canary") or {}).get("baseline")
+            cdecision, seen = await self._canary(
+                job, status, ustate, canaries, bootstrap, now, namespace, name
+            )
+            baseline = seen.baseline or (status.get("canary") or {}).get("baseline")
+            seen_state, seen_restarts = seen.job_state, seen.restarts
             patch["canary"] = {
+                "jobState": seen_state,
+                "jobUpdateTime": seen.job_update_time,
+                "restarts": seen_restarts,
                 "baseline": baseline,
                 "step": cdecision.state.step,
                 "version": cdecision.state.version,
@@ -186,16 +205,9 @@ class StreamJobReconciler:
             promote = cdecision.promote
             if not promote:
                 await self._write(obj, patch, conditions, events, generation, now)
+                self._track(job, namespace, name, bootstrap, [ustate.active], cdecision.state.step)
                 await self._act(actions, job, obj, bootstrap, views)
                 return
-        elif (
-            strategy == "canary"
-            and (status.get("canary") or {}).get("result") == "Aborted"
-            and ((status.get("canary") or {}).get("version") == job.version)
-        ):
-            message = f"canary {job.version} was aborted; stable {ustate.active} is untouched"
-            await self._write(obj, {}, stalled("CanaryAborted", message), [], generation, now)
-            return
 
         lag_growing = self._lag_growing(namespace, name, ustate.target)
         requested = (obj["metadata"].get("annotations") or {}).get(ROLLBACK_ANNOTATION)
@@ -220,11 +232,8 @@ class StreamJobReconciler:
         conditions = decision.conditions
         patch |= self._status(job, status, ustate, decision, views, versions, now, namespace, name)
         await self._write(obj, patch, conditions, events, generation, now)
-        tracked = {v for v in (nxt.active, nxt.target) if v} if bootstrap else set()
-        for version in sorted(tracked):
-            labels = {"namespace": namespace, "job": name, "version": version}
-            group = names.consumer_group(namespace, name, version)
-            self.lag.track(bootstrap, group, list(job.source.topics), labels)
+        canary_step = (patch.get("canary") or status.get("canary") or {}).get("step")
+        self._track(job, namespace, name, bootstrap, [nxt.active, nxt.target], canary_step)
         try:
             await self._act(actions, job, obj, bootstrap, views)
         except ApiException as exc:
@@ -241,6 +250,39 @@ class StreamJobReconciler:
         if nxt.active:
             await self._ensure_topic(job, obj, nxt.active)
         await self._retire(status, namespace, now)
+
+    def _track(
+        self,
+        job: StreamJobSpec,
+        namespace: str,
+        name: str,
+        bootstrap: str,
+        versions: list[str | None],
+        canary_step: str | None,
+    ) -> None:
+        """The lag poll follows the active and target versions' groups, and the canary's while it runs."""
+        if not bootstrap:
+            return
+        tracked = {v for v in versions if v}
+        if canary_step in ("Deploying", "Analysing"):
+            tracked.add(f"{job.version}-canary")
+        for version in sorted(tracked):
+            labels = {"namespace": namespace, "job": name, "version": version}
+            self.lag.track(
+                bootstrap, names.consumer_group(namespace, name, version), list(job.source.topics), labels
+            )
+
+    async def _bootstrap(self, job: StreamJobSpec, namespace: str) -> str:
+        """bootstrapServers as given, or those a Strimzi Kafka reports in status.listeners."""
+        kafka = job.source.kafka
+        if kafka.bootstrap_servers or not kafka.cluster_ref:
+            return kafka.bootstrap_servers or ""
+        api = await self.kube.preferred("Kafka", ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"])
+        if api is None:
+            return ""
+        cluster = await self.kube.get(api, "Kafka", kafka.namespace or namespace, kafka.cluster_ref)
+        listeners = ((cluster or {}).get("status") or {}).get("listeners") or []
+        return next((str(li["bootstrapServers"]) for li in listeners if li.get("bootstrapServers")), "")
 
     def _lag_growing(self, namespace: str, name: str, version: str | None) -> bool:
         if not version:
@@ -273,6 +315,7 @@ class StreamJobReconciler:
                 "jobState": view.job_state,
                 "lifecycleState": view.lifecycle,
                 "restarts": view.restarts,
+                "jobUpdateTime": job_update_time(versions.get(version)),
             }
             if role == "previous":
                 entry["retireAt"] = old.get(version, {}).get("retireAt") or _ts(now + window)
@@ -338,7 +381,7 @@ class StreamJobReconciler:
         now: datetime,
         namespace: str,
         name: str,
-    ) -> canary.CanaryDecision:
+    ) -> tuple[canary.CanaryDecision, CanarySeen]:
         cstate = canary_state(status)
         c = job.upgrade.canary
         cspec = canary.CanarySpec(
@@ -352,15 +395,29 @@ class StreamJobReconciler:
             rate_max=c.output_rate_ratio.max or float("inf"),
             no_data=c.no_data,
         )
-        view = deployment_view(canaries.get(cstate.version or job.version))
+        fd = canaries.get(cstate.version or job.version)
+        previous = status.get("canary") or {}
+        state_now = ((fd or {}).get("status") or {}).get("jobStatus", {}).get("state")
+        update_now = job_update_time(fd)
+        restarts = count_restarts(
+            int(previous.get("restarts", 0)),
+            previous.get("jobState"),
+            state_now,
+            previous.get("jobUpdateTime"),
+            update_now,
+        )
+        if cstate.step in ("Idle", "Aborted", "Promoting"):
+            restarts = 0  # a new candidate starts counting afresh
+        view = deployment_view(fd, restarts=restarts)
+
         observed = canary.CanaryObserved(view, None, None, None, 0)
         if bootstrap and cstate.step == "Analysing" and cstate.version:
             observed = await self._canary_measure(job, status, bootstrap, namespace, name, cstate, view)
         decision = canary.decide(cstate, observed, cspec, now)
-        self.baseline: dict[str, int] | None = None
+        baseline: dict[str, int] | None = None
         if bootstrap and decision.state.step == "Analysing" and cstate.step != "Analysing":
-            self.baseline = await self._totals(job, status, bootstrap, decision.state.version or job.version)
-        return decision
+            baseline = await self._totals(job, status, bootstrap, decision.state.version or job.version)
+        return decision, CanarySeen(state_now, restarts, baseline, update_now)
 
     async def _totals(
         self, job: StreamJobSpec, status: dict[str, Any], bootstrap: str, version: str

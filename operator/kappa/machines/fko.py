@@ -21,11 +21,26 @@ def _ms(value: Any) -> datetime | None:
         return None
 
 
-def count_restarts(previous_count: int, previous_state: str | None, state: str | None) -> int:
-    """One more restart each time the job is newly seen restarting or failing."""
+def count_restarts(
+    previous_count: int,
+    previous_state: str | None,
+    state: str | None,
+    previous_update: str | None = None,
+    update: str | None = None,
+) -> int:
+    """One more restart each time the job is newly seen restarting or failing, or when it is RUNNING before
+    and after but FKO's jobStatus.updateTime moved: a whole restart happened between two looks."""
     if state in RESTARTING_STATES and previous_state not in RESTARTING_STATES:
         return previous_count + 1
+    moved = previous_update is not None and update is not None and update != previous_update
+    if moved and previous_state == state == "RUNNING":
+        return previous_count + 1
     return previous_count
+
+
+def job_update_time(fd: dict[str, Any] | None) -> str | None:
+    value = (((fd or {}).get("status") or {}).get("jobStatus") or {}).get("updateTime")
+    return str(value) if value not in (None, "") else None
 
 
 def deployment_view(fd: dict[str, Any] | None, *, restarts: int = 0) -> Deployment:

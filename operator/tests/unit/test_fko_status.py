@@ -53,6 +53,12 @@ def test_restarts_are_counted_on_transitions(count: int, before: str | None, now
     assert count_restarts(count, before, now) == after
 
 
+def test_a_restart_between_two_looks_is_counted_from_the_update_time() -> None:
+    assert count_restarts(0, "RUNNING", "RUNNING", "100", "180") == 1
+    assert count_restarts(0, "RUNNING", "RUNNING", "100", "100") == 0
+    assert count_restarts(0, "CREATED", "RUNNING", "100", "180") == 0  # the start itself
+
+
 @pytest.mark.parametrize(
     ("topic", "ready", "why"),
     [
