@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-CACHE ?= $(HOME)/.cache/kappa-operator
+CACHE ?= $(or $(KAPPA_CACHE),$(HOME)/.cache/kappa-operator)
 export PIP_CACHE_DIR ?= $(CACHE)/pip
 
 .PHONY: help venv crds lint unit test bench run up down e2e image clean
