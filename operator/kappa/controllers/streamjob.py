@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -16,12 +17,12 @@ from pydantic import ValidationError
 
 from kappa.adapters.kube import ApiException, Kube, NotServed
 from kappa.api.base import API_VERSION, GROUP, VERSION
-from kappa.api.conditions import merge_conditions, stalled
+from kappa.api.conditions import merge_conditions, progressing, stalled
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.lag import LagTracking
 from kappa.machines import canary, upgrade
 from kappa.machines.decision import Event
-from kappa.machines.fko import count_restarts, deployment_view, job_update_time
+from kappa.machines.fko import count_restarts, deployment_view, job_update_time, kafka_topic_ready
 from kappa.machines.intake import intake_streamjob
 from kappa.machines.lag import LagStatus
 from kappa.render import names
@@ -227,6 +228,17 @@ class StreamJobReconciler:
         )
         decision = upgrade.decide(ustate, upgrade.Observed(views, lag_growing), spec, now)
         nxt = decision.state
+        serving = nxt.target or nxt.active
+        if serving and not job.suspend:
+            topic_ok, topic_why = await self._ensure_topic(job, obj, serving)
+            if not topic_ok and any(c.type == "Ready" and c.status for c in decision.conditions):
+                failed = "Ready=False" in topic_why or "not served" in topic_why
+                held = (
+                    stalled("OutputTopicFailed", topic_why)
+                    if failed
+                    else progressing("OutputNotReady", topic_why)
+                )
+                decision = dataclasses.replace(decision, conditions=held)
         events += decision.events
         actions += decision.actions
         conditions = decision.conditions
@@ -247,8 +259,6 @@ class StreamJobReconciler:
                 now,
             )
             return
-        if nxt.active:
-            await self._ensure_topic(job, obj, nxt.active)
         await self._retire(status, namespace, now)
 
     def _track(
@@ -575,12 +585,13 @@ class StreamJobReconciler:
                     f"{names.deployment_name(name, action.version)}-canary",
                 )
 
-    async def _ensure_topic(self, job: StreamJobSpec, obj: dict[str, Any], version: str) -> None:
+    async def _ensure_topic(self, job: StreamJobSpec, obj: dict[str, Any], version: str) -> tuple[bool, str]:
+        """Apply the version's KafkaTopic (idempotent, from spec alone) and say whether it is ready."""
         if not job.output.topic or not job.source.kafka.cluster_ref:
-            return  # direct topic backend: the job's sink creates it, or the Kafka adapter (ReplayRun)
+            return True, "no Strimzi topic"  # direct backend: the sink, or the Kafka adapter, creates it
         api = await self.kube.preferred("KafkaTopic", ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"])
         if api is None:
-            return
+            return False, "KafkaTopic (kafka.strimzi.io) is not served by this cluster: install Strimzi"
         meta = obj["metadata"]
         out = job.output.topic
         topic = kafka_topic(
@@ -597,7 +608,9 @@ class StreamJobReconciler:
         )
         if job.output.deletion_policy == "Retain":
             del topic["metadata"]["ownerReferences"]  # outputs outlive the job unless asked otherwise
-        await self.kube.apply(topic)
+        applied = await self.kube.apply(topic)
+        ok, why = kafka_topic_ready(applied)
+        return ok, f"KafkaTopic {topic['metadata']['name']}: {why}"
 
     async def _retire(self, status: dict[str, Any], namespace: str, now: datetime) -> None:
         """Previous versions stay suspended, ready for rollback, until their window ends; savepoints stay."""

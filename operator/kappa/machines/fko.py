@@ -85,5 +85,5 @@ def kafka_topic_ready(topic: dict[str, Any] | None) -> tuple[bool, str]:
     if ready is None:
         return False, "no Ready condition yet"
     if ready.get("status") != "True":
-        return False, f"{ready.get('reason', 'NotReady')}: {ready.get('message', '')}"
+        return False, f"Ready=False, {ready.get('reason', 'NotReady')}: {ready.get('message', '')}"
     return True, "ready"

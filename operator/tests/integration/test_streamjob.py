@@ -254,3 +254,22 @@ def test_a_rollback_request_within_the_window_restores_v1_from_its_savepoint(
     assert fko.restored_from(ns, "sessionizer-v1") == savepoint
     assert "sessionizer-v2" not in flinkdeployments(kubectl)
     assert kubectl.get("sj", "sessionizer")["spec"]["version"] == "v2"  # the operator never writes spec
+
+
+def test_a_failing_output_topic_keeps_the_job_from_ready_and_says_why(
+    kappa_operator: OperatorProcess, kubectl: Kubectl, fko: FakeFlinkOperator, strimzi: FakeTopicOperator
+) -> None:
+    strimzi.fail(
+        "sessions-v1", "KafkaError", "org.apache.kafka.common.errors.PolicyViolationException: denied"
+    )
+    kubectl.apply(streamjob("v1"))
+    stuck = wait(
+        kubectl,
+        "OutputTopicFailed",
+        lambda o: conditions(o).get("Stalled", {}).get("reason") == "OutputTopicFailed",
+    )
+    assert conditions(stuck)["Ready"]["status"] == "False"
+    assert "PolicyViolationException" in conditions(stuck)["Stalled"]["message"]
+
+    strimzi.heal("sessions-v1")
+    wait(kubectl, "Ready once the topic is", ready)
