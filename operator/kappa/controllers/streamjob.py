@@ -138,7 +138,7 @@ class StreamJobReconciler:
                 obj,
                 {"phase": "Failed"},
                 stalled("FlinkOperatorMissing", message),
-                [Event("Warning", "FlinkOperatorMissing", message)],
+                _once(status, "FlinkOperatorMissing", message),
                 generation,
                 now,
             )
@@ -254,7 +254,7 @@ class StreamJobReconciler:
                 obj,
                 {},
                 stalled("ChildRejected", message),
-                [Event("Warning", "ChildRejected", message)],
+                _once(status, "ChildRejected", message),
                 generation,
                 now,
             )
@@ -706,6 +706,14 @@ class StreamJobReconciler:
             reason="FinalSavepoint",
             message=f"final savepoint of {version}: {path}",
         )
+
+
+def _once(status: dict[str, Any], reason: str, message: str) -> list[Event]:
+    """A Warning event when a stall begins, not on every poll while it lasts."""
+    current = next((c for c in status.get("conditions") or [] if c.get("type") == "Stalled"), {})
+    if current.get("status") == "True" and current.get("reason") == reason:
+        return []
+    return [Event("Warning", reason, message)]
 
 
 def _api_message(exc: ApiException) -> str:
