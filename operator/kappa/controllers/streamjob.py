@@ -710,7 +710,9 @@ class StreamJobReconciler:
 
 def _once(status: dict[str, Any], reason: str, message: str) -> list[Event]:
     """A Warning event when a stall begins, not on every poll while it lasts."""
-    current = next((c for c in status.get("conditions") or [] if c.get("type") == "Stalled"), {})
+    current: dict[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Stalled"), {}
+    )
     if current.get("status") == "True" and current.get("reason") == reason:
         return []
     return [Event("Warning", reason, message)]
