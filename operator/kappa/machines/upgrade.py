@@ -252,6 +252,29 @@ def decide_manual_rollback(
 def decide_idle(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime) -> UpgradeDecision:
     if state.active is not None and (spec.suspend or spec.version == state.active):
         return decide_suspension(state, seen, spec, now)
+    if spec.version == state.failed_version and state.active is None:
+        # A first deploy has nothing to roll back to: it keeps running for inspection, and is taken as soon as
+        # it turns healthy after all.
+        results = gates(seen.of(spec.version), spec, seen.lag_growing)
+        if all(g.passed for g in results):
+            nxt = UpgradeState(**{**state.__dict__, "active": spec.version, "failed_version": None})
+            message = f"version {spec.version} recovered and passes its readiness gates"
+            return UpgradeDecision(
+                nxt,
+                conditions=ready("Running", message),
+                gates=results,
+                events=[Event("Normal", "Recovered", message)],
+            )
+        why = "; ".join(g.message for g in results if not g.passed)
+        return UpgradeDecision(
+            state,
+            gates=results,
+            conditions=stalled(
+                "ReadinessGatesFailed",
+                f"version {spec.version} did not become ready within {spec.readiness_timeout} "
+                f"({why}); it is left running for inspection",
+            ),
+        )
     if spec.version == state.failed_version:
         return UpgradeDecision(
             state,

@@ -404,3 +404,14 @@ def test_a_rollback_request_after_the_window_is_refused_with_a_reason() -> None:
     assert decision.actions == []
     assert {c.type: c.reason for c in decision.conditions}["RolledBack"] == "RollbackUnavailable"
     assert decision.events[0].reason == "RollbackUnavailable"
+
+
+def test_a_failed_first_deploy_is_left_running_and_taken_once_healthy() -> None:
+    failed_first = UpgradeState("Idle", active=None, failed_version="v1")
+    still = decide(failed_first, seen(v1=NEVER_CHECKPOINTS), spec("v1"), at(10))
+    stalled_reason = {c.type: c for c in still.conditions}["Stalled"]
+    assert (still.state, stalled_reason.reason) == (failed_first, "ReadinessGatesFailed")
+    assert "left running for inspection" in stalled_reason.message
+    recovered = decide(failed_first, seen(v1=HEALTHY), spec("v1"), at(11))
+    assert (recovered.state.active, recovered.state.failed_version) == ("v1", None)
+    assert {c.type: c.status for c in recovered.conditions}["Ready"] is True
