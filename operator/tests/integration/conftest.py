@@ -134,3 +134,20 @@ def kafka_admin(kafka_bootstrap: str) -> KafkaAdmin:
 @pytest.fixture
 def kafka(kafka_bootstrap: str, kafka_admin: KafkaAdmin) -> KafkaTestbed:
     return KafkaTestbed(kafka_bootstrap, kafka_admin)
+
+
+POSTGRES = ROOT / "testbed" / "postgres.sh"
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> Iterator[str]:
+    """A private PostgreSQL on loopback; started here only if it was not already up."""
+    was_up = subprocess.run(["bash", str(POSTGRES), "status"], capture_output=True).returncode == 0
+    up = subprocess.run(["bash", str(POSTGRES), "up"], capture_output=True, text=True, timeout=600)
+    if up.returncode != 0:
+        if not was_up:
+            subprocess.run(["bash", str(POSTGRES), "down"], capture_output=True, timeout=120)
+        pytest.fail(f"PostgreSQL did not start:\n{up.stderr[-4000:]}")
+    yield up.stdout.strip().splitlines()[-1]
+    if not was_up and not os.environ.get("KAPPA_KEEP_TESTBED"):
+        subprocess.run(["bash", str(POSTGRES), "down"], capture_output=True, timeout=120)

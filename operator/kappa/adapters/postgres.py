@@ -1,0 +1,132 @@
+"""The PostgreSQL serving backend of a MaterializedView: a view over one table per version, switched in one
+transaction with a compare-and-swap precondition. psycopg 3's async connections keep the event loop free.
+
+The connection URI comes from a Secret and is never logged or stored: errors name the view, not the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+
+class AliasError(Exception):
+    """Refused or failed cutover; the message is fit for a condition."""
+
+
+class AliasMoved(AliasError):
+    """The view points somewhere the caller did not expect: someone repointed it. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Cutover:
+    view: str
+    from_table: str | None
+    to_table: str
+    duration_ms: int
+    attempts: int
+    already_done: bool = False
+
+
+class PostgresAlias:
+    def __init__(self, uri: str, *, connect_timeout: float = 10.0) -> None:
+        self._uri = uri
+        self._connect_timeout = connect_timeout
+
+    async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        try:
+            return await psycopg.AsyncConnection.connect(
+                self._uri, connect_timeout=int(self._connect_timeout)
+            )
+        except psycopg.OperationalError as exc:
+            raise AliasError(f"cannot connect to the serving database: {type(exc).__name__}") from None
+
+    @staticmethod
+    async def _target(
+        conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str, view: str
+    ) -> str | None:
+        cur = await conn.execute(
+            "SELECT table_name FROM information_schema.view_table_usage "
+            "WHERE view_schema = %s AND view_name = %s ORDER BY table_name",
+            (schema, view),
+        )
+        rows = await cur.fetchall()
+        if len(rows) > 1:
+            raise AliasError(f"view {schema}.{view} reads {len(rows)} tables; an alias reads exactly one")
+        return str(rows[0][0]) if rows else None
+
+    async def target(self, schema: str, view: str) -> str | None:
+        """The table the view reads now; None when there is no such view."""
+        async with await self._connect() as conn:
+            return await self._target(conn, schema, view)
+
+    async def cutover(
+        self,
+        schema: str,
+        view: str,
+        to_table: str,
+        *,
+        expected: str | None,
+        lock_timeout: str = "2s",
+        retries: int = 5,
+    ) -> Cutover:
+        """Point `schema.view` at `to_table` if it still points at `expected` (None: the view must not exist).
+
+        One transaction: lock the view, check, replace. Readers see the old or the new table, never neither.
+        Idempotent: a view that already points at `to_table` is reported as done. A lock timeout is retried.
+        """
+        started = time.perf_counter()
+        for attempt in range(1, retries + 2):
+            try:
+                async with await self._connect() as conn, conn.transaction():
+                    await conn.execute(
+                        sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout))
+                    )
+                    current = await self._target(conn, schema, view)
+                    if current is not None:
+                        await conn.execute(
+                            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                                sql.Identifier(schema, view)
+                            )
+                        )
+                        current = await self._target(conn, schema, view)  # again, under the lock
+                    if current == to_table:
+                        return Cutover(view, current, to_table, _ms(started), attempt, already_done=True)
+                    if current != expected:
+                        raise AliasMoved(
+                            f"view {schema}.{view} reads {current or 'nothing'}, not {expected or 'nothing'} "
+                            "as expected: someone repointed it; refusing to overwrite"
+                        )
+                    await self._replace(conn, schema, view, to_table, exists=current is not None)
+                return Cutover(view, current, to_table, _ms(started), attempt)
+            except psycopg.errors.LockNotAvailable:
+                if attempt > retries:
+                    raise AliasError(
+                        f"view {schema}.{view} stayed locked for {retries + 1} tries of {lock_timeout}"
+                    ) from None
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _replace(
+        conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str, view: str, table: str, *, exists: bool
+    ) -> None:
+        select = sql.SQL("SELECT * FROM {}").format(sql.Identifier(schema, table))
+        name = sql.Identifier(schema, view)
+        try:
+            async with conn.transaction():  # a savepoint: CREATE OR REPLACE fails when the columns differ
+                await conn.execute(sql.SQL("CREATE OR REPLACE VIEW {} AS {}").format(name, select))
+        except psycopg.errors.InvalidTableDefinition:
+            if not exists:
+                raise
+            # Columns were dropped, renamed or retyped: drop and create, still inside the one transaction.
+            await conn.execute(sql.SQL("DROP VIEW {}").format(name))
+            await conn.execute(sql.SQL("CREATE VIEW {} AS {}").format(name, select))
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
