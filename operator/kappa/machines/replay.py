@@ -1,0 +1,443 @@
+"""The ReplayRun: preflight → replay → catch-up → validate → approve → cut over → observe → decommission, with
+abort and rollback. A pure state machine: (state, observed world, spec, now) → decision.
+
+Each phase is one small function; the table at the bottom maps phases to them. Every phase has a deadline,
+and the decision that asks for a side effect records the intent (phase, deadline, the cutover it is about to
+do) in the same status write, so that a restarted operator checks the world again instead of repeating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from kappa.api.conditions import ConditionUpdate, progressing, ready, stalled
+from kappa.machines.decision import Event
+from kappa.machines.lag import LagStatus
+from kappa.machines.preflight import Check
+from kappa.machines.upgrade import RUNNING, Deployment
+
+Phase = Literal[
+    "Pending",
+    "Preflight",
+    "Replaying",
+    "CatchingUp",
+    "Validating",
+    "AwaitingApproval",
+    "CuttingOver",
+    "Observing",
+    "Succeeded",
+    "Failed",
+    "Aborted",
+    "RolledBack",
+]
+FINAL: frozenset[str] = frozenset({"Succeeded", "Failed", "Aborted", "RolledBack"})
+BEFORE_CUTOVER: frozenset[str] = frozenset(
+    {"Pending", "Preflight", "Replaying", "CatchingUp", "Validating", "AwaitingApproval"}
+)
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    version: str
+    view: str | None
+    """The MaterializedView to cut over; None for a bounded replay (a sandbox backfill)."""
+    bounded: bool
+    approval: Literal["Automatic", "Manual"]
+    max_lag_records: int
+    stable_for: timedelta
+    rollback_window: timedelta
+    timeouts: dict[str, timedelta]
+    """Deadline of each working phase, by phase name."""
+
+
+@dataclass(frozen=True)
+class ReplayObserved:
+    preflight: tuple[Check, ...] | None = None
+    holder: str | None = None
+    """Another ReplayRun that holds the same MaterializedView."""
+    replay: Deployment = field(default_factory=lambda: Deployment(exists=False))
+    max_partition_lag: int | None = None
+    lag_status: LagStatus = LagStatus.OK
+    reached_target: bool = False
+    """Bounded: the group reached the end offsets. Live: consumed up to the head seen at the start."""
+    fell_off: tuple[str, ...] = ()
+    validation: tuple[Check, ...] | None = None
+    alias_target: str | None = None
+    approve: bool = False
+    abort: bool = False
+    rollback: bool = False
+    previous_exists: bool = True
+
+
+@dataclass(frozen=True)
+class ReplayState:
+    phase: Phase = "Pending"
+    entered_at: datetime | None = None
+    deadline: datetime | None = None
+    caught_up_since: datetime | None = None
+    cutover_from: str | None = None
+    """The alias target before the cutover: the compare-and-swap precondition, and the rollback target."""
+    cutover_to: str | None = None
+    cut_over_at: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateReplay:
+    """Seed the new group at the start offsets, create the output, deploy the replay job. Each part checks the
+    world first (group seeded with these offsets? output there? deployment there?)."""
+
+    version: str
+    key: str = "create-replay"
+
+
+@dataclass(frozen=True)
+class CutOver:
+    view: str
+    expected: str | None
+    to: str
+
+    @property
+    def key(self) -> str:
+        return f"cutover/{self.view}/{self.expected}->{self.to}"
+
+
+@dataclass(frozen=True)
+class PromoteVersion:
+    """The replayed version becomes the StreamJob's live version; the previous one waits at a savepoint."""
+
+    version: str
+    key: str = "promote"
+
+
+@dataclass(frozen=True)
+class ResumePrevious:
+    key: str = "resume-previous"
+
+
+@dataclass(frozen=True)
+class RemoveReplay:
+    """Delete the replay's deployment, consumer group and output: only ever before a cutover."""
+
+    version: str
+    key: str = "remove-replay"
+
+
+@dataclass(frozen=True)
+class DecommissionPrevious:
+    """After the rollback window: the previous version's deployment and group go; its output: retention."""
+
+    key: str = "decommission-previous"
+
+
+ReplayAction = CreateReplay | CutOver | PromoteVersion | ResumePrevious | RemoveReplay | DecommissionPrevious
+
+
+@dataclass(frozen=True)
+class ReplayDecision:
+    state: ReplayState
+    actions: list[ReplayAction] = field(default_factory=list)
+    conditions: list[ConditionUpdate] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+def _to(state: ReplayState, phase: Phase, spec: ReplaySpec, now: datetime, **changes: object) -> ReplayState:
+    timeout = spec.timeouts.get(phase)
+    deadline = now + timeout if timeout is not None else None
+    return replace(state, phase=phase, entered_at=now, deadline=deadline, **changes)  # type: ignore[arg-type]
+
+
+def _expired(state: ReplayState, now: datetime) -> bool:
+    return state.deadline is not None and now >= state.deadline
+
+
+def _fail(
+    state: ReplayState, spec: ReplaySpec, now: datetime, reason: str, message: str, remove: bool = True
+) -> ReplayDecision:
+    """Stop before cutover: the active version is untouched; what the run created goes."""
+    return ReplayDecision(
+        _to(state, "Failed", spec, now, reason=reason),
+        actions=[RemoveReplay(spec.version)] if remove else [],
+        conditions=stalled(reason, message),
+        events=[Event("Warning", reason, message)],
+    )
+
+
+def on_pending(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime) -> ReplayDecision:
+    if seen.holder:
+        message = f"waiting: ReplayRun {seen.holder} holds MaterializedView {spec.view}"
+        return ReplayDecision(state, conditions=progressing("WaitingForView", message), requeue_after=15)
+    return ReplayDecision(
+        _to(state, "Preflight", spec, now), conditions=progressing("Preflight", "checking"), requeue_after=1
+    )
+
+
+def on_preflight(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime) -> ReplayDecision:
+    if seen.preflight is None:
+        if _expired(state, now):
+            return _fail(state, spec, now, "PreflightTimedOut", "preflight did not finish", remove=False)
+        return ReplayDecision(state, conditions=progressing("Preflight", "checking"), requeue_after=2)
+    failed = [c for c in seen.preflight if not c.passed]
+    if failed:
+        message = "; ".join(f"{c.name}: {c.message}" for c in failed)
+        return _fail(state, spec, now, "PreflightFailed", message, remove=False)  # nothing was created
+    message = f"replaying {spec.version} into a new output"
+    return ReplayDecision(
+        _to(state, "Replaying", spec, now),
+        actions=[CreateReplay(spec.version)],
+        conditions=progressing("Replaying", message),
+        events=[Event("Normal", "Replaying", message)],
+        requeue_after=5,
+    )
+
+
+def on_replaying(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime) -> ReplayDecision:
+    if seen.fell_off:
+        return _fail(
+            state,
+            spec,
+            now,
+            "FellOffRetention",
+            f"records were deleted by retention before the replay read them: {', '.join(seen.fell_off)}",
+        )
+    if seen.replay.lifecycle == "FAILED" or seen.replay.job_state == "FAILED":
+        return _fail(state, spec, now, "ReplayJobFailed", f"the replay job failed: {seen.replay.error or ''}")
+    if seen.reached_target:
+        if spec.bounded:
+            message = f"bounded replay of {spec.version} reached its end; a sandbox backfill, no cutover"
+            return ReplayDecision(
+                _to(state, "Succeeded", spec, now, reason="BackfillComplete"),
+                conditions=ready("BackfillComplete", message),
+                events=[Event("Normal", "BackfillComplete", message)],
+            )
+        return ReplayDecision(
+            _to(state, "CatchingUp", spec, now),
+            conditions=progressing("CatchingUp", "replayed history; catching up with the head"),
+            requeue_after=5,
+        )
+    if _expired(state, now):
+        return _fail(state, spec, now, "ReplayTimedOut", "the replay did not reach its target in time")
+    return ReplayDecision(
+        state,
+        actions=[CreateReplay(spec.version)],
+        conditions=progressing("Replaying", "replaying"),
+        requeue_after=5,
+    )
+
+
+def on_catching_up(
+    state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime
+) -> ReplayDecision:
+    if seen.fell_off:
+        return _fail(
+            state, spec, now, "FellOffRetention", f"records deleted before read: {', '.join(seen.fell_off)}"
+        )
+    caught_up = (
+        seen.replay.job_state == RUNNING
+        and seen.replay.last_checkpoint_at is not None
+        and seen.max_partition_lag is not None
+        and seen.max_partition_lag <= spec.max_lag_records
+        and seen.lag_status in (LagStatus.OK, LagStatus.WARN)
+    )
+    since = (state.caught_up_since or now) if caught_up else None
+    if since is not None and now - since >= spec.stable_for:
+        return ReplayDecision(
+            _to(state, "Validating", spec, now, caught_up_since=None),
+            conditions=[
+                *progressing("Validating", "caught up; validating"),
+                ConditionUpdate(
+                    "CaughtUp",
+                    True,
+                    "LagWithinBounds",
+                    f"every partition within {spec.max_lag_records} records for {spec.stable_for}",
+                ),
+            ],
+            events=[Event("Normal", "CaughtUp", "caught up with live")],
+            requeue_after=1,
+        )
+    if _expired(state, now):
+        return _fail(
+            state,
+            spec,
+            now,
+            "CatchUpTimedOut",
+            f"lag {seen.max_partition_lag} did not stay within {spec.max_lag_records} in time",
+        )
+    return ReplayDecision(
+        replace(state, caught_up_since=since),
+        conditions=progressing(
+            "CatchingUp", f"max partition lag {seen.max_partition_lag}, allowed {spec.max_lag_records}"
+        ),
+        requeue_after=5,
+    )
+
+
+def on_validating(
+    state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime
+) -> ReplayDecision:
+    if seen.validation is None:
+        if _expired(state, now):
+            return _fail(state, spec, now, "ValidationTimedOut", "validation did not finish in time")
+        return ReplayDecision(state, conditions=progressing("Validating", "validating"), requeue_after=2)
+    failed = [c for c in seen.validation if not c.passed]
+    if failed:
+        return _fail(
+            state,
+            spec,
+            now,
+            "ValidationFailed",
+            "; ".join(f"{c.name}: {c.message}" for c in failed),
+            remove=False,
+        )  # kept for inspection; abort removes it
+    validated = ConditionUpdate("Validated", True, "GatesPassed", f"{len(seen.validation)} gate(s) passed")
+    if spec.approval == "Manual" and not seen.approve:
+        return ReplayDecision(
+            _to(state, "AwaitingApproval", spec, now),
+            conditions=[
+                *progressing("AwaitingApproval", "validated; waiting for kappa.dev/approve"),
+                validated,
+            ],
+            events=[Event("Normal", "AwaitingApproval", "validated; approve with kubectl kappa approve")],
+        )
+    return _start_cutover(state, seen, spec, now, [validated])
+
+
+def on_awaiting_approval(
+    state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime
+) -> ReplayDecision:
+    if seen.approve:
+        return _start_cutover(state, seen, spec, now, [])
+    if _expired(state, now):
+        return _fail(
+            state, spec, now, "ApprovalTimedOut", "no kappa.dev/approve before the deadline", remove=False
+        )
+    return ReplayDecision(
+        state, conditions=progressing("AwaitingApproval", "waiting for kappa.dev/approve"), requeue_after=10
+    )
+
+
+def _start_cutover(
+    state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime, extra: list[ConditionUpdate]
+) -> ReplayDecision:
+    assert spec.view is not None
+    to = spec.version
+    nxt = _to(state, "CuttingOver", spec, now, cutover_from=seen.alias_target, cutover_to=to)
+    return ReplayDecision(
+        nxt,
+        actions=[CutOver(spec.view, seen.alias_target, to)],
+        conditions=[*progressing("CuttingOver", f"switching {spec.view} to {to}"), *extra],
+        requeue_after=1,
+    )
+
+
+def on_cutting_over(
+    state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime
+) -> ReplayDecision:
+    assert spec.view is not None and state.cutover_to is not None
+    if seen.alias_target == state.cutover_to:
+        message = f"{spec.view} now serves {state.cutover_to} (was {state.cutover_from})"
+        return ReplayDecision(
+            _to(state, "Observing", spec, now, cut_over_at=now),
+            actions=[PromoteVersion(spec.version)],
+            conditions=[
+                *progressing("Observing", message),
+                ConditionUpdate("CutOver", True, "Switched", message),
+            ],
+            events=[Event("Normal", "CutOver", message)],
+            requeue_after=5,
+        )
+    if seen.alias_target != state.cutover_from:
+        return ReplayDecision(
+            state,
+            conditions=stalled(
+                "AliasMoved",
+                f"{spec.view} reads {seen.alias_target}, not {state.cutover_from}: someone repointed it; "
+                "the cutover was refused and nothing was changed",
+            ),
+            requeue_after=30,
+        )
+    if _expired(state, now):
+        return ReplayDecision(
+            state,
+            conditions=stalled("CutoverTimedOut", f"{spec.view} was not switched in time"),
+            requeue_after=30,
+        )
+    return ReplayDecision(
+        state,
+        actions=[CutOver(spec.view, state.cutover_from, state.cutover_to)],
+        conditions=progressing("CuttingOver", f"switching {spec.view}"),
+        requeue_after=1,
+    )
+
+
+def on_observing(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime) -> ReplayDecision:
+    assert spec.view is not None
+    if seen.rollback:
+        if not seen.previous_exists or state.cutover_from is None:
+            return ReplayDecision(
+                state, events=[Event("Warning", "RollbackUnavailable", "nothing to roll back to")]
+            )
+        message = f"rolling back {spec.view} to {state.cutover_from}"
+        return ReplayDecision(
+            _to(state, "RolledBack", spec, now, reason="RollbackRequested"),
+            actions=[CutOver(spec.view, state.cutover_to, state.cutover_from), ResumePrevious()],
+            conditions=[
+                *stalled("RolledBack", message),
+                ConditionUpdate("RolledBack", True, "Requested", message),
+            ],
+            events=[Event("Warning", "RolledBack", message)],
+        )
+    if state.cut_over_at is not None and now - state.cut_over_at >= spec.rollback_window:
+        message = f"{spec.version} serves {spec.view}; the previous version was decommissioned"
+        return ReplayDecision(
+            _to(state, "Succeeded", spec, now, reason="Succeeded"),
+            actions=[DecommissionPrevious()],
+            conditions=ready("Succeeded", message),
+            events=[Event("Normal", "Succeeded", message)],
+        )
+    return ReplayDecision(
+        state,
+        conditions=progressing(
+            "Observing", f"rollback window open until {(state.cut_over_at or now) + spec.rollback_window}"
+        ),
+        requeue_after=10,
+    )
+
+
+def on_final(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime) -> ReplayDecision:
+    return ReplayDecision(state)
+
+
+PHASES: dict[str, Callable[[ReplayState, ReplayObserved, ReplaySpec, datetime], ReplayDecision]] = {
+    "Pending": on_pending,
+    "Preflight": on_preflight,
+    "Replaying": on_replaying,
+    "CatchingUp": on_catching_up,
+    "Validating": on_validating,
+    "AwaitingApproval": on_awaiting_approval,
+    "CuttingOver": on_cutting_over,
+    "Observing": on_observing,
+    "Succeeded": on_final,
+    "Failed": on_final,
+    "Aborted": on_final,
+    "RolledBack": on_final,
+}
+
+
+def decide(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime) -> ReplayDecision:
+    if seen.abort and state.phase in BEFORE_CUTOVER:
+        message = (
+            "aborted by kappa.dev/abort: what the run created is removed; the active version is untouched"
+        )
+        created = state.phase not in ("Pending", "Preflight")
+        return ReplayDecision(
+            _to(state, "Aborted", spec, now, reason="AbortRequested"),
+            actions=[RemoveReplay(spec.version)] if created else [],
+            conditions=stalled("Aborted", message),
+            events=[Event("Warning", "Aborted", message)],
+        )
+    return PHASES[state.phase](state, seen, spec, now)

@@ -1,0 +1,413 @@
+"""The ReplayRun machine, table-driven: every phase, every deadline, abort, approval and rollback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kappa.machines.lag import LagStatus
+from kappa.machines.preflight import Check
+from kappa.machines.replay import (
+    BEFORE_CUTOVER,
+    CreateReplay,
+    CutOver,
+    DecommissionPrevious,
+    PromoteVersion,
+    RemoveReplay,
+    ReplayObserved,
+    ReplaySpec,
+    ReplayState,
+    ResumePrevious,
+    decide,
+)
+from kappa.machines.upgrade import Deployment
+
+T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+TIMEOUTS = {
+    "Preflight": timedelta(minutes=5),
+    "Replaying": timedelta(hours=1),
+    "CatchingUp": timedelta(hours=1),
+    "Validating": timedelta(minutes=30),
+    "AwaitingApproval": timedelta(hours=72),
+    "CuttingOver": timedelta(minutes=5),
+}
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def spec(approval: str = "Automatic", bounded: bool = False) -> ReplaySpec:
+    return ReplaySpec(
+        version="v2",
+        view=None if bounded else "sessions",
+        bounded=bounded,
+        approval=approval,
+        max_lag_records=100,
+        stable_for=timedelta(minutes=2),  # type: ignore[arg-type]
+        rollback_window=timedelta(minutes=30),
+        timeouts=TIMEOUTS,
+    )
+
+
+def in_phase(phase: str, entered: float = 0, **kw: object) -> ReplayState:
+    timeout = TIMEOUTS.get(phase)
+    return ReplayState(
+        phase=phase,
+        entered_at=at(entered),  # type: ignore[arg-type]
+        deadline=at(entered) + timeout if timeout else None,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+OK = Check("StartRetained", "OK", "StartRetained", "retained")
+LOST = Check("StartRetained", "Error", "StartDeletedByRetention", "clicks[0]: start 0 < log start 9")
+RUNNING = Deployment(job_state="RUNNING", started_at=at(1), last_checkpoint_at=at(2))
+GATES_OK = (Check("CountRatio", "OK", "WithinBounds", "1.00"),)
+GATES_BAD = (Check("CountRatio", "Error", "OutOfBounds", "ratio 0.50 outside [0.99, 1.01]"),)
+CUTTING = in_phase("CuttingOver", cutover_from="v1", cutover_to="v2")
+OBSERVING = in_phase("Observing", cutover_from="v1", cutover_to="v2", cut_over_at=at(0))
+
+CASES = [
+    # name, state, observed, spec, now, next phase, actions, stalled reason
+    (
+        "a conflict waits, naming the holder",
+        ReplayState(),
+        ReplayObserved(holder="sessionizer-v3"),
+        spec(),
+        at(0),
+        "Pending",
+        [],
+        None,
+    ),
+    ("pending goes to preflight", ReplayState(), ReplayObserved(), spec(), at(0), "Preflight", [], None),
+    (
+        "preflight still running",
+        in_phase("Preflight"),
+        ReplayObserved(),
+        spec(),
+        at(1),
+        "Preflight",
+        [],
+        None,
+    ),
+    (
+        "preflight deadline",
+        in_phase("Preflight"),
+        ReplayObserved(),
+        spec(),
+        at(5),
+        "Failed",
+        [],
+        "PreflightTimedOut",
+    ),
+    (
+        "failed preflight creates nothing",
+        in_phase("Preflight"),
+        ReplayObserved(preflight=(LOST,)),
+        spec(),
+        at(1),
+        "Failed",
+        [],
+        "PreflightFailed",
+    ),
+    (
+        "passed preflight starts the replay",
+        in_phase("Preflight"),
+        ReplayObserved(preflight=(OK,)),
+        spec(),
+        at(1),
+        "Replaying",
+        [CreateReplay("v2")],
+        None,
+    ),
+    (
+        "replaying",
+        in_phase("Replaying"),
+        ReplayObserved(replay=RUNNING),
+        spec(),
+        at(5),
+        "Replaying",
+        [CreateReplay("v2")],
+        None,
+    ),
+    (
+        "fell off retention",
+        in_phase("Replaying"),
+        ReplayObserved(fell_off=("clicks[0]: 10 < 20",)),
+        spec(),
+        at(5),
+        "Failed",
+        [RemoveReplay("v2")],
+        "FellOffRetention",
+    ),
+    (
+        "replay job failed",
+        in_phase("Replaying"),
+        ReplayObserved(replay=Deployment(job_state="FAILED")),
+        spec(),
+        at(5),
+        "Failed",
+        [RemoveReplay("v2")],
+        "ReplayJobFailed",
+    ),
+    (
+        "replay deadline",
+        in_phase("Replaying"),
+        ReplayObserved(replay=RUNNING),
+        spec(),
+        at(60),
+        "Failed",
+        [RemoveReplay("v2")],
+        "ReplayTimedOut",
+    ),
+    (
+        "history replayed: catch up",
+        in_phase("Replaying"),
+        ReplayObserved(replay=RUNNING, reached_target=True),
+        spec(),
+        at(5),
+        "CatchingUp",
+        [],
+        None,
+    ),
+    (
+        "bounded replay ends as a backfill",
+        in_phase("Replaying"),
+        ReplayObserved(replay=RUNNING, reached_target=True),
+        spec(bounded=True),
+        at(5),
+        "Succeeded",
+        [],
+        None,
+    ),
+    (
+        "within lag, not yet for stableFor",
+        in_phase("CatchingUp"),
+        ReplayObserved(replay=RUNNING, max_partition_lag=5),
+        spec(),
+        at(1),
+        "CatchingUp",
+        [],
+        None,
+    ),
+    (
+        "caught up for stableFor",
+        in_phase("CatchingUp", caught_up_since=at(0)),
+        ReplayObserved(replay=RUNNING, max_partition_lag=5),
+        spec(),
+        at(2),
+        "Validating",
+        [],
+        None,
+    ),
+    (
+        "stalled consumer is not caught up",
+        in_phase("CatchingUp", caught_up_since=at(0)),
+        ReplayObserved(replay=RUNNING, max_partition_lag=5, lag_status=LagStatus.STALL),
+        spec(),
+        at(2),
+        "CatchingUp",
+        [],
+        None,
+    ),
+    (
+        "catch-up deadline",
+        in_phase("CatchingUp"),
+        ReplayObserved(replay=RUNNING, max_partition_lag=500),
+        spec(),
+        at(60),
+        "Failed",
+        [RemoveReplay("v2")],
+        "CatchUpTimedOut",
+    ),
+    ("validation running", in_phase("Validating"), ReplayObserved(), spec(), at(1), "Validating", [], None),
+    (
+        "validation deadline",
+        in_phase("Validating"),
+        ReplayObserved(),
+        spec(),
+        at(30),
+        "Failed",
+        [RemoveReplay("v2")],
+        "ValidationTimedOut",
+    ),
+    (
+        "failed gate stops before cutover",
+        in_phase("Validating"),
+        ReplayObserved(validation=GATES_BAD),
+        spec(),
+        at(1),
+        "Failed",
+        [],
+        "ValidationFailed",
+    ),
+    (
+        "automatic approval cuts over",
+        in_phase("Validating"),
+        ReplayObserved(validation=GATES_OK, alias_target="v1"),
+        spec(),
+        at(1),
+        "CuttingOver",
+        [CutOver("sessions", "v1", "v2")],
+        None,
+    ),
+    (
+        "manual approval waits",
+        in_phase("Validating"),
+        ReplayObserved(validation=GATES_OK, alias_target="v1"),
+        spec("Manual"),
+        at(1),
+        "AwaitingApproval",
+        [],
+        None,
+    ),
+    (
+        "approved",
+        in_phase("AwaitingApproval"),
+        ReplayObserved(approve=True, alias_target="v1"),
+        spec("Manual"),
+        at(10),
+        "CuttingOver",
+        [CutOver("sessions", "v1", "v2")],
+        None,
+    ),
+    (
+        "approval deadline",
+        in_phase("AwaitingApproval"),
+        ReplayObserved(),
+        spec("Manual"),
+        at(72 * 60),
+        "Failed",
+        [],
+        "ApprovalTimedOut",
+    ),
+    (
+        "cutover repeated until the alias moves",
+        CUTTING,
+        ReplayObserved(alias_target="v1"),
+        spec(),
+        at(1),
+        "CuttingOver",
+        [CutOver("sessions", "v1", "v2")],
+        None,
+    ),
+    (
+        "cut over: promote and observe",
+        CUTTING,
+        ReplayObserved(alias_target="v2"),
+        spec(),
+        at(1),
+        "Observing",
+        [PromoteVersion("v2")],
+        None,
+    ),
+    (
+        "someone repointed the view",
+        CUTTING,
+        ReplayObserved(alias_target="hotfix"),
+        spec(),
+        at(1),
+        "CuttingOver",
+        [],
+        "AliasMoved",
+    ),
+    (
+        "cutover deadline",
+        CUTTING,
+        ReplayObserved(alias_target="v1"),
+        spec(),
+        at(5),
+        "CuttingOver",
+        [],
+        "CutoverTimedOut",
+    ),
+    ("observing", OBSERVING, ReplayObserved(alias_target="v2"), spec(), at(10), "Observing", [], None),
+    (
+        "rollback within the window",
+        OBSERVING,
+        ReplayObserved(alias_target="v2", rollback=True),
+        spec(),
+        at(10),
+        "RolledBack",
+        [CutOver("sessions", "v2", "v1"), ResumePrevious()],
+        "RolledBack",
+    ),
+    (
+        "window over: decommission",
+        OBSERVING,
+        ReplayObserved(alias_target="v2"),
+        spec(),
+        at(30),
+        "Succeeded",
+        [DecommissionPrevious()],
+        None,
+    ),
+    (
+        "final stays final",
+        in_phase("Succeeded"),
+        ReplayObserved(abort=True),
+        spec(),
+        at(99),
+        "Succeeded",
+        [],
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "observed", "spec_", "now", "phase", "actions", "reason"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
+def test_phases(
+    name: str,
+    state: ReplayState,
+    observed: ReplayObserved,
+    spec_: ReplaySpec,
+    now: datetime,
+    phase: str,
+    actions: list,
+    reason: str | None,
+) -> None:
+    decision = decide(state, observed, spec_, now)
+    assert decision.state.phase == phase
+    assert decision.actions == actions
+    conditions = {c.type: c for c in decision.conditions}
+    if reason:
+        assert conditions["Stalled"].reason == reason
+        assert conditions["Stalled"].status is True
+    if decision.state.phase in (
+        "Preflight",
+        "Replaying",
+        "CatchingUp",
+        "Validating",
+        "AwaitingApproval",
+        "CuttingOver",
+    ):
+        assert decision.state.deadline is not None, "every working phase has a deadline"
+
+
+@pytest.mark.parametrize("phase", sorted(BEFORE_CUTOVER))
+def test_abort_before_cutover_removes_only_what_the_run_created(phase: str) -> None:
+    decision = decide(in_phase(phase), ReplayObserved(abort=True), spec(), at(1))
+    assert decision.state.phase == "Aborted"
+    created = phase not in ("Pending", "Preflight")
+    assert decision.actions == ([RemoveReplay("v2")] if created else [])
+    assert not any(isinstance(a, CutOver) for a in decision.actions)
+
+
+def test_abort_after_cutover_is_not_an_abort() -> None:
+    decision = decide(OBSERVING, ReplayObserved(alias_target="v2", abort=True), spec(), at(1))
+    assert decision.state.phase == "Observing"
+
+
+def test_the_cutover_intent_is_recorded_with_the_action() -> None:
+    decision = decide(
+        in_phase("Validating"), ReplayObserved(validation=GATES_OK, alias_target="v1"), spec(), at(1)
+    )
+    assert (decision.state.cutover_from, decision.state.cutover_to) == ("v1", "v2")
+    again = decide(decision.state, ReplayObserved(alias_target="v1"), spec(), at(1.1))
+    assert again.actions == decision.actions  # re-entry after a crash asks for the same CAS, nothing more
