@@ -8,28 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
-
-class AliasError(Exception):
-    """Refused or failed cutover; the message is fit for a condition."""
-
-
-class AliasMoved(AliasError):
-    """The view points somewhere the caller did not expect: someone repointed it. Nothing was changed."""
-
-
-@dataclass(frozen=True)
-class Cutover:
-    view: str
-    from_table: str | None
-    to_table: str
-    duration_ms: int
-    attempts: int
-    already_done: bool = False
+from kappa.adapters.alias import AliasError, AliasMoved, Cutover
 
 
 class PostgresAlias:

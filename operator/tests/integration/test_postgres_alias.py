@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from kappa.adapters.postgres import AliasMoved, PostgresAlias
+from kappa.adapters.alias import AliasMoved
+from kappa.adapters.postgres import PostgresAlias
 
 
 @pytest.fixture

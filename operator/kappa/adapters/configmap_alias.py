@@ -1,0 +1,96 @@
+"""The ConfigMap backend of a MaterializedView: a pointer naming the active topic, which Kafka readers follow.
+Switched by a replace carrying the resourceVersion that was checked: the API server's compare-and-swap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kappa.adapters.alias import AliasError, AliasMoved, Cutover
+from kappa.adapters.kube import FIELD_MANAGER, load_api_client
+
+
+class ConfigMapAlias:
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        api = api_client or load_api_client()
+        api.user_agent = FIELD_MANAGER
+        self._core = client.CoreV1Api(api)
+
+    def _read(self, namespace: str, name: str) -> Any | None:
+        try:
+            return self._core.read_namespaced_config_map(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _target(self, namespace: str, name: str, key: str) -> str | None:
+        cm = self._read(namespace, name)
+        return None if cm is None else (cm.data or {}).get(key)
+
+    async def target(self, namespace: str, name: str, key: str) -> str | None:
+        return await asyncio.to_thread(self._target, namespace, name, key)
+
+    def _cutover(
+        self,
+        namespace: str,
+        name: str,
+        key: str,
+        to: str,
+        expected: str | None,
+        owner: dict[str, Any] | None,
+        retries: int,
+    ) -> Cutover:
+        started = time.perf_counter()
+        for attempt in range(1, retries + 2):
+            cm = self._read(namespace, name)
+            current = None if cm is None else (cm.data or {}).get(key)
+            if current == to:
+                return Cutover(name, current, to, _ms(started), attempt, already_done=True)
+            if current != expected:
+                raise AliasMoved(
+                    f"ConfigMap {namespace}/{name} points at {current or 'nothing'}, not "
+                    f"{expected or 'nothing'} as expected: someone repointed it; refusing to overwrite"
+                )
+            try:
+                if cm is None:
+                    body = client.V1ConfigMap(
+                        metadata=client.V1ObjectMeta(
+                            name=name,
+                            namespace=namespace,
+                            owner_references=[owner] if owner else None,
+                            labels={"app.kubernetes.io/managed-by": FIELD_MANAGER},
+                        ),
+                        data={key: to},
+                    )
+                    self._core.create_namespaced_config_map(namespace, body, field_manager=FIELD_MANAGER)
+                else:
+                    cm.data = {**(cm.data or {}), key: to}  # resourceVersion stays: a conflict if it moved
+                    self._core.replace_namespaced_config_map(name, namespace, cm, field_manager=FIELD_MANAGER)
+                return Cutover(name, current, to, _ms(started), attempt)
+            except ApiException as exc:
+                if exc.status not in (409,) or attempt > retries:
+                    raise AliasError(f"switching ConfigMap {namespace}/{name} failed: {exc.reason}") from None
+        raise AssertionError("unreachable")
+
+    async def cutover(
+        self,
+        namespace: str,
+        name: str,
+        key: str,
+        to: str,
+        *,
+        expected: str | None,
+        owner: dict[str, Any] | None = None,
+        retries: int = 5,
+    ) -> Cutover:
+        """Point `data[key]` at `to` if it still names `expected` (None: no ConfigMap yet). Idempotent."""
+        return await asyncio.to_thread(self._cutover, namespace, name, key, to, expected, owner, retries)
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
