@@ -102,8 +102,13 @@ class LagMonitor:
         self._latest.pop(group, None)
         if tracked:
             labels = self._label_values(tracked)
+            # A series that was never exported (no poll yet) is not there to remove.
             for gauge in (metrics.group_lag, metrics.group_lag_status, metrics.fell_off_retention):
-                gauge.remove(*labels)
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
+            for topic, partition in tracked.windows:
+                with contextlib.suppress(KeyError):
+                    metrics.consumer_lag.remove(*labels, topic, str(partition))
 
     def latest(self, group: str) -> GroupLag | None:
         return self._latest.get(group)
@@ -111,6 +116,12 @@ class LagMonitor:
     @property
     def groups(self) -> list[str]:
         return sorted(self._groups)
+
+    def groups_labelled(self, **labels: str) -> list[str]:
+        """Tracked groups whose labels include these (e.g. one job's groups)."""
+        return sorted(
+            g for g, t in self._groups.items() if all(t.labels.get(k) == v for k, v in labels.items())
+        )
 
     async def _partition_lists(self, now: float) -> dict[str, list[Partition]]:
         topics = sorted({t for g in self._groups.values() for t in g.topics})

@@ -37,6 +37,13 @@ class LagTracking:
                 monitor.untrack(group)
         self.monitor(bootstrap).track(group, topics, labels=labels)
 
+    def retain(self, namespace: str, job: str, groups: set[str]) -> None:
+        """Stop following the job's other groups (a retired or rolled-back version's), so its gauges go."""
+        for monitor in self.monitors.values():
+            for group in monitor.groups_labelled(namespace=namespace, job=job):
+                if group not in groups:
+                    monitor.untrack(group)
+
     def untrack(self, group: str) -> None:
         for monitor in self.monitors.values():
             monitor.untrack(group)

@@ -276,6 +276,7 @@ class StreamJobReconciler:
         tracked = {v for v in versions if v}
         if canary_step in ("Deploying", "Analysing"):
             tracked.add(f"{job.version}-canary")
+        self.lag.retain(namespace, name, {names.consumer_group(namespace, name, v) for v in tracked})
         for version in sorted(tracked):
             labels = {"namespace": namespace, "job": name, "version": version}
             self.lag.track(

@@ -237,3 +237,18 @@ def test_the_direct_topic_backend_creates_idempotently_and_refuses_to_shrink(kaf
     assert grown.partitions_added == 1
     assert grown.configs_changed == ("retention.ms",)
     assert kafka.run(kafka.admin.describe_topics([name]))[name].retention_ms == 86400000
+
+
+def test_an_untracked_group_leaves_no_gauges_behind(kafka: KafkaTestbed) -> None:
+    topic = kafka.topic(partitions=1)
+    kafka.produce(topic, [(0, BASE)])
+    name = group()
+    monitor = LagMonitor(kafka.admin)
+    monitor.track(name, [topic], labels={"namespace": "ns", "job": "gone", "version": "v1"})
+    kafka.run(monitor.poll())
+    assert metrics.group_lag.labels("ns", "gone", "v1", name)._value.get() == 1
+
+    monitor.untrack(name)
+    exported = {s.labels.get("group") for m in metrics.group_lag.collect() for s in m.samples}
+    exported |= {s.labels.get("group") for m in metrics.consumer_lag.collect() for s in m.samples}
+    assert name not in exported
