@@ -14,25 +14,13 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from kappa.api.conditions import ConditionUpdate, progressing, ready, stalled
+from kappa.api.replayrun import ReplayPhase
 from kappa.machines.decision import Event
 from kappa.machines.lag import LagStatus
 from kappa.machines.preflight import Check
 from kappa.machines.upgrade import RUNNING, Deployment
 
-Phase = Literal[
-    "Pending",
-    "Preflight",
-    "Replaying",
-    "CatchingUp",
-    "Validating",
-    "AwaitingApproval",
-    "CuttingOver",
-    "Observing",
-    "Succeeded",
-    "Failed",
-    "Aborted",
-    "RolledBack",
-]
+Phase = ReplayPhase
 FINAL: frozenset[str] = frozenset({"Succeeded", "Failed", "Aborted", "RolledBack"})
 BEFORE_CUTOVER: frozenset[str] = frozenset(
     {"Pending", "Preflight", "Replaying", "CatchingUp", "Validating", "AwaitingApproval"}

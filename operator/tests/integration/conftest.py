@@ -24,19 +24,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A running kube-apiserver; started here only if it was not already up, and then stopped here."""
-    was_up = subprocess.run(["bash", str(CONTROLPLANE), "status"], capture_output=True).returncode == 0
-    up = subprocess.run(["bash", str(CONTROLPLANE), "up"], capture_output=True, text=True, timeout=1800)
+def started_service(script: Path, what: str, timeout: float) -> Iterator[str]:
+    """Run `script up` and yield the last line it prints (kubeconfig, bootstrap, URI). A service that was
+    already running is left running; one started here is stopped here, also when its start failed halfway."""
+    was_up = subprocess.run(["bash", str(script), "status"], capture_output=True).returncode == 0
+    up = subprocess.run(["bash", str(script), "up"], capture_output=True, text=True, timeout=timeout)
     if up.returncode != 0:
         if not was_up:
-            subprocess.run(["bash", str(CONTROLPLANE), "down"], capture_output=True, timeout=120)
-        pytest.fail(f"control plane did not start:\n{up.stderr[-4000:]}")
-    kubeconfig = Path(up.stdout.strip().splitlines()[-1])
-    yield kubeconfig
+            subprocess.run(["bash", str(script), "down"], capture_output=True, timeout=120)
+        pytest.fail(f"{what} did not start:\n{up.stderr[-4000:]}")
+    yield up.stdout.strip().splitlines()[-1]
     if not was_up and not os.environ.get("KAPPA_KEEP_TESTBED"):
-        subprocess.run(["bash", str(CONTROLPLANE), "down"], capture_output=True, timeout=120)
+        subprocess.run(["bash", str(script), "down"], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[Path]:
+    """A running kube-apiserver with etcd and the garbage collector."""
+    for kubeconfig in started_service(CONTROLPLANE, "the control plane", 1800):
+        yield Path(kubeconfig)
 
 
 @pytest.fixture(scope="session")
@@ -114,16 +120,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    """A real single-node Kafka (KRaft) on loopback; started here only if it was not already up."""
-    was_up = subprocess.run(["bash", str(KAFKA), "status"], capture_output=True).returncode == 0
-    up = subprocess.run(["bash", str(KAFKA), "up"], capture_output=True, text=True, timeout=1200)
-    if up.returncode != 0:
-        if not was_up:
-            subprocess.run(["bash", str(KAFKA), "down"], capture_output=True, timeout=120)
-        pytest.fail(f"Kafka did not start:\n{up.stderr[-4000:]}")
-    yield up.stdout.strip().splitlines()[-1]
-    if not was_up and not os.environ.get("KAPPA_KEEP_TESTBED"):
-        subprocess.run(["bash", str(KAFKA), "down"], capture_output=True, timeout=120)
+    """A real single-node Kafka (KRaft) on loopback."""
+    yield from started_service(KAFKA, "Kafka", 1200)
 
 
 @pytest.fixture
@@ -141,13 +139,5 @@ POSTGRES = ROOT / "testbed" / "postgres.sh"
 
 @pytest.fixture(scope="session")
 def postgres_uri() -> Iterator[str]:
-    """A private PostgreSQL on loopback; started here only if it was not already up."""
-    was_up = subprocess.run(["bash", str(POSTGRES), "status"], capture_output=True).returncode == 0
-    up = subprocess.run(["bash", str(POSTGRES), "up"], capture_output=True, text=True, timeout=600)
-    if up.returncode != 0:
-        if not was_up:
-            subprocess.run(["bash", str(POSTGRES), "down"], capture_output=True, timeout=120)
-        pytest.fail(f"PostgreSQL did not start:\n{up.stderr[-4000:]}")
-    yield up.stdout.strip().splitlines()[-1]
-    if not was_up and not os.environ.get("KAPPA_KEEP_TESTBED"):
-        subprocess.run(["bash", str(POSTGRES), "down"], capture_output=True, timeout=120)
+    """A private PostgreSQL on loopback."""
+    yield from started_service(POSTGRES, "PostgreSQL", 600)
