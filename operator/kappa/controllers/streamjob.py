@@ -632,17 +632,37 @@ class StreamJobReconciler:
         )
         if not active or fd is None:
             return True
-        job = StreamJobSpec.model_validate(obj["spec"])
+        body = kopf.Body(cast(kopf.RawBody, obj))
+        try:
+            job = StreamJobSpec.model_validate(obj["spec"])
+        except ValidationError:
+            kopf.event(
+                body,
+                type="Warning",
+                reason="FinalSavepointSkipped",
+                message="the spec is invalid, so no final savepoint could be asked for",
+            )
+            return True
         asked = _dt(obj["metadata"]["deletionTimestamp"]) or datetime.now(UTC)
         view = deployment_view(fd)
         if view.desired_state != "suspended":
-            await self._act(
-                [upgrade.Apply(active, "suspended")],
-                job,
-                obj,
-                job.source.kafka.bootstrap_servers or "",
-                {active: view},
-            )
+            try:
+                await self._act(
+                    [upgrade.Apply(active, "suspended")],
+                    job,
+                    obj,
+                    job.source.kafka.bootstrap_servers or "",
+                    {active: view},
+                )
+            except (UnknownVariable, ApiException) as exc:
+                # Deletion must not hang on a deployment that cannot be rendered or is refused.
+                kopf.event(
+                    body,
+                    type="Warning",
+                    reason="FinalSavepointSkipped",
+                    message=f"could not ask {active} for a final savepoint: {exc}",
+                )
+                return True
             return False
         fresh = view.savepoint_at is None or view.savepoint_at >= asked - timedelta(seconds=1)
         if view.upgrade_savepoint_path and fresh:
