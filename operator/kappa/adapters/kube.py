@@ -4,7 +4,6 @@ patches and discovery. The official client blocks, so every call runs in a worke
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 from typing import Any
 
@@ -93,13 +92,6 @@ class Kube:
             return False
         return True
 
-    def _secret_value(self, namespace: str, name: str, key: str) -> str:
-        secret = client.CoreV1Api(self._dynamic.client).read_namespaced_secret(name, namespace)
-        data = secret.data or {}
-        if key not in data:
-            raise KeyError(f"secret {namespace}/{name} has no key {key!r}")
-        return base64.b64decode(data[key]).decode()
-
     # -- async API ------------------------------------------------------------------------------------
 
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -129,10 +121,6 @@ class Kube:
             if await asyncio.to_thread(self._served, api_version, kind):
                 return api_version
         return None
-
-    async def secret_value(self, namespace: str, name: str, key: str) -> str:
-        """Read one key of a Secret. The value is for the caller's connection only: never log or store it."""
-        return await asyncio.to_thread(self._secret_value, namespace, name, key)
 
 
 __all__ = ["FIELD_MANAGER", "ApiException", "Kube", "NotServed", "load_api_client"]

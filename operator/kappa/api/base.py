@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -95,6 +95,18 @@ VersionName = Annotated[
     AfterValidator(_dns_label_part),
 ]
 Duration = Annotated[str, Field(pattern=DURATION_RE, max_length=32)]
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(text: str) -> timedelta:
+    """A Duration field's value as a timedelta: "1h30m" → 1.5 h."""
+    if not re.fullmatch(DURATION_RE, text):
+        raise ValueError(f"not a duration: {text!r}")
+    return timedelta(
+        seconds=sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"([0-9]+)(ms|s|m|h)", text))
+    )
+
+
 TopicName = Annotated[str, Field(min_length=1, max_length=249, pattern=TOPIC_RE)]
 SqlIdentifier = Annotated[str, Field(min_length=1, max_length=63, pattern=SQL_IDENTIFIER_RE)]
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -16,7 +17,7 @@ import kopf
 from pydantic import ValidationError
 
 from kappa.adapters.kube import ApiException, Kube, NotServed
-from kappa.api.base import API_VERSION, GROUP, VERSION
+from kappa.api.base import API_VERSION, GROUP, VERSION, duration
 from kappa.api.conditions import merge_conditions, progressing, stalled
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.lag import LagTracking
@@ -39,21 +40,6 @@ from kappa.render.flink import (
 FD_API = "flink.apache.org/v1beta1"
 ROLLBACK_ANNOTATION = "kappa.dev/rollback"
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
-
-
-def parse_duration(text: str) -> timedelta:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    total, number = 0.0, ""
-    i = 0
-    while i < len(text):
-        if text[i].isdigit():
-            number += text[i]
-            i += 1
-            continue
-        unit = "ms" if text.startswith("ms", i) else text[i]
-        total += int(number) * units[unit]
-        number, i = "", i + len(unit)
-    return timedelta(seconds=total)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -219,10 +205,10 @@ class StreamJobReconciler:
             patch["handledRequests"] = {**(status.get("handledRequests") or {}), "rollback": rollback_request}
         spec = upgrade.UpgradeSpec(
             job.version,
-            parse_duration(job.upgrade.readiness_timeout),
-            parse_duration(job.upgrade.savepoint_timeout),
+            duration(job.upgrade.readiness_timeout),
+            duration(job.upgrade.savepoint_timeout),
             job.upgrade.max_restarts,
-            stable_for=parse_duration(job.upgrade.stable_for),
+            stable_for=duration(job.upgrade.stable_for),
             suspend=job.suspend,
             rollback_requested=rollback_request is not None,
         )
@@ -314,7 +300,7 @@ class StreamJobReconciler:
         name: str,
     ) -> dict[str, Any]:
         nxt = decision.state
-        window = parse_duration(job.upgrade.rollback_window)
+        window = duration(job.upgrade.rollback_window)
         deployments = []
         old = {d["version"]: d for d in status.get("deployments") or []}
         for version, view in sorted(views.items()):
@@ -356,7 +342,9 @@ class StreamJobReconciler:
         if nxt.step == "Idle" and job.suspend:
             phase = "Suspended"
         group = names.consumer_group(namespace, name, nxt.active) if nxt.active else None
+        polled = self.lag.latest(group) if group else None
         return {
+            "lag": polled.total if polled else None,  # the Lag column; None until the first poll
             "phase": phase,
             "activeVersion": nxt.active,
             "stableVersion": nxt.active if nxt.step == "Idle" else status.get("stableVersion"),
@@ -398,8 +386,8 @@ class StreamJobReconciler:
         cspec = canary.CanarySpec(
             version=job.version,
             stable=ustate.active or job.version,
-            duration=parse_duration(c.duration),
-            readiness_timeout=parse_duration(job.upgrade.readiness_timeout),
+            duration=duration(c.duration),
+            readiness_timeout=duration(job.upgrade.readiness_timeout),
             max_restarts=c.max_restarts,
             max_lag_records=c.max_lag_records,
             rate_min=c.output_rate_ratio.min or 0.0,
@@ -559,7 +547,10 @@ class StreamJobReconciler:
                     and views.get(action.version, upgrade.Deployment(exists=False)).exists
                 ):
                     # FKO restores an existing deployment from initialSavepointPath only with a new nonce.
-                    fd["spec"]["job"]["savepointRedeployNonce"] = abs(hash(action.initial_savepoint)) % 2**31
+                    # From the path, so stable across operator restarts: one restore is never asked twice.
+                    fd["spec"]["job"]["savepointRedeployNonce"] = (
+                        zlib.crc32(action.initial_savepoint.encode()) % 2**31
+                    )
                 await self.kube.apply(fd)
             elif isinstance(action, upgrade.Delete):
                 await self.kube.delete(
@@ -606,9 +597,8 @@ class StreamJobReconciler:
             config=out.config,
             cluster=job.source.kafka.cluster_ref,
             api_version=api,
+            owned=job.output.deletion_policy == "Delete",
         )
-        if job.output.deletion_policy == "Retain":
-            del topic["metadata"]["ownerReferences"]  # outputs outlive the job unless asked otherwise
         applied = await self.kube.apply(topic)
         ok, why = kafka_topic_ready(applied)
         return ok, f"KafkaTopic {topic['metadata']['name']}: {why}"
@@ -670,7 +660,7 @@ class StreamJobReconciler:
             await self._record_final_savepoint(obj, active, path)
             self.lag.untrack(names.consumer_group(namespace, name, active))
             return True
-        if datetime.now(UTC) - asked > parse_duration(job.upgrade.savepoint_timeout):
+        if datetime.now(UTC) - asked > duration(job.upgrade.savepoint_timeout):
             message = (
                 f"no final savepoint of {active} within {job.upgrade.savepoint_timeout}: {view.error or ''}"
             )

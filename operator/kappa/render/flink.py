@@ -186,17 +186,20 @@ def kafka_topic(
     config: dict[str, str],
     cluster: str,
     api_version: str = "kafka.strimzi.io/v1",
+    owned: bool = False,
 ) -> dict[str, Any]:
     """One version's Strimzi KafkaTopic; `api_version` comes from discovery (v1, else v1beta2)."""
+    metadata: dict[str, Any] = {
+        # KafkaTopic names are DNS names; the Kafka topic name keeps its dots in spec.topicName.
+        "name": topic.replace(".", "-").replace("_", "-").lower(),
+        "namespace": namespace,
+        "labels": {**labels(job, version), "strimzi.io/cluster": cluster},
+    }
+    if owned:  # only with deletionPolicy Delete: otherwise the output outlives the job
+        metadata["ownerReferences"] = [owner_reference("StreamJob", job, owner_uid)]
     return {
         "apiVersion": api_version,
         "kind": "KafkaTopic",
-        "metadata": {
-            # KafkaTopic names are DNS names; the Kafka topic name keeps its dots in spec.topicName.
-            "name": topic.replace(".", "-").replace("_", "-").lower(),
-            "namespace": namespace,
-            "labels": {**labels(job, version), "strimzi.io/cluster": cluster},
-            "ownerReferences": [owner_reference("StreamJob", job, owner_uid)],
-        },
+        "metadata": metadata,
         "spec": {"topicName": topic, "partitions": partitions, "replicas": replicas, "config": dict(config)},
     }

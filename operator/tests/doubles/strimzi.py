@@ -384,7 +384,10 @@ class FakeTopicOperator(Double):
             except KafkaException as e:
                 if not _is(e, KafkaError.TOPIC_ALREADY_EXISTS):  # Strimzi: the next pass checks the config
                     raise _kafka_error(e) from e
-            current = self._describe(admin, topic)
+            # A new topic reaches the metadata a moment after creation; Strimzi says Ready once it is there.
+            deadline = time.monotonic() + self.admin_timeout
+            while (current := self._describe(admin, topic)) is None and time.monotonic() < deadline:
+                time.sleep(0.05)
             return _topic_id(current) if current else ""
         failures: list[TopicOperatorError] = []
         partitions = spec.get("partitions")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import uuid
@@ -13,7 +12,7 @@ import pytest
 
 from kappa.adapters.kafka import KafkaAdmin
 from tests.doubles.fixtures import fake_fko, fake_strimzi, fko, strimzi, upstream_crds  # noqa: F401
-from tests.integration.testbed import ROOT, KafkaTestbed, Kubectl, OperatorProcess
+from tests.integration.testbed import ROOT, KafkaTestbed, Kubectl, OperatorProcess, started_service
 
 CONTROLPLANE = ROOT / "testbed" / "controlplane.sh"
 
@@ -22,20 +21,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-
-def started_service(script: Path, what: str, timeout: float) -> Iterator[str]:
-    """Run `script up` and yield the last line it prints (kubeconfig, bootstrap, URI). A service that was
-    already running is left running; one started here is stopped here, also when its start failed halfway."""
-    was_up = subprocess.run(["bash", str(script), "status"], capture_output=True).returncode == 0
-    up = subprocess.run(["bash", str(script), "up"], capture_output=True, text=True, timeout=timeout)
-    if up.returncode != 0:
-        if not was_up:
-            subprocess.run(["bash", str(script), "down"], capture_output=True, timeout=120)
-        pytest.fail(f"{what} did not start:\n{up.stderr[-4000:]}")
-    yield up.stdout.strip().splitlines()[-1]
-    if not was_up and not os.environ.get("KAPPA_KEEP_TESTBED"):
-        subprocess.run(["bash", str(script), "down"], capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 from kappa.render.names import consumer_group
+from tests.doubles.fko import FakeFlinkOperator
 from tests.integration.testbed import KafkaTestbed, Kubectl, OperatorProcess
 
 
 def test_a_streamjobs_group_lag_is_exported_as_gauges(
-    kappa_operator: OperatorProcess, kubectl: Kubectl, kafka: KafkaTestbed
+    kappa_operator: OperatorProcess, kubectl: Kubectl, kafka: KafkaTestbed, fko: FakeFlinkOperator
 ) -> None:
     topic = kafka.topic(partitions=2)
     kafka.produce(topic, [(p, int(time.time() * 1000)) for p in range(2) for _ in range(12)])
@@ -26,7 +27,8 @@ def test_a_streamjobs_group_lag_is_exported_as_gauges(
                 "version": "v1",
                 "source": {"kafka": {"bootstrapServers": kafka.bootstrap}, "topics": [topic]},
                 "output": {"topic": {"base": f"{topic}-out"}},
-                "flink": {"image": "img", "sql": ["SELECT 1"]},
+                "flink": {"image": "img", "flinkVersion": "v1_20", "sql": ["SELECT 1"]},
+                "upgrade": {"stableFor": "1s"},
             },
         }
     )
@@ -44,3 +46,8 @@ def test_a_streamjobs_group_lag_is_exported_as_gauges(
     assert kappa_operator.metric("kappa_consumer_lag_records", **labels, topic=topic, partition="1") == 0
     assert kappa_operator.metric("kappa_consumer_group_lag_status", **labels) == 0
     assert kappa_operator.metric("kappa_consumer_fell_off_retention_partitions", **labels) == 0
+
+    # And in the Lag column of `kubectl get sj`, once v1 is the active version.
+    kubectl.wait_for("sj", "clicks-job", lambda o: o.get("status", {}).get("lag") == 7, what="status.lag")
+    row = kubectl("get", "sj", "clicks-job", "--no-headers").split()
+    assert row[1:5] == ["v1", "v1", "Running", "7"]

@@ -11,11 +11,12 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
@@ -223,3 +224,17 @@ class KafkaTestbed:
                 consumer.commit(offsets=commits, asynchronous=False)
         finally:
             consumer.close()
+
+
+def started_service(script: Path, what: str, timeout: float) -> Iterator[str]:
+    """Run `script up` and yield the last line it prints (kubeconfig, bootstrap, URI). A service that was
+    already running is left running; one started here is stopped here, also when its start failed halfway."""
+    was_up = subprocess.run(["bash", str(script), "status"], capture_output=True).returncode == 0
+    up = subprocess.run(["bash", str(script), "up"], capture_output=True, text=True, timeout=timeout)
+    if up.returncode != 0:
+        if not was_up:
+            subprocess.run(["bash", str(script), "down"], capture_output=True, timeout=120)
+        pytest.fail(f"{what} did not start:\n{up.stderr[-4000:]}")
+    yield up.stdout.strip().splitlines()[-1]
+    if not was_up and not os.environ.get("KAPPA_KEEP_TESTBED"):
+        subprocess.run(["bash", str(script), "down"], capture_output=True, timeout=120)

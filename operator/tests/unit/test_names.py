@@ -19,3 +19,12 @@ from kappa.render import names
 )
 def test_names(func: object, args: tuple[str, ...], expected: str) -> None:
     assert func(*args) == expected  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("1h30m", 5400), ("250ms", 0.25)])
+def test_durations(text: str, seconds: float) -> None:
+    from datetime import timedelta
+
+    from kappa.api.base import duration
+
+    assert duration(text) == timedelta(seconds=seconds)

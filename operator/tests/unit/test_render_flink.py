@@ -111,6 +111,7 @@ def test_kafka_topic_per_version() -> None:
     assert topic["apiVersion"] == "kafka.strimzi.io/v1"
     assert topic["metadata"]["name"] == "sessions-v2"
     assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "events"
+    assert "ownerReferences" not in topic["metadata"]  # outputs outlive the job unless deletionPolicy: Delete
     assert topic["spec"] == {
         "topicName": "sessions.v2",
         "partitions": 6,
