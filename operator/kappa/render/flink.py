@@ -34,17 +34,22 @@ class Injection:
     startup_timestamp_ms: int | None = None
     output_topic: str | None = None
     output_table: str | None = None
+    max_records_per_second: int | None = None
+    """A replay's throttle, for jobs that also limit themselves; the broker quota on the client id (= the
+    group id) is what enforces it."""
 
     def variables(self) -> dict[str, str]:
         values = {
             "KAPPA_VERSION": self.version,
             "KAPPA_GROUP_ID": self.group_id,
+            "KAPPA_CLIENT_ID": self.group_id,
             "KAPPA_TRANSACTIONAL_ID_PREFIX": self.transactional_id_prefix,
             "KAPPA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "KAPPA_STARTUP_MODE": self.startup_mode,
             "KAPPA_STARTUP_TIMESTAMP": str(self.startup_timestamp_ms or ""),
             "KAPPA_OUTPUT_TOPIC": self.output_topic or "",
             "KAPPA_OUTPUT_TABLE": self.output_table or "",
+            "KAPPA_MAX_RECORDS_PER_SECOND": str(self.max_records_per_second or ""),
         }
         return values
 
