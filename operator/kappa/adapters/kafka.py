@@ -275,6 +275,17 @@ class KafkaAdmin:
                     raise
                 await asyncio.sleep(0.05)
 
+    async def delete_topic(self, name: str) -> bool:
+        """Delete a topic; False if there was none. Callers first check that no reader needs it."""
+        futures = self._admin.delete_topics([name], request_timeout=self.timeout)
+        try:
+            await _wait(futures[name])
+        except KafkaException as exc:
+            if _is(exc, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                return False
+            raise
+        return True
+
     @retried
     async def alter_topic_config(self, name: str, config: Mapping[str, str]) -> None:
         entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in config.items()]

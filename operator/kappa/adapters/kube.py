@@ -4,6 +4,7 @@ patches and discovery. The official client blocks, so every call runs in a worke
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 from typing import Any
 
@@ -61,7 +62,9 @@ class Kube:
         except NotFoundError:
             return None
 
-    def _list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+    def _list(
+        self, api_version: str, kind: str, namespace: str | None, selector: str
+    ) -> list[dict[str, Any]]:
         found = self._resource(api_version, kind).get(namespace=namespace, label_selector=selector)
         return [dict(item.to_dict()) for item in found.items]
 
@@ -85,6 +88,11 @@ class Kube:
             content_type="application/merge-patch+json",
         )
 
+    def _secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        secret = self._get("v1", "Secret", namespace, name)
+        encoded = ((secret or {}).get("data") or {}).get(key)
+        return base64.b64decode(encoded).decode() if encoded else None
+
     def _served(self, api_version: str, kind: str) -> bool:
         try:
             self._resource(api_version, kind)
@@ -102,8 +110,9 @@ class Kube:
         return await asyncio.to_thread(self._get, api_version, kind, namespace, name)
 
     async def select(
-        self, api_version: str, kind: str, namespace: str, selector: str
+        self, api_version: str, kind: str, namespace: str | None, selector: str
     ) -> list[dict[str, Any]]:
+        """Objects matching a label selector ("" for all); namespace None lists every namespace."""
         return await asyncio.to_thread(self._list, api_version, kind, namespace, selector)
 
     async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
@@ -114,6 +123,10 @@ class Kube:
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
     ) -> None:
         await asyncio.to_thread(self._patch_status, api_version, kind, namespace, name, status)
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """One key of a Secret, decoded; None when the Secret or key is missing. Never log the value."""
+        return await asyncio.to_thread(self._secret_value, namespace, name, key)
 
     async def preferred(self, kind: str, api_versions: list[str]) -> str | None:
         """The first of `api_versions` the cluster serves for `kind` (e.g. Strimzi v1, then v1beta2)."""

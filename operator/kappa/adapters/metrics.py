@@ -30,3 +30,29 @@ lag_poll_seconds = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 lag_poll_errors = Counter("kappa_lag_poll_errors_total", "Lag polls that failed.")
+
+replay_phase = Gauge(
+    "kappa_replay_phase",
+    "1 for the phase a ReplayRun is in, 0 for the others.",
+    ["namespace", "run", "phase"],
+)
+replay_transitions = Counter(
+    "kappa_replay_transitions_total",
+    "ReplayRun phase transitions, by phase entered.",
+    ["namespace", "run", "phase"],
+)
+replay_progress = Gauge(
+    "kappa_replay_progress_ratio", "Records consumed / records to consume of a replay.", ["namespace", "run"]
+)
+replay_rate = Gauge(
+    "kappa_replay_records_per_second", "Achieved read rate of a replay.", ["namespace", "run"]
+)
+cutovers = Counter("kappa_cutovers_total", "Atomic view switches done by ReplayRuns.", ["namespace", "view"])
+rollbacks = Counter(
+    "kappa_replay_rollbacks_total", "ReplayRuns rolled back after cutover.", ["namespace", "job"]
+)
+view_switches = Counter(
+    "kappa_view_switches_total",
+    "Switches done by the MaterializedView controller itself (first version, spec.activeVersion pins).",
+    ["namespace", "view"],
+)

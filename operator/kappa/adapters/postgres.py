@@ -94,6 +94,103 @@ class PostgresAlias:
                 await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
         raise AssertionError("unreachable")
 
+    # -- the versions' tables ---------------------------------------------------------------------------
+
+    async def table_exists(self, schema: str, table: str) -> bool:
+        async with await self._connect() as conn:
+            return await self._exists(conn, schema, table)
+
+    async def create_like(self, schema: str, table: str, like: str) -> bool:
+        """Create `table` with the columns, keys and defaults of `like`, empty; False if it existed."""
+        async with await self._connect() as conn:
+            if await self._exists(conn, schema, table):
+                return False
+            await conn.execute(
+                sql.SQL("CREATE TABLE IF NOT EXISTS {} (LIKE {} INCLUDING ALL)").format(
+                    sql.Identifier(schema, table), sql.Identifier(schema, like)
+                )
+            )
+            await conn.commit()
+            return True
+
+    async def drop_table(self, schema: str, view: str, table: str) -> bool:
+        """Drop a version's table, never the one the view reads; False if it was not there."""
+        async with await self._connect() as conn, conn.transaction():
+            if await self._target(conn, schema, view) == table:
+                raise AliasError(f"refusing to drop {schema}.{table}: view {schema}.{view} reads it")
+            if not await self._exists(conn, schema, table):
+                return False
+            await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, table)))
+            return True
+
+    async def count(self, schema: str, table: str) -> int | None:
+        """Rows in a version's table; None when there is no such table."""
+        async with await self._connect() as conn:
+            if not await self._exists(conn, schema, table):
+                return None
+            cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table)))
+            row = await cur.fetchone()
+            return int(row[0]) if row else 0  # type: ignore[call-overload]
+
+    async def key_diff(
+        self, schema: str, active: str, new: str, *, sample: int, ignore: list[str]
+    ) -> tuple[int, int, list[str]]:
+        """Sample keys of the active table and compare whole rows, minus `ignore`d columns, with the new
+        table's rows of the same keys. Returns (sampled, differing, up to 5 differing keys)."""
+        async with await self._connect() as conn:
+            key = await self._primary_key(conn, schema, active)
+            if key is None:
+                raise AliasError(f"{schema}.{active} has no one-column primary key to sample by")
+            strip = sql.SQL("").join(sql.SQL(" - {}").format(sql.Literal(c)) for c in ignore)
+            query = sql.SQL(
+                "SELECT a.k, (a.j{strip}) IS DISTINCT FROM (b.j{strip}) FROM "
+                "(SELECT {key}::text AS k, to_jsonb(t) AS j FROM {active} t ORDER BY random() LIMIT {n}) a "
+                "LEFT JOIN (SELECT {key}::text AS k, to_jsonb(t) AS j FROM {new} t) b ON a.k = b.k"
+            ).format(
+                strip=strip,
+                key=sql.Identifier(key),
+                active=sql.Identifier(schema, active),
+                new=sql.Identifier(schema, new),
+                n=sql.Literal(sample),
+            )
+            rows = await (await conn.execute(query)).fetchall()
+            differing = [str(r[0]) for r in rows if r[1]]
+            return len(rows), len(differing), differing[:5]
+
+    async def check(self, schema: str, table: str, query: str) -> tuple[bool, str]:
+        """Run a user's SQL check with `{table}` naming the new table; it must return one boolean."""
+        statement = query.replace("{table}", sql.Identifier(schema, table).as_string(None))
+        async with await self._connect() as conn:
+            await conn.execute("SET TRANSACTION READ ONLY")
+            try:
+                rows = await (await conn.execute(statement.encode())).fetchall()
+            except psycopg.Error as exc:
+                return False, f"query failed: {str(exc).strip()[:300]}"
+        if len(rows) != 1 or len(rows[0]) != 1 or not isinstance(rows[0][0], bool):
+            return False, f"expected one row with one boolean, got {rows[:2]!r}"[:300]
+        return bool(rows[0][0]), "returned " + str(rows[0][0]).lower()
+
+    @staticmethod
+    async def _exists(conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str, table: str) -> bool:
+        cur = await conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (schema, table),
+        )
+        return await cur.fetchone() is not None
+
+    @staticmethod
+    async def _primary_key(
+        conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str, table: str
+    ) -> str | None:
+        cur = await conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = %s::regclass AND i.indisprimary",
+            (sql.Identifier(schema, table).as_string(None),),
+        )
+        rows = await cur.fetchall()
+        return str(rows[0][0]) if len(rows) == 1 else None
+
     @staticmethod
     async def _replace(
         conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str, view: str, table: str, *, exists: bool

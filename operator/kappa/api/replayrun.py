@@ -153,6 +153,11 @@ class CatchUp(KappaModel):
 class SampleKeyDiff(KappaModel):
     sample_size: int = Field(default=1000, ge=1, le=1000000, description="Keys sampled from both versions.")
     max_mismatch_ratio: float = Field(default=0.0, ge=0, le=1, description="Share of keys allowed to differ.")
+    ignore_columns: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Columns left out of the comparison, e.g. a column naming the version.",
+    )
 
 
 class SqlCheck(KappaModel):
@@ -223,6 +228,7 @@ class Progress(KappaModel):
     percent: str | None = Field(default=None, max_length=8, description="Consumed / target, e.g. 42%.")
     records_per_second: float | None = Field(default=None, ge=0, description="Achieved read rate.")
     eta: str | None = Field(default=None, max_length=32, description="Estimated time to target.")
+    sampled_at: datetime | None = Field(default=None, description="When `consumed` was measured.")
 
 
 class PartitionLag(KappaModel):
@@ -245,11 +251,25 @@ class CheckResult(KappaModel):
 
 
 class CutoverRecord(KappaModel):
+    """Written as intent before the switch (requestedAt), completed after it (at)."""
+
     view: str = Field(max_length=253)
-    from_version: str | None = Field(default=None, max_length=20)
+    from_version: str | None = Field(
+        default=None, max_length=20, description="The compare-and-swap precondition."
+    )
     to_version: str = Field(max_length=20)
-    at: datetime
+    requested_at: datetime | None = None
+    at: datetime | None = Field(default=None, description="When the view was seen serving toVersion.")
     duration_ms: int | None = Field(default=None, ge=0)
+    previous_savepoint: str | None = Field(
+        default=None, max_length=2048, description="The previous version's final savepoint, for rollback."
+    )
+
+
+class ThrottleStatus(KappaModel):
+    client_id: str = Field(max_length=255, description="The replay consumer's client id, the quota entity.")
+    bytes_per_second: int = Field(ge=0, description="consumer_byte_rate quota set on the brokers.")
+    basis: str = Field(max_length=256, description="How the quota was derived from spec.throttle.")
 
 
 class Transition(KappaModel):
@@ -260,7 +280,27 @@ class Transition(KappaModel):
 
 class ReplayRunStatus(CommonStatus):
     phase: ReplayPhase | None = Field(default=None, description="Where the run is.")
+    reason: str | None = Field(default=None, max_length=128, description="Why the run ended where it did.")
+    entered_at: datetime | None = Field(default=None, description="When the current phase began.")
     phase_deadline: datetime | None = Field(default=None, description="When the current phase times out.")
+    caught_up_since: datetime | None = Field(
+        default=None, description="Since when lag has held within bounds."
+    )
+    view: str | None = Field(
+        default=None, max_length=253, description="The MaterializedView the run cuts over."
+    )
+    start_offsets: list[PartitionOffset] = Field(
+        default_factory=list, max_length=1024, description="Where the replay group was seeded."
+    )
+    target_offsets: list[PartitionOffset] = Field(
+        default_factory=list,
+        max_length=1024,
+        description="The head when the replay began (live), or the bounded end: progress is measured to it.",
+    )
+    throttle: ThrottleStatus | None = None
+    cleanup: Literal["Pending", "Done"] | None = Field(
+        default=None, description="Removal of what the run created, after abort or failure."
+    )
     consumer_group: str | None = Field(default=None, max_length=255)
     deployment: str | None = Field(default=None, max_length=253)
     output: ReplayOutput | None = None

@@ -297,6 +297,23 @@ class CanaryStatus(KappaModel):
     gates: list[GateResult] = Field(default_factory=list, max_length=32)
 
 
+class PromotionRecord(KappaModel):
+    """A version made live by a ReplayRun's cutover; spec.version still naming the version it replaced means
+    "keep the replayed one" until the user moves spec.version on."""
+
+    run: str = Field(max_length=253, description="The ReplayRun that cut over.")
+    version: str = Field(max_length=20, description="The replayed version, now live.")
+    from_version: str | None = Field(default=None, max_length=20, description="The version it replaced.")
+    rolled_back: bool = Field(default=False, description="The run rolled back: from_version is live again.")
+    retire_at: datetime | None = Field(default=None, description="End of the run's rollback window.")
+
+
+class ReplayUpgradeStatus(KappaModel):
+    run: str = Field(max_length=253, description="The ReplayRun created for spec.version (strategy replay).")
+    version: str = Field(max_length=20)
+    phase: str | None = Field(default=None, max_length=32, description="Its phase, as last seen.")
+
+
 class StreamJobStatus(CommonStatus):
     phase: StreamJobPhase | None = Field(default=None, description="Coarse state, for `kubectl get`.")
     active_version: str | None = Field(default=None, max_length=20, description="Version serving output.")
@@ -308,3 +325,5 @@ class StreamJobStatus(CommonStatus):
     upgrade: UpgradeStatus | None = None
     canary: CanaryStatus | None = None
     history: list[VersionHistoryEntry] = Field(default_factory=list, max_length=64)
+    promotion: PromotionRecord | None = None
+    replay: ReplayUpgradeStatus | None = None

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from kappa.adapters.kube import ApiException, Kube, NotServed
 from kappa.api.base import API_VERSION, GROUP, VERSION, duration
 from kappa.api.conditions import merge_conditions, progressing, stalled
+from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.lag import LagTracking
 from kappa.machines import canary, upgrade
@@ -26,6 +27,7 @@ from kappa.machines.decision import Event
 from kappa.machines.fko import count_restarts, deployment_view, job_update_time, kafka_topic_ready
 from kappa.machines.intake import intake_streamjob
 from kappa.machines.lag import LagStatus
+from kappa.machines.promotion import RunSeen, live_version
 from kappa.render import names
 from kappa.render.flink import (
     Injection,
@@ -36,10 +38,12 @@ from kappa.render.flink import (
     kafka_topic,
     substitute,
 )
+from kappa.render.replay import replay_deployment
 
 FD_API = "flink.apache.org/v1beta1"
 ROLLBACK_ANNOTATION = "kappa.dev/rollback"
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
+REPLAYING = ("Preflight", "Replaying", "CatchingUp", "Validating", "AwaitingApproval", "CuttingOver")
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -129,10 +133,18 @@ class StreamJobReconciler:
                 now,
             )
             return
+        runs = await self._runs(namespace, name)
+        live = live_version(job.version, status.get("promotion"), [seen for _, _, seen in runs.values()])
+        adopted = {live.version, status.get("activeVersion")}
         versions = {
             fd["metadata"]["labels"].get("kappa.dev/version"): fd
             for fd in children
             if fd["metadata"]["labels"].get("kappa.dev/role", "version") == "version"
+            # A replay's deployment belongs to its run until the StreamJob adopts it after the cutover.
+            or (
+                fd["metadata"]["labels"].get("kappa.dev/role") == "replay"
+                and fd["metadata"]["labels"].get("kappa.dev/version") in adopted
+            )
         }
         canaries = {
             fd["metadata"]["labels"].get("kappa.dev/version"): fd
@@ -204,13 +216,14 @@ class StreamJobReconciler:
             # Echoed whatever the outcome, so that `kubectl wait` and Argo CD can follow the request.
             patch["handledRequests"] = {**(status.get("handledRequests") or {}), "rollback": rollback_request}
         spec = upgrade.UpgradeSpec(
-            job.version,
+            live.version,
             duration(job.upgrade.readiness_timeout),
             duration(job.upgrade.savepoint_timeout),
             job.upgrade.max_restarts,
             stable_for=duration(job.upgrade.stable_for),
             suspend=job.suspend,
             rollback_requested=rollback_request is not None,
+            adopt=live.adopt,
         )
         decision = upgrade.decide(ustate, upgrade.Observed(views, lag_growing), spec, now)
         nxt = decision.state
@@ -229,11 +242,15 @@ class StreamJobReconciler:
         actions += decision.actions
         conditions = decision.conditions
         patch |= self._status(job, status, ustate, decision, views, versions, now, namespace, name)
+        if live.record:
+            patch["promotion"] = live.record
+            _retire_with_run(patch, live.record)
         await self._write(obj, patch, conditions, events, generation, now)
         canary_step = (patch.get("canary") or status.get("canary") or {}).get("step")
-        self._track(job, namespace, name, bootstrap, [nxt.active, nxt.target], canary_step)
+        replaying = [seen.to_version for _, _, seen in runs.values() if seen.phase in REPLAYING]
+        self._track(job, namespace, name, bootstrap, [nxt.active, nxt.target, *replaying], canary_step)
         try:
-            await self._act(actions, job, obj, bootstrap, views)
+            await self._act(actions, job, obj, bootstrap, views, runs)
         except ApiException as exc:
             message = f"the API server refused a child: {_api_message(exc)}"
             await self._write(
@@ -246,6 +263,31 @@ class StreamJobReconciler:
             )
             return
         await self._retire(status, namespace, now)
+
+    async def _runs(self, namespace: str, name: str) -> dict[str, tuple[str, ReplayRunSpec, RunSeen]]:
+        """This job's ReplayRuns by version: their specs render adopted deployments exactly as they ran."""
+        found: dict[str, tuple[str, ReplayRunSpec, RunSeen]] = {}
+        for r in await self.kube.select(API_VERSION, "ReplayRun", namespace, ""):
+            if (r.get("spec") or {}).get("jobRef", {}).get("name") != name:
+                continue
+            try:
+                run = ReplayRunSpec.model_validate(r["spec"])
+            except ValidationError:
+                continue
+            st = r.get("status") or {}
+            cut = st.get("cutover") or {}
+            at = _dt(cut.get("at"))
+            window = duration(run.rollback_window)
+            seen = RunSeen(
+                r["metadata"]["name"],
+                st.get("phase") or "Pending",
+                cut.get("fromVersion"),
+                cut.get("toVersion") or run.version,
+                at,
+                at + window if at else None,
+            )
+            found[run.version] = (r["metadata"]["name"], run, seen)
+        return found
 
     def _track(
         self,
@@ -528,11 +570,28 @@ class StreamJobReconciler:
         obj: dict[str, Any],
         bootstrap: str,
         views: dict[str, upgrade.Deployment],
+        runs: dict[str, tuple[str, ReplayRunSpec, RunSeen]] | None = None,
     ) -> None:
         meta = obj["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
         for action in actions:
-            if isinstance(action, upgrade.Apply):
+            replayed = (runs or {}).get(getattr(action, "version", ""))
+            if isinstance(action, upgrade.Apply) and replayed and not action.initial_savepoint:
+                # Rendered as its run deployed it: adoption must not look like a spec change to FKO.
+                run_name, run, _ = replayed
+                await self.kube.apply(
+                    replay_deployment(
+                        namespace=namespace,
+                        job_name=name,
+                        job_uid=uid,
+                        job=job,
+                        run_name=run_name,
+                        run=run,
+                        bootstrap_servers=bootstrap,
+                        state=action.state,
+                    )
+                )
+            elif isinstance(action, upgrade.Apply):
                 fd = flink_deployment(
                     namespace=namespace,
                     job=name,
@@ -717,6 +776,15 @@ class StreamJobReconciler:
             reason="FinalSavepoint",
             message=f"final savepoint of {version}: {path}",
         )
+
+
+def _retire_with_run(patch: dict[str, Any], record: dict[str, Any]) -> None:
+    """The version a replay replaced is kept for the run's rollback window, not the StreamJob's."""
+    if record.get("rolledBack") or not record.get("retireAt"):
+        return
+    for entry in patch.get("deployments") or []:
+        if entry["version"] == record.get("fromVersion") and entry.get("role") == "previous":
+            entry["retireAt"] = record["retireAt"]
 
 
 def _once(status: dict[str, Any], reason: str, message: str) -> list[Event]:

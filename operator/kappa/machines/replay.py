@@ -54,6 +54,9 @@ class ReplayObserved:
     fell_off: tuple[str, ...] = ()
     validation: tuple[Check, ...] | None = None
     alias_target: str | None = None
+    """The version the view serves now, as seen."""
+    expected_target: str | None = None
+    """The version the operator recorded as active: the compare-and-swap precondition of the cutover."""
     approve: bool = False
     abort: bool = False
     rollback: bool = False
@@ -313,10 +316,12 @@ def _start_cutover(
 ) -> ReplayDecision:
     assert spec.view is not None
     to = spec.version
-    nxt = _to(state, "CuttingOver", spec, now, cutover_from=seen.alias_target, cutover_to=to)
+    # The precondition is what the operator recorded, not what is there now: a view repointed by hand since
+    # must make the switch fail, not become its starting point.
+    nxt = _to(state, "CuttingOver", spec, now, cutover_from=seen.expected_target, cutover_to=to)
     return ReplayDecision(
         nxt,
-        actions=[CutOver(spec.view, seen.alias_target, to)],
+        actions=[CutOver(spec.view, seen.expected_target, to)],
         conditions=[*progressing("CuttingOver", f"switching {spec.view} to {to}"), *extra],
         requeue_after=1,
     )

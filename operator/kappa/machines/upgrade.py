@@ -62,6 +62,9 @@ class UpgradeSpec:
     suspend: bool = False
     rollback_requested: bool = False
     """A new kappa.dev/rollback request: go back to the previous version."""
+    adopt: bool = False
+    """`version` is already deployed by a ReplayRun that cut over to it (or back from it): switch to it as it
+    is, with no savepoint upgrade, and keep the version it replaces suspended."""
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,40 @@ def decide_manual_rollback(
     )
 
 
+def decide_adoption(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime) -> UpgradeDecision:
+    """A ReplayRun's cutover (or its rollback) decided the live version: the replayed deployment runs already,
+    or the previous one waits at its final savepoint. The old active version is suspended with a savepoint."""
+    old = state.active
+    nxt = UpgradeState(
+        **{
+            **state.__dict__,
+            "active": spec.version,
+            "target": None,
+            "previous": old,
+            "failed_version": None,
+            "healthy_since": None,
+            "entered_at": now,
+            "deadline": None,
+        }
+    )
+    message = f"version {spec.version} is live after a replay cutover" + (
+        f"; {old} is suspended" if old else ""
+    )
+    actions: list[Action] = [Apply(spec.version, "running")]
+    if old:
+        actions.append(Apply(old, "suspended"))
+    return UpgradeDecision(
+        nxt,
+        actions=actions,
+        conditions=progressing("Adopting", message),
+        events=[Event("Normal", "Adopted", message)],
+        requeue_after=2,
+    )
+
+
 def decide_idle(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime) -> UpgradeDecision:
+    if spec.adopt and spec.version != state.active and not spec.suspend:
+        return decide_adoption(state, seen, spec, now)
     if state.active is not None and (spec.suspend or spec.version == state.active):
         return decide_suspension(state, seen, spec, now)
     if spec.version == state.failed_version and state.active is None:

@@ -179,6 +179,11 @@ def flink_deployment(
     }
 
 
+def kafka_topic_name(topic: str) -> str:
+    """KafkaTopic names are DNS names; the Kafka topic name keeps its dots in spec.topicName."""
+    return topic.replace(".", "-").replace("_", "-").lower()
+
+
 def kafka_topic(
     *,
     namespace: str,
@@ -195,8 +200,7 @@ def kafka_topic(
 ) -> dict[str, Any]:
     """One version's Strimzi KafkaTopic; `api_version` comes from discovery (v1, else v1beta2)."""
     metadata: dict[str, Any] = {
-        # KafkaTopic names are DNS names; the Kafka topic name keeps its dots in spec.topicName.
-        "name": topic.replace(".", "-").replace("_", "-").lower(),
+        "name": kafka_topic_name(topic),
         "namespace": namespace,
         "labels": {**labels(job, version), "strimzi.io/cluster": cluster},
     }

@@ -1,5 +1,6 @@
-"""The test bed for the doubles' own tests: a real API server and Kafka, each started here only if it was not
-already up (and then stopped here), and a fresh namespace per test. Mirrors tests/integration/conftest.py."""
+"""The test bed for the doubles' own tests: a real API server, Kafka and PostgreSQL, each started here only if
+it was not already up (and then stopped here), and a fresh namespace per test. Mirrors
+tests/integration/conftest.py."""
 
 from __future__ import annotations
 
@@ -10,14 +11,24 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from tests.doubles.fixtures import ROOT, fake_fko, fake_strimzi, fko, strimzi, upstream_crds
+from tests.doubles.fixtures import (
+    ROOT,
+    fake_fko,
+    fake_pipeline,
+    fake_strimzi,
+    fko,
+    pipeline,
+    strimzi,
+    upstream_crds,
+)
 from tests.doubles.kube_watch import api_client
 from tests.integration.testbed import started_service
 
-__all__ = ["fake_fko", "fake_strimzi", "fko", "strimzi", "upstream_crds"]
+__all__ = ["fake_fko", "fake_pipeline", "fake_strimzi", "fko", "pipeline", "strimzi", "upstream_crds"]
 
 CONTROLPLANE = ROOT / "testbed" / "controlplane.sh"
 KAFKA = ROOT / "testbed" / "kafka.sh"
+POSTGRES = ROOT / "testbed" / "postgres.sh"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,6 +48,12 @@ def control_plane() -> Iterator[Path]:
 def kafka_bootstrap() -> Iterator[str]:
     """A real single-node Kafka (KRaft) on loopback."""
     yield from started_service(KAFKA, "Kafka", 1200)
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> Iterator[str]:
+    """A private PostgreSQL on loopback."""
+    yield from started_service(POSTGRES, "PostgreSQL", 600)
 
 
 @pytest.fixture(scope="session")

@@ -115,3 +115,29 @@ def strimzi(
         what=f"the KafkaTopics of {namespace} to go",
     )
     fake_strimzi.drain()
+
+
+# --- the data plane ----------------------------------------------------------------------------------------
+# Also needs `postgres_uri` (a PostgreSQL URI) from the conftest.
+
+from tests.doubles.pipeline import FakePipeline  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fake_pipeline(
+    control_plane: Path, fake_fko: FakeFlinkOperator, postgres_uri: str
+) -> Iterator[FakePipeline]:
+    """The jobs inside FlinkDeployments for the session: records really move from Kafka to PostgreSQL while
+    the FKO double says RUNNING. Acts in no namespace until a test asks for `pipeline`."""
+    with FakePipeline(control_plane, fake_fko, postgres_uri, namespaces=()) as double:
+        yield double
+    assert not double.errors, double.errors
+
+
+@pytest.fixture
+def pipeline(fake_pipeline: FakePipeline, fko: FakeFlinkOperator, namespace: str) -> Iterator[FakePipeline]:
+    """FlinkDeployments in this test's namespace run the sessionizer (and get FKO's status, through `fko`);
+    scripts set here end with the test."""
+    fake_pipeline.add_namespace(namespace)
+    yield fake_pipeline
+    fake_pipeline.reset()

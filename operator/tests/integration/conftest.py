@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from kappa.adapters.kafka import KafkaAdmin
-from tests.doubles.fixtures import fake_fko, fake_strimzi, fko, strimzi, upstream_crds  # noqa: F401
+from tests.doubles.fixtures import (  # noqa: F401
+    fake_fko,
+    fake_pipeline,
+    fake_strimzi,
+    fko,
+    pipeline,
+    strimzi,
+    upstream_crds,
+)
 from tests.integration.testbed import ROOT, KafkaTestbed, Kubectl, OperatorProcess, started_service
 
 CONTROLPLANE = ROOT / "testbed" / "controlplane.sh"

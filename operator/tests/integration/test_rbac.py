@@ -14,6 +14,7 @@ from tests.integration.testbed import ROOT, Kubectl
 NEEDED = [
     ("list", "kappa.dev", "streamjobs", ""),
     ("patch", "kappa.dev", "streamjobs", ""),  # its finalizer
+    ("patch", "kappa.dev", "replayruns", ""),  # its finalizer; the spec is immutable by CEL
     ("watch", "kappa.dev", "replayruns", ""),
     ("patch", "kappa.dev", "materializedviews", "status"),
     ("patch", "kappa.dev", "streamjobs", "status"),
@@ -32,7 +33,7 @@ NEEDED = [
 FORBIDDEN = [
     ("delete", "", "secrets", ""),
     ("list", "", "secrets", ""),
-    ("patch", "kappa.dev", "replayruns", ""),  # the main resource: spec, labels, annotations
+    ("patch", "kappa.dev", "materializedviews", ""),  # the main resource: spec, labels, annotations
     ("update", "kappa.dev", "replayruns", ""),
     ("delete", "kappa.dev", "materializedviews", ""),
     ("create", "", "pods", ""),

@@ -100,7 +100,7 @@ def test_the_operator_writes_only_status(kappa_operator: OperatorProcess, kubect
         main = [e for e in entries if e.get("subresource") != "status"]
         writers_of_status = {e["manager"] for e in entries if e.get("subresource") == "status"}
         # Only the user's kubectl wrote spec, labels and annotations. The operator's one write to the main
-        # resource is its finalizer on StreamJobs (a final savepoint is taken before deletion).
+        # resource is its finalizer on StreamJobs and ReplayRuns.
         for entry in main:
             if not entry["manager"].startswith("kubectl"):
                 assert entry["manager"] == "kopf", entry

@@ -246,7 +246,7 @@ CASES = [
     (
         "automatic approval cuts over",
         in_phase("Validating"),
-        ReplayObserved(validation=GATES_OK, alias_target="v1"),
+        ReplayObserved(validation=GATES_OK, alias_target="v1", expected_target="v1"),
         spec(),
         at(1),
         "CuttingOver",
@@ -256,7 +256,7 @@ CASES = [
     (
         "manual approval waits",
         in_phase("Validating"),
-        ReplayObserved(validation=GATES_OK, alias_target="v1"),
+        ReplayObserved(validation=GATES_OK, alias_target="v1", expected_target="v1"),
         spec("Manual"),
         at(1),
         "AwaitingApproval",
@@ -266,7 +266,7 @@ CASES = [
     (
         "approved",
         in_phase("AwaitingApproval"),
-        ReplayObserved(approve=True, alias_target="v1"),
+        ReplayObserved(approve=True, alias_target="v1", expected_target="v1"),
         spec("Manual"),
         at(10),
         "CuttingOver",
@@ -406,7 +406,10 @@ def test_abort_after_cutover_is_not_an_abort() -> None:
 
 def test_the_cutover_intent_is_recorded_with_the_action() -> None:
     decision = decide(
-        in_phase("Validating"), ReplayObserved(validation=GATES_OK, alias_target="v1"), spec(), at(1)
+        in_phase("Validating"),
+        ReplayObserved(validation=GATES_OK, alias_target="v1", expected_target="v1"),
+        spec(),
+        at(1),
     )
     assert (decision.state.cutover_from, decision.state.cutover_to) == ("v1", "v2")
     again = decide(decision.state, ReplayObserved(alias_target="v1"), spec(), at(1.1))

@@ -1,0 +1,113 @@
+"""The MaterializedView's alias: which version it serves, when it switches by itself (the first version, a
+`spec.activeVersion` pin), and when a switch it did not make is accepted (a ReplayRun's cutover or rollback)
+or refused (someone repointed it by hand). Pure: (observed, recorded) → decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kappa.api.conditions import ConditionUpdate, progressing, ready, stalled
+from kappa.machines.decision import Event
+
+
+@dataclass(frozen=True)
+class ViewObserved:
+    target: str | None
+    """The version the alias serves now; "(name)" for something that is no version of the job; None: none."""
+    recorded: str | None
+    """status.activeVersion: what the operator last switched to or accepted."""
+    recorded_previous: str | None = None
+    pin: str | None = None
+    job_active: str | None = None
+    """The StreamJob's active version: the first version a new view serves."""
+    explained: frozenset[str] = frozenset()
+    """Versions a ReplayRun switched the view to (cutover) or back to (rollback)."""
+    available: frozenset[str] = frozenset()
+    """Versions whose table or topic exists."""
+
+
+@dataclass(frozen=True)
+class Switch:
+    expected: str | None
+    to: str
+
+    @property
+    def key(self) -> str:
+        return f"switch/{self.expected}->{self.to}"
+
+
+@dataclass(frozen=True)
+class ViewDecision:
+    active: str | None
+    previous: str | None
+    switch: Switch | None = None
+    conditions: list[ConditionUpdate] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
+def _moved(seen: ViewObserved) -> ViewDecision:
+    message = (
+        f"the view serves {seen.target or 'nothing'}, but the operator last set "
+        f"{seen.recorded or 'nothing'}: "
+        "it was repointed outside the operator. Nothing is overwritten; set spec.activeVersion to choose."
+    )
+    return ViewDecision(seen.recorded, seen.recorded_previous, conditions=stalled("AliasMoved", message))
+
+
+def _accept(seen: ViewObserved, reason: str, message: str) -> ViewDecision:
+    assert seen.target is not None
+    previous = seen.recorded if seen.recorded != seen.target else seen.recorded_previous
+    return ViewDecision(
+        seen.target,
+        previous,
+        conditions=ready(reason, message),
+        events=[Event("Normal", reason, message)],
+    )
+
+
+def decide_view(seen: ViewObserved) -> ViewDecision:
+    if seen.pin:
+        if seen.target == seen.pin:
+            if seen.recorded != seen.pin:
+                return _accept(seen, "Pinned", f"serving {seen.pin}, pinned by spec.activeVersion")
+            return ViewDecision(
+                seen.pin, seen.recorded_previous, conditions=ready("Pinned", f"serving pinned {seen.pin}")
+            )
+        if seen.pin not in seen.available:
+            message = f"spec.activeVersion: version {seen.pin} has no table or topic to serve"
+            return ViewDecision(
+                seen.recorded, seen.recorded_previous, conditions=stalled("PinnedVersionMissing", message)
+            )
+        # A declared pin is an explicit wish: the precondition is what is there now, so that nothing that
+        # changes between this look and the switch is overwritten.
+        return ViewDecision(
+            seen.recorded,
+            seen.recorded_previous,
+            switch=Switch(seen.target, seen.pin),
+            conditions=progressing("Switching", f"switching to pinned {seen.pin}"),
+        )
+    if seen.target is None:
+        if seen.recorded is not None:
+            return _moved(seen)
+        if seen.job_active and seen.job_active in seen.available:
+            return ViewDecision(
+                None,
+                None,
+                switch=Switch(None, seen.job_active),
+                conditions=progressing("Switching", f"creating the view over {seen.job_active}"),
+            )
+        return ViewDecision(
+            None,
+            None,
+            conditions=progressing("AwaitingFirstVersion", "no version has an output to serve yet"),
+        )
+    if seen.target == seen.recorded:
+        return ViewDecision(
+            seen.recorded, seen.recorded_previous, conditions=ready("Serving", f"serving {seen.target}")
+        )
+    if seen.target in seen.explained:
+        return _accept(seen, "Switched", f"serving {seen.target} (was {seen.recorded or 'nothing'})")
+    if seen.recorded is None and not seen.target.startswith("("):
+        return _accept(seen, "Adopted", f"serving {seen.target}, found in place")
+    return _moved(seen)

@@ -1,0 +1,466 @@
+"""ReplayRun user stories: a bug inflated revenue in v1; a ReplayRun replays the log through the fixed v2 into
+a new table, catches up, validates, switches the `sessions` view atomically, and keeps v1 ready for a rollback
+window. Real API server, Kafka and PostgreSQL; FKO is played by its double, and the jobs inside the
+FlinkDeployments by the pipeline double (records really go from Kafka to PostgreSQL through the groups the
+operator seeds).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import Producer
+
+from tests.doubles.fko import FakeFlinkOperator
+from tests.doubles.pipeline import FakePipeline
+from tests.integration.testbed import KafkaTestbed, Kubectl, OperatorProcess, conditions
+
+WINDOW = 20  # seconds: spec.rollbackWindow of the runs below
+USERS = [f"u{i:02d}" for i in range(20)]
+
+
+@dataclass
+class Shop:
+    """One test's world: an input topic with events, a schema, and the sessionizer serving `sessions`."""
+
+    kubectl: Kubectl
+    bootstrap: str
+    postgres_uri: str
+    topic: str
+    schema: str
+    produced: list[tuple[str, int]] = field(default_factory=list)
+
+    def produce(self, count: int) -> None:
+        producer = Producer({"bootstrap.servers": self.bootstrap})
+        for _ in range(count):
+            user, amount = random.choice(USERS), random.randint(1, 100)
+            producer.produce(self.topic, key=user, value=json.dumps({"user": user, "amount": amount}))
+            self.produced.append((user, amount))
+        producer.flush(30)
+
+    def truth(self, multiplier: int = 1) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for user, amount in self.produced:
+            events, revenue = out.get(user, (0, 0))
+            out[user] = (events + 1, revenue + amount * multiplier)
+        return out
+
+    def read_view(self) -> tuple[set[str], dict[str, tuple[int, int]]]:
+        with psycopg.connect(self.postgres_uri, autocommit=True) as conn:
+            rows = conn.execute(
+                f"SELECT user_id, events, revenue, version FROM {self.schema}.sessions"
+            ).fetchall()
+        return {r[3] for r in rows}, {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+    def view_table(self) -> str | None:
+        with psycopg.connect(self.postgres_uri, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT table_name FROM information_schema.view_table_usage "
+                "WHERE view_schema = %s AND view_name = 'sessions'",
+                (self.schema,),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def table_exists(self, table: str) -> bool:
+        with psycopg.connect(self.postgres_uri, autocommit=True) as conn:
+            return (
+                conn.execute(
+                    "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                    (self.schema, table),
+                ).fetchone()
+                is not None
+            )
+
+    def groups(self) -> set[str]:
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        listed = admin.list_consumer_groups(request_timeout=10).result()
+        return {g.group_id for g in listed.valid}
+
+
+def streamjob(shop: Shop, version: str = "v1") -> dict[str, Any]:
+    return {
+        "apiVersion": "kappa.dev/v1alpha1",
+        "kind": "StreamJob",
+        "metadata": {"name": "sessionizer"},
+        "spec": {
+            "version": version,
+            "source": {
+                "kafka": {"bootstrapServers": shop.bootstrap},
+                "topics": [shop.topic],
+                "startingPosition": {"earliest": True},
+            },
+            "output": {"table": {"base": "sessions"}, "view": "sessions"},
+            "flink": {
+                "image": "kappa-dev/flink-sql-runner:1.20",
+                "flinkVersion": "v1_20",
+                "sql": ["INSERT INTO ${KAPPA_OUTPUT_TABLE} SELECT user, count(*), sum(amount) FROM clicks"],
+                "flinkConfiguration": {
+                    "sessionizer.input-topic": shop.topic,
+                    "sessionizer.schema": shop.schema,
+                    "kubernetes.operator.periodic.checkpoint.interval": "1s",
+                },
+            },
+            "upgrade": {"readinessTimeout": "30s", "stableFor": "2s", "rollbackWindow": "20s"},
+        },
+    }
+
+
+def view(shop: Shop) -> dict[str, Any]:
+    return {
+        "apiVersion": "kappa.dev/v1alpha1",
+        "kind": "MaterializedView",
+        "metadata": {"name": "sessions"},
+        "spec": {
+            "backend": {
+                "type": "postgres",
+                "postgres": {"secretRef": {"name": "serving-db"}, "schema": shop.schema, "view": "sessions"},
+            }
+        },
+    }
+
+
+def replayrun(name: str, version: str = "v2", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "kappa.dev/v1alpha1",
+        "kind": "ReplayRun",
+        "metadata": {"name": name},
+        "spec": {
+            "jobRef": {"name": "sessionizer"},
+            "version": version,
+            "from": {"earliest": True},
+            "approval": "Automatic",
+            "catchUp": {"maxLagRecords": 10, "stableFor": "2s", "timeout": "2m"},
+            "rollbackWindow": f"{WINDOW}s",
+            **spec,
+        },
+    }
+
+
+def phase(obj: dict[str, Any]) -> str | None:
+    return (obj.get("status") or {}).get("phase")
+
+
+def in_phase(*phases: str) -> Any:
+    return lambda obj: phase(obj) in phases
+
+
+def wait_run(kubectl: Kubectl, name: str, *phases: str, timeout: float = 120) -> dict[str, Any]:
+    return kubectl.wait_for("rr", name, in_phase(*phases), timeout=timeout, what=f"{name} in {phases}")
+
+
+def reasons(kubectl: Kubectl, name: str) -> list[str]:
+    out = json.loads(
+        kubectl("get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json")
+    )
+    return [e["reason"] for e in out["items"]]
+
+
+def flinkdeployments(kubectl: Kubectl) -> dict[str, dict[str, Any]]:
+    out = json.loads(kubectl("get", "flinkdeployments", "-o", "json"))
+    return {fd["metadata"]["name"]: fd for fd in out["items"]}
+
+
+@pytest.fixture
+def shop(
+    kappa_operator: OperatorProcess,
+    kubectl: Kubectl,
+    kafka_bootstrap: str,
+    kafka: KafkaTestbed,
+    postgres_uri: str,
+    fko: FakeFlinkOperator,
+    pipeline: FakePipeline,
+) -> Iterator[Shop]:
+    """Events in a topic; v1 (whose bug doubles revenue) live and serving the `sessions` view."""
+    schema = f"s_{uuid.uuid4().hex[:8]}"
+    topic = kafka.topic(partitions=3)
+    with psycopg.connect(postgres_uri, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    shop = Shop(kubectl, kafka_bootstrap, postgres_uri, topic, schema)
+    shop.produce(600)
+    namespace = str(kubectl.namespace)
+    pipeline.logic(namespace, "v1", multiplier=2.0)  # the bug
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "serving-db"},
+            "data": {"uri": base64.b64encode(postgres_uri.encode()).decode()},
+        }
+    )
+    kubectl.apply(streamjob(shop))
+    kubectl.apply(view(shop))
+    kubectl.wait_for(
+        "mv",
+        "sessions",
+        lambda o: (o.get("status") or {}).get("activeVersion") == "v1",
+        timeout=90,
+        what="the view serving v1",
+    )
+    # v1 has read everything produced so far: the view answers with v1's (inflated) numbers.
+    deadline = time.monotonic() + 60
+    while shop.read_view()[1] != shop.truth(2) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert shop.read_view() == ({"v1"}, shop.truth(2))
+    yield shop
+    with psycopg.connect(postgres_uri, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_a_replay_catches_up_validates_cuts_over_and_decommissions_v1(
+    shop: Shop, kubectl: Kubectl, pipeline: FakePipeline
+) -> None:
+    ns = str(kubectl.namespace)
+    pipeline.pace(ns, "sessionizer-v2", 150)  # slow enough to watch the progress
+    kubectl.apply(replayrun("fix-revenue"))
+    # Progress shows in status and in the printer columns while it replays.
+    running = kubectl.wait_for(
+        "rr",
+        "fix-revenue",
+        lambda o: phase(o) == "Replaying" and ((o["status"].get("progress") or {}).get("consumed") or 0) > 0,
+        timeout=60,
+        what="replay progress",
+    )
+    progress = running["status"]["progress"]
+    assert progress["target"] == 600
+    assert progress["percent"].endswith("%")
+    row = kubectl("get", "rr", "fix-revenue", "--no-headers")
+    assert "Replaying" in row and "%" in row
+    group = f"{ns}.sessionizer.v2"
+    assert running["status"]["consumerGroup"] == group
+    assert running["status"]["output"]["table"] == "sessions_v2"
+    assert shop.view_table() == "sessions_v1"  # readers still get v1 while v2 is built
+    pipeline.pace(ns, "sessionizer-v2", None)
+    shop.produce(50)  # live traffic during the replay: catching up means reaching the moving head
+    done = wait_run(kubectl, "fix-revenue", "Observing", "Succeeded", timeout=120)
+    assert conditions(done)["CaughtUp"]["status"] == "True"
+    assert conditions(done)["Validated"]["status"] == "True"
+    assert conditions(done)["CutOver"]["status"] == "True"
+    assert {c["name"] for c in done["status"]["validation"]} >= {"CountRatio"}
+    cut = done["status"]["cutover"]
+    assert (cut["fromVersion"], cut["toVersion"]) == ("v1", "v2")
+    # The view now reads v2's table, with the right numbers.
+    assert shop.view_table() == "sessions_v2"
+    deadline = time.monotonic() + 30
+    while shop.read_view()[1] != shop.truth() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert shop.read_view() == ({"v2"}, shop.truth())
+    job = kubectl.wait_for(
+        "sj", "sessionizer", lambda o: o["status"].get("activeVersion") == "v2", timeout=30, what="v2 live"
+    )
+    assert job["status"]["promotion"]["run"] == "fix-revenue"
+    mv = kubectl.get("mv", "sessions")
+    assert (mv["status"]["activeVersion"], mv["status"]["previousVersion"]) == ("v2", "v1")
+    # After the window, v1's deployment and group are gone; its table stays (retention is the job's policy).
+    wait_run(kubectl, "fix-revenue", "Succeeded", timeout=WINDOW + 30)
+    kubectl.wait_for(
+        "rr",
+        "fix-revenue",
+        lambda o: o["status"].get("cleanup") == "Done",
+        timeout=30,
+        what="v1 decommissioned",
+    )
+    assert "sessionizer-v1" not in flinkdeployments(kubectl)
+    assert f"{ns}.sessionizer.v1" not in shop.groups()
+    assert shop.table_exists("sessions_v1")
+    assert {"Replaying", "CaughtUp", "CutOver", "Succeeded"} <= set(reasons(kubectl, "fix-revenue"))
+
+
+def test_a_reader_at_100_queries_per_second_sees_no_error_no_empty_and_no_mixed_answer_during_the_cutover(
+    shop: Shop, kubectl: Kubectl
+) -> None:
+    answers: list[tuple[float, frozenset[str], int]] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        with psycopg.connect(shop.postgres_uri, autocommit=True) as conn:
+            while not stop.is_set():
+                started = time.perf_counter()
+                try:
+                    rows = conn.execute(f"SELECT version, revenue FROM {shop.schema}.sessions").fetchall()
+                    answers.append((time.monotonic(), frozenset(r[0] for r in rows), len(rows)))
+                except psycopg.Error as exc:
+                    errors.append(str(exc))
+                time.sleep(max(0.0, 0.008 - (time.perf_counter() - started)))
+
+    thread = threading.Thread(target=reader, daemon=True)
+    began = time.monotonic()
+    thread.start()
+    try:
+        kubectl.apply(replayrun("fix-revenue"))
+        done = wait_run(kubectl, "fix-revenue", "Observing", "Succeeded", timeout=120)
+        time.sleep(1)
+    finally:
+        stop.set()
+        thread.join(10)
+    elapsed = time.monotonic() - began
+    rate = len(answers) / elapsed
+    switched = [a for a in answers if "v2" in a[1]]
+    print(
+        f"\nreader: {len(answers)} reads in {elapsed:.1f}s ({rate:.0f}/s), {len(errors)} errors; "
+        f"cutover took {done['status']['cutover'].get('durationMs')} ms"
+    )
+    assert rate >= 100
+    assert not errors
+    assert all(count > 0 for _, _, count in answers), "an empty answer"
+    assert all(len(versions) == 1 for _, versions, _ in answers), "a mixed answer"
+    assert switched and answers[0][1] == {"v1"}
+    first_v2 = switched[0][0]
+    assert all(versions == {"v2"} for at, versions, _ in answers if at > first_v2), "went back to v1"
+
+
+def test_a_view_repointed_by_hand_before_the_cutover_is_not_overwritten(
+    shop: Shop, kubectl: Kubectl, pipeline: FakePipeline
+) -> None:
+    run = replayrun("fix-revenue", approval="Manual")
+    kubectl.apply(run)
+    wait_run(kubectl, "fix-revenue", "AwaitingApproval", timeout=120)
+    with psycopg.connect(shop.postgres_uri, autocommit=True) as conn:  # someone's hotfix
+        conn.execute(f"CREATE TABLE {shop.schema}.sessions_hotfix AS SELECT * FROM {shop.schema}.sessions_v1")
+        conn.execute(
+            f"CREATE OR REPLACE VIEW {shop.schema}.sessions AS SELECT * FROM {shop.schema}.sessions_hotfix"
+        )
+    kubectl("annotate", "rr", "fix-revenue", "kappa.dev/approve=ticket-1")
+    stalled = kubectl.wait_for(
+        "rr",
+        "fix-revenue",
+        lambda o: conditions(o).get("Stalled", {}).get("reason") == "AliasMoved",
+        timeout=60,
+        what="Stalled AliasMoved",
+    )
+    assert stalled["status"]["handledRequests"]["approve"] == "ticket-1"
+    assert "sessions_hotfix" in conditions(stalled)["Stalled"]["message"]
+    assert shop.view_table() == "sessions_hotfix"  # nothing was changed
+    time.sleep(3)
+    assert shop.view_table() == "sessions_hotfix"
+    assert kubectl.get("sj", "sessionizer")["status"]["activeVersion"] == "v1"
+
+
+def test_a_start_fallen_off_retention_fails_preflight_and_creates_nothing(
+    shop: Shop, kubectl: Kubectl, kafka_bootstrap: str
+) -> None:
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    futures = admin.delete_records([TopicPartition(shop.topic, 0, 20)])
+    for f in futures.values():
+        f.result(30)
+    offsets = [{"topic": shop.topic, "partition": p, "offset": 0} for p in range(3)]
+    kubectl.apply(replayrun("too-old", **{"from": {"offsets": offsets}}))
+    failed = wait_run(kubectl, "too-old", "Failed", timeout=60)
+    assert failed["status"]["reason"] == "PreflightFailed"
+    assert conditions(failed)["Stalled"]["reason"] == "PreflightFailed"
+    retained = next(c for c in failed["status"]["preflight"] if c["name"] == "StartRetained")
+    assert not retained["passed"] and f"{shop.topic}[0]" in retained["message"]
+    assert "sessionizer-v2" not in flinkdeployments(kubectl)
+    assert f"{kubectl.namespace}.sessionizer.v2" not in shop.groups()
+    assert not shop.table_exists("sessions_v2")
+    assert shop.view_table() == "sessions_v1"
+
+
+def test_a_failed_validation_stops_before_the_cutover(shop: Shop, kubectl: Kubectl) -> None:
+    checks = [{"name": "revenue-positive", "query": "SELECT bool_and(revenue < 0) FROM {table}"}]
+    kubectl.apply(replayrun("fix-revenue", validation={"sql": checks}))
+    failed = wait_run(kubectl, "fix-revenue", "Failed", timeout=120)
+    assert failed["status"]["reason"] == "ValidationFailed"
+    result = {c["name"]: c for c in failed["status"]["validation"]}
+    assert result["CountRatio"]["passed"] and not result["sql/revenue-positive"]["passed"]
+    assert shop.view_table() == "sessions_v1"
+    assert kubectl.get("sj", "sessionizer")["status"]["activeVersion"] == "v1"
+    assert shop.read_view()[0] == {"v1"}
+
+
+def test_an_aborted_run_removes_its_deployment_group_and_output(
+    shop: Shop, kubectl: Kubectl, pipeline: FakePipeline
+) -> None:
+    ns = str(kubectl.namespace)
+    pipeline.pace(ns, "sessionizer-v2", 20)
+    kubectl.apply(replayrun("fix-revenue"))
+    wait_run(kubectl, "fix-revenue", "Replaying", timeout=60)
+    kubectl.wait_for(
+        "rr",
+        "fix-revenue",
+        lambda o: "sessionizer-v2" in flinkdeployments(kubectl),
+        timeout=30,
+        what="v2 deployed",
+    )
+    kubectl("annotate", "rr", "fix-revenue", "kappa.dev/abort=oops")
+    aborted = kubectl.wait_for(
+        "rr",
+        "fix-revenue",
+        lambda o: phase(o) == "Aborted" and o["status"].get("cleanup") == "Done",
+        timeout=60,
+        what="aborted and cleaned up",
+    )
+    assert aborted["status"]["handledRequests"]["abort"] == "oops"
+    assert "sessionizer-v2" not in flinkdeployments(kubectl)
+    assert f"{ns}.sessionizer.v2" not in shop.groups()
+    assert not shop.table_exists("sessions_v2")
+    assert shop.view_table() == "sessions_v1"
+    assert shop.read_view()[0] == {"v1"}
+
+
+def test_a_rollback_in_the_window_restores_v1_from_its_final_savepoint(
+    shop: Shop, kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    ns = str(kubectl.namespace)
+    kubectl.apply(replayrun("fix-revenue"))
+    observing = wait_run(kubectl, "fix-revenue", "Observing", timeout=120)
+    before = shop.read_view()
+    assert before[0] == {"v2"}
+    saved = kubectl.wait_for(
+        "rr",
+        "fix-revenue",
+        lambda o: (o["status"].get("cutover") or {}).get("previousSavepoint"),
+        timeout=30,
+        what="v1's final savepoint recorded",
+    )["status"]["cutover"]["previousSavepoint"]
+    assert observing["status"]["cutover"]["toVersion"] == "v2"
+    kubectl("annotate", "rr", "fix-revenue", "kappa.dev/rollback=incident-7")
+    wait_run(kubectl, "fix-revenue", "RolledBack", timeout=30)
+    assert shop.view_table() == "sessions_v1"
+    assert shop.read_view()[0] == {"v1"}  # the same rows as before the cutover
+    job = kubectl.wait_for(
+        "sj",
+        "sessionizer",
+        lambda o: o["status"].get("activeVersion") == "v1",
+        timeout=30,
+        what="v1 live again",
+    )
+    assert job["status"]["promotion"]["rolledBack"] is True
+    kubectl.wait_for(
+        "sj",
+        "sessionizer",
+        lambda o: fko.state(ns, "sessionizer-v1") == "RUNNING",
+        timeout=30,
+        what="v1 running again",
+    )
+    assert fko.restored_from(ns, "sessionizer-v1") == saved
+
+
+def test_a_second_run_on_the_same_view_waits_and_names_the_first(shop: Shop, kubectl: Kubectl) -> None:
+    kubectl.apply(replayrun("first", approval="Manual"))
+    wait_run(kubectl, "first", "Replaying", "CatchingUp", "Validating", "AwaitingApproval", timeout=60)
+    kubectl.apply(replayrun("second", version="v3"))
+    waiting = kubectl.wait_for(
+        "rr",
+        "second",
+        lambda o: conditions(o).get("Reconciling", {}).get("reason") == "WaitingForView",
+        timeout=30,
+        what="second waiting",
+    )
+    assert "first" in conditions(waiting)["Reconciling"]["message"]
+    assert phase(waiting) == "Pending"
