@@ -239,9 +239,13 @@ def _record_bytes(msg: Message) -> int:
     return len(msg.key() or b"") + len(msg.value() or b"") + header_bytes + RECORD_OVERHEAD_BYTES
 
 
+# Not flagged retriable by librdkafka on a watermark query, yet they pass once the consumer has new metadata.
+_LEADER_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TIMED_OUT}
+
+
 def _watermarks(consumer: Consumer, topic: str, partition: int, deadline: float) -> tuple[int, int]:
     """Low and high watermark. A new topic's leader reaches the consumer's metadata a moment after the topic
-    exists (NOT_LEADER_FOR_PARTITION meanwhile): retriable errors are retried until the deadline."""
+    exists (NOT_LEADER_FOR_PARTITION meanwhile): such errors are retried until the deadline."""
     while True:
         try:
             low, high = consumer.get_watermark_offsets(
@@ -250,7 +254,8 @@ def _watermarks(consumer: Consumer, topic: str, partition: int, deadline: float)
             return low, high
         except KafkaException as exc:
             error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-            if error is None or not error.retriable() or time.monotonic() > deadline:
+            transient = error is not None and (error.retriable() or error.code() in _LEADER_MOVING)
+            if not transient or time.monotonic() > deadline:
                 raise
         time.sleep(0.1)
 

@@ -26,6 +26,7 @@ from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import ViewUnavailable, bootstrap_servers, open_view, physical_name
+from kappa.controllers.failpoints import crash_at
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import dt, once, requested, ts, write_status
 from kappa.machines import replay, validation
@@ -208,6 +209,8 @@ class ReplayRunReconciler:
         decision = replay.decide(state, seen, spec, now)
         self._record(ctx, decision, seen)
         await self._write(obj, ctx.patch, decision.conditions, decision.events, now)
+        if decision.state.phase != state.phase:
+            crash_at("replay-transition", f"{namespace}/{name} {state.phase}->{decision.state.phase}")
         self._track(ctx, decision.state.phase)
         await self._act(ctx, decision.actions, admin)
         self._export(ctx, decision.state.phase)

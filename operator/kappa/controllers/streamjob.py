@@ -36,6 +36,7 @@ from kappa.render.flink import (
     flink_deployment,
     injection_for,
     kafka_topic,
+    owner_reference,
     substitute,
 )
 from kappa.render.replay import replay_deployment
@@ -208,6 +209,18 @@ class StreamJobReconciler:
                 await self._act(actions, job, obj, bootstrap, views)
                 return
 
+        if (
+            job.upgrade.strategy == "replay"
+            and ustate.step == "Idle"
+            and ustate.active is not None
+            and live.version != ustate.active
+            and not live.adopt
+            and not job.suspend
+        ):
+            await self._replay_upgrade(obj, job, status, runs, generation, now)
+            self._track(job, namespace, name, bootstrap, [ustate.active, job.version], None)
+            return
+
         lag_growing = self._lag_growing(namespace, name, ustate.target)
         requested = (obj["metadata"].get("annotations") or {}).get(ROLLBACK_ANNOTATION)
         handled = (status.get("handledRequests") or {}).get("rollback")
@@ -263,6 +276,46 @@ class StreamJobReconciler:
             )
             return
         await self._retire(status, namespace, now)
+
+    async def _replay_upgrade(
+        self,
+        obj: dict[str, Any],
+        job: StreamJobSpec,
+        status: dict[str, Any],
+        runs: dict[str, tuple[str, ReplayRunSpec, RunSeen]],
+        generation: int,
+        now: datetime,
+    ) -> None:
+        """strategy replay: the new version is a ReplayRun; the active version serves until its cutover, and
+        the StreamJob adopts the replayed deployment then (see live_version)."""
+        meta = obj["metadata"]
+        active = status.get("activeVersion")
+        found = runs.get(job.version)
+        run_name = found[0] if found else f"{meta['name']}-{job.version}"
+        run_phase = found[2].phase if found else None
+        patch = {
+            "phase": "Upgrading",
+            "replay": {"run": run_name, "version": job.version, "phase": run_phase},
+        }
+        if run_phase in ("Failed", "Aborted", "RolledBack"):
+            message = f"ReplayRun {run_name} for {job.version} ended {run_phase}; {active} stays active"
+            patch["phase"] = "Running"
+            await self._write(
+                obj,
+                patch,
+                stalled("ReplayFailed", message),
+                _once(status, "ReplayFailed", message),
+                generation,
+                now,
+            )
+            return
+        events: list[Event] = []
+        if found is None:
+            await self.kube.apply(replay_run_for(meta["namespace"], meta["name"], meta["uid"], run_name, job))
+            message = f"replaying {job.version} with ReplayRun {run_name}; {active} serves until the cutover"
+            events.append(Event("Normal", "ReplayUpgrade", message))
+        message = f"ReplayRun {run_name} for {job.version} is {run_phase or 'Pending'}; {active} serves"
+        await self._write(obj, patch, progressing("Replaying", message), events, generation, now)
 
     async def _runs(self, namespace: str, name: str) -> dict[str, tuple[str, ReplayRunSpec, RunSeen]]:
         """This job's ReplayRuns by version: their specs render adopted deployments exactly as they ran."""
@@ -776,6 +829,31 @@ class StreamJobReconciler:
             reason="FinalSavepoint",
             message=f"final savepoint of {version}: {path}",
         )
+
+
+def replay_run_for(namespace: str, job: str, job_uid: str, run: str, spec: StreamJobSpec) -> dict[str, Any]:
+    """The ReplayRun that strategy replay creates for spec.version: from the job's own starting position
+    (earliest unless a timestamp is given), approved automatically, with the upgrade's window."""
+    start = spec.source.starting_position
+    begin: dict[str, Any] = {"timestamp": _ts(start.timestamp)} if start.timestamp else {"earliest": True}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ReplayRun",
+        "metadata": {
+            "name": run,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "kappa-operator", "kappa.dev/job": job},
+            "ownerReferences": [owner_reference("StreamJob", job, job_uid)],
+        },
+        "spec": {
+            "jobRef": {"name": job},
+            "version": spec.version,
+            "from": begin,
+            "approval": "Automatic",
+            "rollbackWindow": spec.upgrade.rollback_window,
+            "catchUp": {"stableFor": spec.upgrade.stable_for},
+        },
+    }
 
 
 def _retire_with_run(patch: dict[str, Any], record: dict[str, Any]) -> None:

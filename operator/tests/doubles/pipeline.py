@@ -3,14 +3,16 @@
 consumer group the operator injected. The FKO double drives status only; this one makes the data plane real,
 so tests can check what a reader sees: sums per user, committed offsets, lag, mixed versions.
 
-What runs, per FlinkDeployment whose `spec.job.state` is `running` and whose FKO state is RUNNING (one run
-per FKO job id: a redeploy is a new run):
+What runs, per FlinkDeployment with a `sessionizer.input-topic` (others are not played) whose
+`spec.job.state` is `running` and whose FKO state is RUNNING (one run per FKO job id: a redeploy is a new
+run):
 
 - Config from `spec.flinkConfiguration`, as `kappa.render.flink.Injection.configuration()` writes it:
   `kappa.bootstrap-servers`, `kappa.group-id`, `kappa.client-id` (the consumer's and producer's client.id,
   so broker quotas on it apply; defaults to the group id), `kappa.startup-mode`, `kappa.startup-timestamp`,
   `kappa.output-table`, `kappa.output-topic`, `kappa.version`; and the job's own keys
-  `sessionizer.input-topic` (required) and `sessionizer.schema` (default `public`).
+  `sessionizer.input-topic` (what makes a deployment a sessionizer) and `sessionizer.schema` (default
+  `public`). A sessionizer without `kappa.bootstrap-servers` or `kappa.group-id` is an error in `errors`.
 - Where it starts, per partition: the group's committed offset if there is one (as a restore from a savepoint
   continues where the job was); else per startup mode: earliest-offset and group-offsets → the log start,
   latest-offset → the end, timestamp → the first offset at or after `kappa.startup-timestamp` (the end when
@@ -252,7 +254,10 @@ class FakePipeline(Double):
             key = key_of(obj)
             if not self.manages(key[0]):
                 continue
-            if ((obj.get("spec") or {}).get("job") or {}).get("state", "running") != "running":
+            spec = obj.get("spec") or {}
+            if not (spec.get("flinkConfiguration") or {}).get("sessionizer.input-topic"):
+                continue  # not a sessionizer: some other job, which this double does not play
+            if (spec.get("job") or {}).get("state", "running") != "running":
                 continue
             status = self.fko.status(*key) or {}
             job = status.get("jobStatus") or {}

@@ -91,7 +91,7 @@ class OperatorProcess:
         self.metrics_port = metrics_port
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 60, env: dict[str, str] | None = None) -> None:
         log = self.log_path.open("ab")
         kappa = Path(sys.executable).parent / "kappa"
         self.proc = subprocess.Popen(
@@ -111,7 +111,7 @@ class OperatorProcess:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -138,6 +138,10 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+
+    def exited(self) -> int | None:
+        """The exit code, once the process has ended (a failpoint, a crash); None while it runs."""
+        return None if self.proc is None else self.proc.poll()
 
     def kill(self) -> None:
         """A crash: SIGKILL, no cleanup."""
