@@ -293,7 +293,8 @@ class ReplayRunReconciler:
             metrics.cutovers.labels(ctx.namespace, ctx.view_name or "").inc()
         if nxt.phase == "RolledBack" and before != "RolledBack":
             metrics.rollbacks.labels(ctx.namespace, ctx.job_name).inc()
-        if any(isinstance(a, replay.RemoveReplay | replay.DecommissionPrevious) for a in decision.actions):
+        cleanups = replay.RemoveReplay | replay.DecommissionPrevious | replay.FinishBackfill
+        if any(isinstance(a, cleanups) for a in decision.actions):
             ctx.patch["cleanup"] = "Pending"
 
     async def _write(
@@ -572,6 +573,8 @@ class ReplayRunReconciler:
                     await self._cleanup(ctx.obj, ctx.run, ctx.job, admin)
                 elif isinstance(action, replay.DecommissionPrevious):
                     await self._decommission(ctx.obj, ctx.run, admin)
+                elif isinstance(action, replay.FinishBackfill):
+                    await self._finish_backfill(ctx.obj, ctx.run, admin)
             except AliasMoved as exc:
                 await self._write(
                     ctx.obj,
@@ -707,6 +710,23 @@ class ReplayRunReconciler:
                     await view.remove(table)
         return True
 
+    async def _finish_backfill(
+        self, obj: dict[str, Any], run: ReplayRunSpec, admin: KafkaAdmin | None
+    ) -> bool:
+        namespace, job_name = obj["metadata"]["namespace"], run.job_ref.name
+        fd_name = names.deployment_name(job_name, run.version)
+        fd = await self.kube.get(FD_API, "FlinkDeployment", namespace, fd_name)
+        if fd is not None and (fd["metadata"].get("labels") or {}).get("kappa.dev/role") == "replay":
+            await self.kube.delete(FD_API, "FlinkDeployment", namespace, fd_name)
+        self.lag.untrack(names.consumer_group(namespace, job_name, run.version))
+        if admin is not None and (obj.get("status") or {}).get("throttle"):
+            quotas = ClientQuotas(admin.bootstrap_servers)
+            try:
+                await quotas.remove(names.consumer_group(namespace, job_name, run.version))
+            finally:
+                quotas.close()
+        return True
+
     async def _decommission(self, obj: dict[str, Any], run: ReplayRunSpec, admin: KafkaAdmin | None) -> bool:
         """After the window: the previous version's deployment and group go; its output stays, under its
         own retention (the StreamJob's deletionPolicy)."""
@@ -752,7 +772,9 @@ class ReplayRunReconciler:
             bootstrap = await bootstrap_servers(self.kube, job, obj["metadata"]["namespace"])
             admin = self.lag.monitor(bootstrap).admin if bootstrap else None
         try:
-            if state.phase == "Succeeded":
+            if state.phase == "Succeeded" and state.reason == "BackfillComplete":
+                done = await self._finish_backfill(obj, run, admin)
+            elif state.phase == "Succeeded":
                 done = await self._decommission(obj, run, admin)
             elif state.phase in ("Aborted", "Failed"):
                 done = await self._cleanup(obj, run, job, admin)
@@ -764,11 +786,12 @@ class ReplayRunReconciler:
             )
             return
         if done:
-            message = (
-                "the previous version's deployment and consumer group are decommissioned"
-                if state.phase == "Succeeded"
-                else "the replay's deployment, consumer group and output are removed"
-            )
+            if state.reason == "BackfillComplete":
+                message = "the backfill's deployment is removed; its output and consumer group stay"
+            elif state.phase == "Succeeded":
+                message = "the previous version's deployment and consumer group are decommissioned"
+            else:
+                message = "the replay's deployment, consumer group and output are removed"
             await self._write(obj, {"cleanup": "Done"}, [], [Event("Normal", "CleanedUp", message)], now)
 
     async def finalize(self, namespace: str, name: str) -> bool:

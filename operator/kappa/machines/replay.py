@@ -124,7 +124,23 @@ class DecommissionPrevious:
     key: str = "decommission-previous"
 
 
-ReplayAction = CreateReplay | CutOver | PromoteVersion | ResumePrevious | RemoveReplay | DecommissionPrevious
+@dataclass(frozen=True)
+class FinishBackfill:
+    """A bounded replay reached its end: its deployment and quota go; its group and output stay, a sandbox."""
+
+    version: str
+    key: str = "finish-backfill"
+
+
+ReplayAction = (
+    CreateReplay
+    | CutOver
+    | PromoteVersion
+    | ResumePrevious
+    | RemoveReplay
+    | DecommissionPrevious
+    | FinishBackfill
+)
 
 
 @dataclass(frozen=True)
@@ -202,6 +218,7 @@ def on_replaying(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now
             message = f"bounded replay of {spec.version} reached its end; a sandbox backfill, no cutover"
             return ReplayDecision(
                 _to(state, "Succeeded", spec, now, reason="BackfillComplete"),
+                actions=[FinishBackfill(spec.version)],
                 conditions=ready("BackfillComplete", message),
                 events=[Event("Normal", "BackfillComplete", message)],
             )

@@ -34,6 +34,11 @@ class Injection:
     startup_timestamp_ms: int | None = None
     output_topic: str | None = None
     output_table: str | None = None
+    bounded_mode: Literal["unbounded", "timestamp", "specific-offsets"] = "unbounded"
+    """A bounded replay (a backfill) stops at its end: Flink's Kafka source `scan.bounded.mode`."""
+    bounded_timestamp_ms: int | None = None
+    bounded_offsets: str | None = None
+    """`partition:0,offset:42;partition:1,offset:7`, as `scan.bounded.specific-offsets` takes them."""
     max_records_per_second: int | None = None
     """A replay's throttle, for jobs that also limit themselves; the broker quota on the client id (= the
     group id) is what enforces it."""
@@ -50,6 +55,9 @@ class Injection:
             "KAPPA_OUTPUT_TOPIC": self.output_topic or "",
             "KAPPA_OUTPUT_TABLE": self.output_table or "",
             "KAPPA_MAX_RECORDS_PER_SECOND": str(self.max_records_per_second or ""),
+            "KAPPA_BOUNDED_MODE": self.bounded_mode,
+            "KAPPA_BOUNDED_TIMESTAMP": str(self.bounded_timestamp_ms or ""),
+            "KAPPA_BOUNDED_OFFSETS": self.bounded_offsets or "",
         }
         return values
 

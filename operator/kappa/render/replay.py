@@ -52,6 +52,12 @@ def replay_injection(
 ) -> Injection:
     """A new group, seeded by the operator before the deploy (so: group-offsets), a new prefix and output."""
     throttle = run.throttle
+    until = run.until
+    offsets = (
+        ";".join(f"partition:{o.partition},offset:{o.offset}" for o in until.offsets)
+        if until.offsets
+        else None
+    )
     return Injection(
         version=run.version,
         group_id=names.consumer_group(namespace, job_name, run.version),
@@ -61,6 +67,9 @@ def replay_injection(
         output_topic=output_topic(job, run),
         output_table=output_table(job, run),
         max_records_per_second=throttle.records_per_second if throttle else None,
+        bounded_mode="timestamp" if until.timestamp else "specific-offsets" if until.offsets else "unbounded",
+        bounded_timestamp_ms=int(until.timestamp.timestamp() * 1000) if until.timestamp else None,
+        bounded_offsets=offsets,
     )
 
 

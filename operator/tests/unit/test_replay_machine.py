@@ -13,6 +13,7 @@ from kappa.machines.replay import (
     CreateReplay,
     CutOver,
     DecommissionPrevious,
+    FinishBackfill,
     PromoteVersion,
     RemoveReplay,
     ReplayObserved,
@@ -179,7 +180,7 @@ CASES = [
         spec(bounded=True),
         at(5),
         "Succeeded",
-        [],
+        [FinishBackfill("v2")],
         None,
     ),
     (

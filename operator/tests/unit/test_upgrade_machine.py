@@ -415,3 +415,41 @@ def test_a_failed_first_deploy_is_left_running_and_taken_once_healthy() -> None:
     recovered = decide(failed_first, seen(v1=HEALTHY), spec("v1"), at(11))
     assert (recovered.state.active, recovered.state.failed_version) == ("v1", None)
     assert {c.type: c.status for c in recovered.conditions}["Ready"] is True
+
+
+ADOPT = UpgradeSpec("v2", SPEC_V2.readiness_timeout, SPEC_V2.savepoint_timeout, 3, adopt=True)
+
+
+@pytest.mark.parametrize(
+    ("case", "state", "spec_", "active", "previous", "actions"),
+    [
+        (
+            "a replay cut over: run v2 as deployed, suspend v1",
+            IDLE_V1,
+            ADOPT,
+            "v2",
+            "v1",
+            [Apply("v2", "running"), Apply("v1", "suspended")],
+        ),
+        (
+            "a replay rolled back: resume v1, suspend v2",
+            UpgradeState("Idle", active="v2", previous="v1"),
+            UpgradeSpec("v1", SPEC_V2.readiness_timeout, SPEC_V2.savepoint_timeout, 3, adopt=True),
+            "v1",
+            "v2",
+            [Apply("v1", "running"), Apply("v2", "suspended")],
+        ),
+        ("already adopted: nothing to do", UpgradeState("Idle", active="v2"), ADOPT, "v2", None, []),
+    ],
+)
+def test_adopting_a_replayed_version(
+    case: str,
+    state: UpgradeState,
+    spec_: UpgradeSpec,
+    active: str,
+    previous: str | None,
+    actions: list[Apply],
+) -> None:
+    decision = decide(state, seen(v1=HEALTHY, v2=HEALTHY), spec_, at(1))
+    assert (decision.state.step, decision.state.active, decision.state.previous) == ("Idle", active, previous)
+    assert decision.actions == actions
