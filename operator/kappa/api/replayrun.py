@@ -228,7 +228,10 @@ class Progress(KappaModel):
     percent: str | None = Field(default=None, max_length=8, description="Consumed / target, e.g. 42%.")
     records_per_second: float | None = Field(default=None, ge=0, description="Achieved read rate.")
     eta: str | None = Field(default=None, max_length=32, description="Estimated time to target.")
-    sampled_at: datetime | None = Field(default=None, description="When `consumed` was measured.")
+    sampled_at: datetime | None = Field(
+        default=None, description="Start of the window the rate is taken over."
+    )
+    sampled_consumed: int | None = Field(default=None, ge=0, description="`consumed` at sampledAt.")
 
 
 class PartitionLag(KappaModel):

@@ -42,6 +42,7 @@ from kappa.render.replay import output_table, output_topic, replay_deployment
 FD_API = "flink.apache.org/v1beta1"
 APPROVE, ABORT, ROLLBACK = "kappa.dev/approve", "kappa.dev/abort", "kappa.dev/rollback"
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
+RATE_WINDOW = timedelta(seconds=5)
 ACTIVE = frozenset(replay.BEFORE_CUTOVER | {"CuttingOver", "Observing"})
 
 
@@ -454,10 +455,14 @@ class ReplayRunReconciler:
         total = sum(max(target.get(p, o) - o, 0) for p, o in start.items())
         reached = all(position[p] >= target.get(p, o) for p, o in start.items()) and bool(start)
         previous = ctx.status.get("progress") or {}
-        sampled = dt(previous.get("sampledAt"))
+        sampled, base = dt(previous.get("sampledAt")), previous.get("sampledConsumed")
         rate: float | None = previous.get("recordsPerSecond")
-        if sampled and previous.get("consumed") is not None and ctx.now > sampled + timedelta(seconds=1):
-            rate = max(consumed - int(previous["consumed"]), 0) / (ctx.now - sampled).total_seconds()
+        if sampled is None or base is None or consumed < int(base):
+            sampled, base = ctx.now, consumed
+        elif ctx.now - sampled >= RATE_WINDOW:
+            # Over a window, not between two reconciles: reads under a broker quota come in lumps.
+            rate = (consumed - int(base)) / (ctx.now - sampled).total_seconds()
+            sampled, base = ctx.now, consumed
         remaining = max(total - consumed, 0)
         eta = remaining / rate if rate else None
         ctx.patch["progress"] = {
@@ -466,7 +471,8 @@ class ReplayRunReconciler:
             "percent": f"{min(100, int(100 * consumed / total)) if total else 100}%",
             "recordsPerSecond": round(rate, 1) if rate is not None else None,
             "eta": _eta(eta) if remaining else "0s",
-            "sampledAt": ts(ctx.now),
+            "sampledAt": ts(sampled),
+            "sampledConsumed": base,
         }
         lag = {p: max(target.get(p, 0) - position[p], 0) for p in start}
         found = self.lag.latest(ctx.group)

@@ -20,6 +20,7 @@ from tests.doubles.fixtures import (  # noqa: F401
     strimzi,
     upstream_crds,
 )
+from tests.integration.shop import shop  # noqa: F401  (a fixture of the replay stories)
 from tests.integration.testbed import ROOT, KafkaTestbed, Kubectl, OperatorProcess, started_service
 
 CONTROLPLANE = ROOT / "testbed" / "controlplane.sh"
