@@ -88,6 +88,23 @@ class Kube:
             content_type="application/merge-patch+json",
         )
 
+    def _annotate(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        annotations: dict[str, str],
+        manager: str,
+    ) -> None:
+        self._resource(api_version, kind).patch(
+            body={"metadata": {"annotations": annotations}},
+            name=name,
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+            field_manager=manager,
+        )
+
     def _secret_value(self, namespace: str, name: str, key: str) -> str | None:
         secret = self._get("v1", "Secret", namespace, name)
         encoded = ((secret or {}).get("data") or {}).get(key)
@@ -123,6 +140,19 @@ class Kube:
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
     ) -> None:
         await asyncio.to_thread(self._patch_status, api_version, kind, namespace, name, status)
+
+    async def annotate(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        annotations: dict[str, str],
+        *,
+        manager: str = "kubectl-kappa",
+    ) -> None:
+        """For the CLI, acting as its user: the operator itself never writes annotations."""
+        await asyncio.to_thread(self._annotate, api_version, kind, namespace, name, annotations, manager)
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a Secret, decoded; None when the Secret or key is missing. Never log the value."""

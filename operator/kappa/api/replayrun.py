@@ -226,7 +226,9 @@ class Progress(KappaModel):
     consumed: int | None = Field(default=None, ge=0, description="Records consumed so far.")
     target: int | None = Field(default=None, ge=0, description="Records to consume to reach the target.")
     percent: str | None = Field(default=None, max_length=8, description="Consumed / target, e.g. 42%.")
-    records_per_second: float | None = Field(default=None, ge=0, description="Achieved read rate.")
+    records_per_second: float | None = Field(
+        default=None, ge=0, description="Achieved read rate since the replay began."
+    )
     eta: str | None = Field(default=None, max_length=32, description="Estimated time to target.")
     sampled_at: datetime | None = Field(
         default=None, description="Start of the window the rate is taken over."
@@ -273,6 +275,9 @@ class ThrottleStatus(KappaModel):
     client_id: str = Field(max_length=255, description="The replay consumer's client id, the quota entity.")
     bytes_per_second: int = Field(ge=0, description="consumer_byte_rate quota set on the brokers.")
     basis: str = Field(max_length=256, description="How the quota was derived from spec.throttle.")
+    subtasks: int = Field(
+        default=1, ge=1, description="Reader subtasks: each `{clientId}-{i}` gets an even share of the quota."
+    )
 
 
 class Transition(KappaModel):

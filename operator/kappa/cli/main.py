@@ -65,6 +65,43 @@ def _cmd_crds(args: argparse.Namespace) -> int:
     return 0
 
 
+REQUESTS = {
+    "approve": ("ReplayRun", "kappa.dev/approve"),
+    "abort": ("ReplayRun", "kappa.dev/abort"),
+    "rollback": (None, "kappa.dev/rollback"),
+}
+
+
+def _cmd_request(args: argparse.Namespace) -> int:
+    """approve / abort / rollback: set the request annotation with a new id; the operator echoes it into
+    status.handledRequests once handled."""
+    import asyncio
+    import uuid
+    from datetime import UTC, datetime
+
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = str(Path(args.kubeconfig).resolve())
+    from kubernetes import config
+
+    from kappa.adapters.kube import Kube
+    from kappa.api.base import API_VERSION
+
+    kind, annotation = REQUESTS[args.command]
+    if kind is None:
+        kind = {"rr": "ReplayRun", "replayrun": "ReplayRun", "sj": "StreamJob", "streamjob": "StreamJob"}.get(
+            args.kind.lower(), ""
+        )
+        if not kind:
+            print(f"kappa rollback: KIND is rr or sj, not {args.kind}", file=sys.stderr)
+            return 2
+    current = config.list_kube_config_contexts()[1]  # type: ignore[no-untyped-call]
+    namespace = args.namespace or current["context"].get("namespace", "default")
+    request = args.id or f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    asyncio.run(Kube().annotate(API_VERSION, kind, namespace, args.name, {annotation: request}))
+    print(f"{kind} {namespace}/{args.name}: {annotation}={request}; see status.handledRequests")
+    return 0
+
+
 def render_yaml(obj: object) -> str:
     header = "# Generated from operator/kappa/api by `kappa crds`. Do not edit.\n"
     return header + yaml.safe_dump(obj, sort_keys=False, width=110)
@@ -87,6 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=["full", "json"], default="full", help="json for log shippers")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_cmd_run)
+
+    for verb, help_text in (
+        ("approve", "approve a ReplayRun waiting in AwaitingApproval"),
+        ("abort", "abort a ReplayRun before its cutover: what it created is removed"),
+        ("rollback", "roll a ReplayRun (rr) or StreamJob (sj) back within its rollback window"),
+    ):
+        cmd = sub.add_parser(verb, help=help_text)
+        if verb == "rollback":
+            cmd.add_argument("kind", metavar="KIND", help="rr or sj")
+        cmd.add_argument("name", metavar="NAME")
+        cmd.add_argument("-n", "--namespace", help="default: the kubeconfig context's namespace")
+        cmd.add_argument("--id", help="request id to echo in status (default: a timestamp)")
+        cmd.add_argument("--kubeconfig")
+        cmd.set_defaults(func=_cmd_request)
 
     crds = sub.add_parser("crds", help="generate crds/ from the models")
     crds.add_argument("--out", default="crds")

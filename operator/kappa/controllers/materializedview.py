@@ -18,7 +18,7 @@ from kappa.adapters.alias import AliasError, AliasMoved
 from kappa.adapters.kube import Kube
 from kappa.adapters.serving import ServedView
 from kappa.api.base import API_VERSION, GROUP, VERSION
-from kappa.api.conditions import stalled
+from kappa.api.conditions import progressing, stalled
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import (
@@ -69,6 +69,15 @@ class MaterializedViewReconciler:
             )
             return
         job_obj = jobs[0] if jobs else None
+        first = (
+            []
+            if status.get("observedGeneration") == generation
+            else intake_materializedview(obj["spec"], status, generation).events
+        )  # "Accepted", once per spec
+        if job_obj is None and not status.get("activeVersion") and not spec.active_version:
+            message = f"no StreamJob names {name} in spec.output.view yet; nothing to serve"
+            await self._write(obj, patch, progressing("AwaitingFirstVersion", message), first, now)
+            return
         job: StreamJobSpec | None = None
         if job_obj is not None:
             with contextlib.suppress(ValidationError):

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -21,7 +22,7 @@ from kappa.adapters.kube import ApiException, Kube, NotServed
 from kappa.adapters.quota import ClientQuotas, average_record_bytes, bytes_quota
 from kappa.adapters.serving import Unsupported
 from kappa.api.base import API_VERSION, GROUP, VERSION, duration
-from kappa.api.conditions import ConditionUpdate, stalled
+from kappa.api.conditions import ConditionUpdate, progressing, stalled
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
@@ -39,10 +40,10 @@ from kappa.render import names
 from kappa.render.flink import kafka_topic, kafka_topic_name
 from kappa.render.replay import output_table, output_topic, replay_deployment
 
+log = logging.getLogger(__name__)
 FD_API = "flink.apache.org/v1beta1"
 APPROVE, ABORT, ROLLBACK = "kappa.dev/approve", "kappa.dev/abort", "kappa.dev/rollback"
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
-RATE_WINDOW = timedelta(seconds=5)
 ACTIVE = frozenset(replay.BEFORE_CUTOVER | {"CuttingOver", "Observing"})
 
 
@@ -135,6 +136,10 @@ class Context:
     def deployment(self) -> str:
         return names.deployment_name(self.job_name, self.run.version)
 
+    @property
+    def parallelism(self) -> int:
+        return _parallelism(self.job, self.run)
+
     def physical(self, version: str | None) -> str | None:
         """What the view reads for a version; the run's own output for the replayed version."""
         if version is None or self.view_spec is None:
@@ -179,9 +184,15 @@ class ReplayRunReconciler:
         if state.phase in replay.FINAL:
             await self._finish(obj, run, job_obj, state, now)
             return
+        first = (
+            []
+            if status.get("observedGeneration") == generation
+            else intake_replayrun(obj["spec"], status, generation).events
+        )  # "Accepted", once per spec
         if job_obj is None:
-            message = f"spec.jobRef.name: StreamJob {run.job_ref.name} not found in {namespace}"
-            await self._write(obj, {"phase": state.phase}, stalled("JobNotFound", message), [], now)
+            # Argo CD may apply the run before its StreamJob: wait for it (Preflight's deadline starts later).
+            message = f"waiting for StreamJob {run.job_ref.name} (spec.jobRef.name) in {namespace}"
+            await self._write(obj, {"phase": state.phase}, progressing("WaitingForJob", message), first, now)
             return
         try:
             job = StreamJobSpec.model_validate(job_obj["spec"])
@@ -209,7 +220,7 @@ class ReplayRunReconciler:
         spec = replay_spec(run, view_name)
         decision = replay.decide(state, seen, spec, now)
         self._record(ctx, decision, seen)
-        await self._write(obj, ctx.patch, decision.conditions, decision.events, now)
+        await self._write(obj, ctx.patch, decision.conditions, [*first, *decision.events], now)
         if decision.state.phase != state.phase:
             crash_at("replay-transition", f"{namespace}/{name} {state.phase}->{decision.state.phase}")
         self._track(ctx, decision.state.phase)
@@ -221,16 +232,18 @@ class ReplayRunReconciler:
     ) -> replay.ReplayObserved:
         seen: dict[str, Any] = {}
         phase = state.phase
-        approve = requested(ctx.obj, APPROVE, "approve")
-        abort = requested(ctx.obj, ABORT, "abort")
+        # Approve and abort hold while their annotation is there (an early approve counts at the approval);
+        # a rollback is a one-off request, acted on only when new. Every id seen is echoed into status.
+        annotations = ctx.obj["metadata"].get("annotations") or {}
+        approve, abort = annotations.get(APPROVE), annotations.get(ABORT)
         rollback = requested(ctx.obj, ROLLBACK, "rollback")
         handled = dict(ctx.status.get("handledRequests") or {})
         for key, value in (("approve", approve), ("abort", abort), ("rollback", rollback)):
             if value:
-                handled[key] = value  # echoed whatever the outcome, for kubectl wait and Argo CD
+                handled[key] = value
         if handled != (ctx.status.get("handledRequests") or {}):
             ctx.patch["handledRequests"] = handled
-        seen |= {"approve": approve is not None, "abort": abort is not None, "rollback": rollback is not None}
+        seen |= {"approve": bool(approve), "abort": bool(abort), "rollback": rollback is not None}
         if phase == "Pending":
             seen["holder"] = await self._holder(ctx)
         elif phase == "Preflight":
@@ -384,7 +397,8 @@ class ReplayRunReconciler:
         except KafkaAdapterError as exc:
             checks.append(Check("Start", "Error", "InvalidStart", f"spec.from: {exc}"))
             return tuple(checks)
-        except Exception:  # the cluster is unreachable: check again until the deadline
+        except Exception as exc:  # the cluster is unreachable: check again until the deadline
+            log.warning("ReplayRun %s/%s: preflight could not run: %s", ctx.namespace, ctx.name, exc)
             return None
         out_topic = output_topic(job, run)
         topic_exists = bool(out_topic) and await admin.topic_exists(out_topic or "")
@@ -444,7 +458,7 @@ class ReplayRunReconciler:
                 f"{throttle.records_per_second} records/s x {mean or 1024.0:.0f} bytes mean record size "
                 f"({'measured' if mean else 'assumed'})"
             )
-        return {"clientId": ctx.group, "bytesPerSecond": rate, "basis": basis}
+        return {"clientId": ctx.group, "bytesPerSecond": rate, "basis": basis, "subtasks": ctx.parallelism}
 
     async def _progress(self, ctx: Context, admin: KafkaAdmin) -> dict[str, Any]:
         start = _offsets(ctx.status.get("startOffsets"))
@@ -454,15 +468,13 @@ class ReplayRunReconciler:
         consumed = sum(position[p] - start[p] for p in start)
         total = sum(max(target.get(p, o) - o, 0) for p, o in start.items())
         reached = all(position[p] >= target.get(p, o) for p, o in start.items()) and bool(start)
-        previous = ctx.status.get("progress") or {}
-        sampled, base = dt(previous.get("sampledAt")), previous.get("sampledConsumed")
-        rate: float | None = previous.get("recordsPerSecond")
-        if sampled is None or base is None or consumed < int(base):
-            sampled, base = ctx.now, consumed
-        elif ctx.now - sampled >= RATE_WINDOW:
-            # Over a window, not between two reconciles: reads under a broker quota come in lumps.
-            rate = (consumed - int(base)) / (ctx.now - sampled).total_seconds()
-            sampled, base = ctx.now, consumed
+        # The achieved rate since the replay began: reads under a broker quota come in lumps, so a rate
+        # between two reconciles would swing between zero and a burst.
+        began = next(
+            (dt(t["at"]) for t in ctx.status.get("transitions") or [] if t.get("phase") == "Replaying"), None
+        )
+        elapsed = (ctx.now - began).total_seconds() if began else 0.0
+        rate = consumed / elapsed if elapsed >= 1 else None
         remaining = max(total - consumed, 0)
         eta = remaining / rate if rate else None
         ctx.patch["progress"] = {
@@ -471,8 +483,6 @@ class ReplayRunReconciler:
             "percent": f"{min(100, int(100 * consumed / total)) if total else 100}%",
             "recordsPerSecond": round(rate, 1) if rate is not None else None,
             "eta": _eta(eta) if remaining else "0s",
-            "sampledAt": ts(sampled),
-            "sampledConsumed": base,
         }
         lag = {p: max(target.get(p, 0) - position[p], 0) for p in start}
         found = self.lag.latest(ctx.group)
@@ -523,7 +533,8 @@ class ReplayRunReconciler:
                 sql.append((check.name, ok, message))
         except (ViewUnavailable, AliasError) as exc:
             return (Check("View", "Error", "ViewUnavailable", str(exc)),)
-        except Exception:  # unreachable for now: measured again until the deadline
+        except Exception as exc:  # unreachable for now: measured again until the deadline
+            log.warning("ReplayRun %s/%s: validation could not run: %s", ctx.namespace, ctx.name, exc)
             return None
         measured = validation.Measured(active, new, active_count, new_count, diff, tuple(sql))
         limits = validation.Gates(
@@ -634,11 +645,9 @@ class ReplayRunReconciler:
             await view.prepare(table, like=ctx.physical(active))
         throttle = ctx.status.get("throttle")
         if throttle:
-            quotas = ClientQuotas(ctx.bootstrap)
-            try:
-                await quotas.set_consumer_byte_rate(throttle["clientId"], int(throttle["bytesPerSecond"]))
-            finally:
-                quotas.close()
+            await set_quota(
+                ctx.bootstrap, throttle["clientId"], int(throttle["bytesPerSecond"]), ctx.parallelism
+            )
         await self.kube.apply(
             replay_deployment(
                 namespace=ctx.namespace,
@@ -664,11 +673,8 @@ class ReplayRunReconciler:
 
     async def _unthrottle(self, ctx: Context) -> None:
         if ctx.status.get("throttle"):
-            quotas = ClientQuotas(ctx.bootstrap)
-            try:
-                await quotas.remove(ctx.group)
-            finally:
-                quotas.close()
+            throttle = ctx.status["throttle"]
+            await remove_quota(ctx.bootstrap, throttle["clientId"], int(throttle.get("subtasks", 1)))
 
     async def _cleanup(
         self, obj: dict[str, Any], run: ReplayRunSpec, job: StreamJobSpec | None, admin: KafkaAdmin | None
@@ -692,11 +698,10 @@ class ReplayRunReconciler:
         await admin.delete_group(group)
         status = obj.get("status") or {}
         if status.get("throttle"):
-            quotas = ClientQuotas(admin.bootstrap_servers)
-            try:
-                await quotas.remove(group)
-            finally:
-                quotas.close()
+            throttle = status["throttle"]
+            await remove_quota(
+                admin.bootstrap_servers, throttle["clientId"], int(throttle.get("subtasks", 1))
+            )
         topic = output_topic(job, run)
         if topic:
             api = await self.kube.preferred("KafkaTopic", ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"])
@@ -726,11 +731,10 @@ class ReplayRunReconciler:
             await self.kube.delete(FD_API, "FlinkDeployment", namespace, fd_name)
         self.lag.untrack(names.consumer_group(namespace, job_name, run.version))
         if admin is not None and (obj.get("status") or {}).get("throttle"):
-            quotas = ClientQuotas(admin.bootstrap_servers)
-            try:
-                await quotas.remove(names.consumer_group(namespace, job_name, run.version))
-            finally:
-                quotas.close()
+            throttle = (obj.get("status") or {})["throttle"]
+            await remove_quota(
+                admin.bootstrap_servers, throttle["clientId"], int(throttle.get("subtasks", 1))
+            )
         return True
 
     async def _decommission(self, obj: dict[str, Any], run: ReplayRunSpec, admin: KafkaAdmin | None) -> bool:
@@ -831,6 +835,37 @@ class ReplayRunReconciler:
             bootstrap = await bootstrap_servers(self.kube, job, namespace)
             admin = self.lag.monitor(bootstrap).admin if bootstrap else None
         return await self._cleanup(obj, run, job, admin)
+
+
+def _parallelism(job: StreamJobSpec, run: ReplayRunSpec) -> int:
+    if run.overrides and run.overrides.parallelism:
+        return run.overrides.parallelism
+    return job.flink.parallelism
+
+
+def _quota_entities(client_id: str, parallelism: int) -> list[str]:
+    """Flink's KafkaSource names each reader `{client.id.prefix}-{subtask}`, and quotas match client ids
+    exactly: the quota goes on the id itself (single-consumer jobs) and on each subtask's id, split evenly."""
+    return [client_id, *(f"{client_id}-{i}" for i in range(parallelism))]
+
+
+async def set_quota(bootstrap: str, client_id: str, total: int, parallelism: int) -> None:
+    quotas = ClientQuotas(bootstrap)
+    try:
+        for entity in _quota_entities(client_id, parallelism):
+            share = total if entity == client_id else max(total // parallelism, 1024)
+            await quotas.set_consumer_byte_rate(entity, share)
+    finally:
+        quotas.close()
+
+
+async def remove_quota(bootstrap: str, client_id: str, parallelism: int) -> None:
+    quotas = ClientQuotas(bootstrap)
+    try:
+        for entity in _quota_entities(client_id, parallelism):
+            await quotas.remove(entity)
+    finally:
+        quotas.close()
 
 
 def _check(c: Check) -> dict[str, Any]:

@@ -438,8 +438,17 @@ PHASES: dict[str, Callable[[ReplayState, ReplayObserved, ReplaySpec, datetime], 
 }
 
 
+def _not_switched(state: ReplayState, seen: ReplayObserved) -> bool:
+    """A cutover that was refused (the view was repointed) or never ran can still be aborted."""
+    return (
+        state.phase == "CuttingOver"
+        and seen.alias_target is not None
+        and seen.alias_target != state.cutover_to
+    )
+
+
 def decide(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime) -> ReplayDecision:
-    if seen.abort and state.phase in BEFORE_CUTOVER:
+    if seen.abort and (state.phase in BEFORE_CUTOVER or _not_switched(state, seen)):
         message = (
             "aborted by kappa.dev/abort: what the run created is removed; the active version is untouched"
         )

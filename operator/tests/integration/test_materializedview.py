@@ -114,6 +114,19 @@ def test_a_view_whose_secret_is_missing_is_stalled_naming_the_field(
     kubectl.apply(
         {
             "apiVersion": "kappa.dev/v1alpha1",
+            "kind": "StreamJob",
+            "metadata": {"name": "orders"},
+            "spec": {
+                "version": "v1",
+                "source": {"kafka": {"bootstrapServers": "127.0.0.1:1"}, "topics": ["orders"]},
+                "output": {"table": {"base": "orders"}, "view": "orders"},
+                "flink": {"image": "img:1", "flinkVersion": "v1_20", "sql": ["SELECT 1"]},
+            },
+        }
+    )
+    kubectl.apply(
+        {
+            "apiVersion": "kappa.dev/v1alpha1",
             "kind": "MaterializedView",
             "metadata": {"name": "orders"},
             "spec": {

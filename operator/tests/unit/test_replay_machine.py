@@ -415,3 +415,16 @@ def test_the_cutover_intent_is_recorded_with_the_action() -> None:
     assert (decision.state.cutover_from, decision.state.cutover_to) == ("v1", "v2")
     again = decide(decision.state, ReplayObserved(alias_target="v1"), spec(), at(1.1))
     assert again.actions == decision.actions  # re-entry after a crash asks for the same CAS, nothing more
+
+
+def test_a_refused_cutover_can_still_be_aborted() -> None:
+    refused = ReplayState("CuttingOver", cutover_from="v1", cutover_to="v2")
+    decision = decide(refused, ReplayObserved(alias_target="(sessions_hotfix)", abort=True), spec(), at(1))
+    assert decision.state.phase == "Aborted"
+    assert decision.actions == [RemoveReplay("v2")]
+
+
+def test_a_done_cutover_cannot_be_aborted_only_rolled_back() -> None:
+    switched = ReplayState("CuttingOver", cutover_from="v1", cutover_to="v2")
+    decision = decide(switched, ReplayObserved(alias_target="v2", abort=True), spec(), at(1))
+    assert decision.state.phase == "Observing"
