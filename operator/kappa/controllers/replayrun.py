@@ -220,7 +220,10 @@ class ReplayRunReconciler:
         spec = replay_spec(run, view_name)
         decision = replay.decide(state, seen, spec, now)
         self._record(ctx, decision, seen)
-        await self._write(obj, ctx.patch, decision.conditions, [*first, *decision.events], now)
+        events = [*first, *decision.events]
+        if decision.state.phase != state.phase and not decision.events:  # every transition is an event
+            events.append(Event("Normal", decision.state.phase, f"{state.phase} → {decision.state.phase}"))
+        await self._write(obj, ctx.patch, decision.conditions, events, now)
         if decision.state.phase != state.phase:
             crash_at("replay-transition", f"{namespace}/{name} {state.phase}->{decision.state.phase}")
         self._track(ctx, decision.state.phase)

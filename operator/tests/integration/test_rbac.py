@@ -16,6 +16,7 @@ NEEDED = [
     ("patch", "kappa.dev", "streamjobs", ""),  # its finalizer
     ("patch", "kappa.dev", "replayruns", ""),  # its finalizer; the spec is immutable by CEL
     ("watch", "kappa.dev", "replayruns", ""),
+    ("create", "kappa.dev", "replayruns", ""),  # strategy replay
     ("patch", "kappa.dev", "materializedviews", "status"),
     ("patch", "kappa.dev", "streamjobs", "status"),
     ("patch", "kappa.dev", "replayruns", "status"),

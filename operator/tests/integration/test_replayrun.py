@@ -23,7 +23,7 @@ from tests.integration.testbed import Kubectl, OperatorProcess, conditions
 
 
 def test_a_replay_catches_up_validates_cuts_over_and_decommissions_v1(
-    shop: Shop, kubectl: Kubectl, pipeline: FakePipeline
+    shop: Shop, kubectl: Kubectl, pipeline: FakePipeline, kappa_operator: OperatorProcess
 ) -> None:
     ns = str(kubectl.namespace)
     pipeline.pace(ns, "sessionizer-v2", 150)  # slow enough to watch the progress
@@ -78,7 +78,13 @@ def test_a_replay_catches_up_validates_cuts_over_and_decommissions_v1(
     assert "sessionizer-v1" not in flinkdeployments(kubectl)
     assert f"{ns}.sessionizer.v1" not in shop.groups()
     assert shop.table_exists("sessions_v1")
-    assert {"Replaying", "CaughtUp", "CutOver", "Succeeded"} <= set(reasons(kubectl, "fix-revenue"))
+    assert {"Preflight", "Replaying", "CatchingUp", "CaughtUp", "CutOver", "Succeeded"} <= set(
+        reasons(kubectl, "fix-revenue")
+    )
+    assert (
+        kappa_operator.metric("kappa_replay_phase", namespace=ns, run="fix-revenue", phase="Succeeded") == 1
+    )
+    assert kappa_operator.metric("kappa_cutovers_total", namespace=ns, view="sessions") == 1
 
 
 def test_a_reader_at_100_queries_per_second_sees_no_error_no_empty_and_no_mixed_answer_during_the_cutover(
