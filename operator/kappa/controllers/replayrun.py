@@ -181,7 +181,12 @@ class ReplayRunReconciler:
             return
         state = replay_state(status)
         job_obj = await self.kube.get(API_VERSION, "StreamJob", namespace, run.job_ref.name)
-        if state.phase in replay.FINAL:
+        aborting_kept = (
+            state.phase == "Failed"
+            and state.reason in replay.KEPT_FOR_INSPECTION
+            and bool((obj["metadata"].get("annotations") or {}).get(ABORT))
+        )
+        if state.phase in replay.FINAL and not aborting_kept:
             await self._finish(obj, run, job_obj, state, now)
             return
         first = (
@@ -310,7 +315,7 @@ class ReplayRunReconciler:
             metrics.cutovers.labels(ctx.namespace, ctx.view_name or "").inc()
         if nxt.phase == "RolledBack" and before != "RolledBack":
             metrics.rollbacks.labels(ctx.namespace, ctx.job_name).inc()
-        cleanups = replay.RemoveReplay | replay.DecommissionPrevious | replay.FinishBackfill
+        cleanups = replay.RemoveReplay | replay.DecommissionPrevious | replay.StopReplay
         if any(isinstance(a, cleanups) for a in decision.actions):
             ctx.patch["cleanup"] = "Pending"
 
@@ -593,8 +598,8 @@ class ReplayRunReconciler:
                     await self._cleanup(ctx.obj, ctx.run, ctx.job, admin)
                 elif isinstance(action, replay.DecommissionPrevious):
                     await self._decommission(ctx.obj, ctx.run, admin)
-                elif isinstance(action, replay.FinishBackfill):
-                    await self._finish_backfill(ctx.obj, ctx.run, admin)
+                elif isinstance(action, replay.StopReplay):
+                    await self._stop_replay(ctx.obj, ctx.run, admin)
             except AliasMoved as exc:
                 await self._write(
                     ctx.obj,
@@ -724,9 +729,7 @@ class ReplayRunReconciler:
                     await view.remove(table)
         return True
 
-    async def _finish_backfill(
-        self, obj: dict[str, Any], run: ReplayRunSpec, admin: KafkaAdmin | None
-    ) -> bool:
+    async def _stop_replay(self, obj: dict[str, Any], run: ReplayRunSpec, admin: KafkaAdmin | None) -> bool:
         namespace, job_name = obj["metadata"]["namespace"], run.job_ref.name
         fd_name = names.deployment_name(job_name, run.version)
         fd = await self.kube.get(FD_API, "FlinkDeployment", namespace, fd_name)
@@ -786,9 +789,11 @@ class ReplayRunReconciler:
             admin = self.lag.monitor(bootstrap).admin if bootstrap else None
         try:
             if state.phase == "Succeeded" and state.reason == "BackfillComplete":
-                done = await self._finish_backfill(obj, run, admin)
+                done = await self._stop_replay(obj, run, admin)
             elif state.phase == "Succeeded":
                 done = await self._decommission(obj, run, admin)
+            elif state.phase == "Failed" and state.reason in replay.KEPT_FOR_INSPECTION:
+                done = await self._stop_replay(obj, run, admin)
             elif state.phase in ("Aborted", "Failed"):
                 done = await self._cleanup(obj, run, job, admin)
             else:
@@ -801,6 +806,8 @@ class ReplayRunReconciler:
         if done:
             if state.reason == "BackfillComplete":
                 message = "the backfill's deployment is removed; its output and consumer group stay"
+            elif state.reason in replay.KEPT_FOR_INSPECTION:
+                message = "the replay job is stopped; its output and group stay for inspection until an abort"
             elif state.phase == "Succeeded":
                 message = "the previous version's deployment and consumer group are decommissioned"
             else:
@@ -815,14 +822,11 @@ class ReplayRunReconciler:
             return True
         status = obj.get("status") or {}
         phase = status.get("phase") or "Pending"
-        if phase in ("Pending", "Preflight") or phase in (
-            "CuttingOver",
-            "Observing",
-            "Succeeded",
-            "RolledBack",
-        ):
-            return True
-        if phase in ("Aborted", "Failed") and status.get("cleanup") != "Pending":
+        created = any(t.get("phase") == "Replaying" for t in status.get("transitions") or [])
+        if not created or phase in ("CuttingOver", "Observing", "Succeeded", "RolledBack"):
+            return True  # nothing created (never remove what a failed preflight found), or it is live now
+        kept = phase == "Failed" and status.get("reason") in replay.KEPT_FOR_INSPECTION
+        if phase in ("Aborted", "Failed") and status.get("cleanup") == "Done" and not kept:
             return True
         try:
             run = ReplayRunSpec.model_validate(obj["spec"])

@@ -22,6 +22,8 @@ from kappa.machines.upgrade import RUNNING, Deployment
 
 Phase = ReplayPhase
 FINAL: frozenset[str] = frozenset({"Succeeded", "Failed", "Aborted", "RolledBack"})
+KEPT_FOR_INSPECTION: frozenset[str] = frozenset({"ValidationFailed", "ApprovalTimedOut"})
+"""Failures that stop the replay job but keep its output and group until an abort or deletion."""
 BEFORE_CUTOVER: frozenset[str] = frozenset(
     {"Pending", "Preflight", "Replaying", "CatchingUp", "Validating", "AwaitingApproval"}
 )
@@ -125,11 +127,12 @@ class DecommissionPrevious:
 
 
 @dataclass(frozen=True)
-class FinishBackfill:
-    """A bounded replay reached its end: its deployment and quota go; its group and output stay, a sandbox."""
+class StopReplay:
+    """The replay job stops: its deployment and quota go; its group and output stay, for inspection (a failed
+    validation) or as the result (a bounded backfill). An abort removes them later."""
 
     version: str
-    key: str = "finish-backfill"
+    key: str = "stop-replay"
 
 
 ReplayAction = (
@@ -139,7 +142,7 @@ ReplayAction = (
     | ResumePrevious
     | RemoveReplay
     | DecommissionPrevious
-    | FinishBackfill
+    | StopReplay
 )
 
 
@@ -163,12 +166,23 @@ def _expired(state: ReplayState, now: datetime) -> bool:
 
 
 def _fail(
-    state: ReplayState, spec: ReplaySpec, now: datetime, reason: str, message: str, remove: bool = True
+    state: ReplayState,
+    spec: ReplaySpec,
+    now: datetime,
+    reason: str,
+    message: str,
+    then: Literal["remove", "stop", "nothing"] = "remove",
 ) -> ReplayDecision:
-    """Stop before cutover: the active version is untouched; what the run created goes."""
+    """Stop before cutover: the active version is untouched. What the run created goes (remove), or its job
+    stops and its output stays for inspection (stop), or nothing was created (nothing)."""
+    actions: list[ReplayAction] = []
+    if then == "remove":
+        actions.append(RemoveReplay(spec.version))
+    elif then == "stop":
+        actions.append(StopReplay(spec.version))
     return ReplayDecision(
         _to(state, "Failed", spec, now, reason=reason),
-        actions=[RemoveReplay(spec.version)] if remove else [],
+        actions=actions,
         conditions=stalled(reason, message),
         events=[Event("Warning", reason, message)],
     )
@@ -186,12 +200,12 @@ def on_pending(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: 
 def on_preflight(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime) -> ReplayDecision:
     if seen.preflight is None:
         if _expired(state, now):
-            return _fail(state, spec, now, "PreflightTimedOut", "preflight did not finish", remove=False)
+            return _fail(state, spec, now, "PreflightTimedOut", "preflight did not finish", then="nothing")
         return ReplayDecision(state, conditions=progressing("Preflight", "checking"), requeue_after=2)
     failed = [c for c in seen.preflight if not c.passed]
     if failed:
         message = "; ".join(f"{c.name}: {c.message}" for c in failed)
-        return _fail(state, spec, now, "PreflightFailed", message, remove=False)  # nothing was created
+        return _fail(state, spec, now, "PreflightFailed", message, then="nothing")
     message = f"replaying {spec.version} into a new output"
     return ReplayDecision(
         _to(state, "Replaying", spec, now),
@@ -218,7 +232,7 @@ def on_replaying(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now
             message = f"bounded replay of {spec.version} reached its end; a sandbox backfill, no cutover"
             return ReplayDecision(
                 _to(state, "Succeeded", spec, now, reason="BackfillComplete"),
-                actions=[FinishBackfill(spec.version)],
+                actions=[StopReplay(spec.version)],
                 conditions=ready("BackfillComplete", message),
                 events=[Event("Normal", "BackfillComplete", message)],
             )
@@ -299,8 +313,8 @@ def on_validating(
             now,
             "ValidationFailed",
             "; ".join(f"{c.name}: {c.message}" for c in failed),
-            remove=False,
-        )  # kept for inspection; abort removes it
+            then="stop",
+        )  # the output is kept for inspection; an abort removes it
     validated = ConditionUpdate("Validated", True, "GatesPassed", f"{len(seen.validation)} gate(s) passed")
     if spec.approval == "Manual" and not seen.approve:
         return ReplayDecision(
@@ -321,7 +335,7 @@ def on_awaiting_approval(
         return _start_cutover(state, seen, spec, now, [])
     if _expired(state, now):
         return _fail(
-            state, spec, now, "ApprovalTimedOut", "no kappa.dev/approve before the deadline", remove=False
+            state, spec, now, "ApprovalTimedOut", "no kappa.dev/approve before the deadline", then="stop"
         )
     return ReplayDecision(
         state, conditions=progressing("AwaitingApproval", "waiting for kappa.dev/approve"), requeue_after=10
@@ -448,6 +462,14 @@ def _not_switched(state: ReplayState, seen: ReplayObserved) -> bool:
 
 
 def decide(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime) -> ReplayDecision:
+    if seen.abort and state.phase == "Failed" and state.reason in KEPT_FOR_INSPECTION:
+        message = "aborted by kappa.dev/abort: the output kept for inspection and the group are removed"
+        return ReplayDecision(
+            _to(state, "Aborted", spec, now, reason="AbortRequested"),
+            actions=[RemoveReplay(spec.version)],
+            conditions=stalled("Aborted", message),
+            events=[Event("Normal", "Aborted", message)],
+        )
     if seen.abort and (state.phase in BEFORE_CUTOVER or _not_switched(state, seen)):
         message = (
             "aborted by kappa.dev/abort: what the run created is removed; the active version is untouched"

@@ -191,6 +191,23 @@ def test_a_failed_validation_stops_before_the_cutover(shop: Shop, kubectl: Kubec
     assert shop.view_table() == "sessions_v1"
     assert kubectl.get("sj", "sessionizer")["status"]["activeVersion"] == "v1"
     assert shop.read_view()[0] == {"v1"}
+    # The replay job stops; its table stays for inspection until an abort removes it and the group.
+    kubectl.wait_for(
+        "rr", "fix-revenue", lambda o: o["status"].get("cleanup") == "Done", timeout=30, what="replay stopped"
+    )
+    assert "sessionizer-v2" not in flinkdeployments(kubectl)
+    assert shop.table_exists("sessions_v2")
+    kubectl("annotate", "rr", "fix-revenue", "kappa.dev/abort=done-looking")
+    kubectl.wait_for(
+        "rr",
+        "fix-revenue",
+        lambda o: phase(o) == "Aborted" and o["status"].get("cleanup") == "Done",
+        timeout=30,
+        what="leftovers removed",
+    )
+    assert not shop.table_exists("sessions_v2")
+    assert f"{kubectl.namespace}.sessionizer.v2" not in shop.groups()
+    assert shop.view_table() == "sessions_v1"
 
 
 def test_an_aborted_run_removes_its_deployment_group_and_output(

@@ -13,13 +13,13 @@ from kappa.machines.replay import (
     CreateReplay,
     CutOver,
     DecommissionPrevious,
-    FinishBackfill,
     PromoteVersion,
     RemoveReplay,
     ReplayObserved,
     ReplaySpec,
     ReplayState,
     ResumePrevious,
+    StopReplay,
     decide,
 )
 from kappa.machines.upgrade import Deployment
@@ -180,7 +180,7 @@ CASES = [
         spec(bounded=True),
         at(5),
         "Succeeded",
-        [FinishBackfill("v2")],
+        [StopReplay("v2")],
         None,
     ),
     (
@@ -241,7 +241,7 @@ CASES = [
         spec(),
         at(1),
         "Failed",
-        [],
+        [StopReplay("v2")],
         "ValidationFailed",
     ),
     (
@@ -281,7 +281,7 @@ CASES = [
         spec("Manual"),
         at(72 * 60),
         "Failed",
-        [],
+        [StopReplay("v2")],
         "ApprovalTimedOut",
     ),
     (
@@ -428,3 +428,15 @@ def test_a_done_cutover_cannot_be_aborted_only_rolled_back() -> None:
     switched = ReplayState("CuttingOver", cutover_from="v1", cutover_to="v2")
     decision = decide(switched, ReplayObserved(alias_target="v2", abort=True), spec(), at(1))
     assert decision.state.phase == "Observing"
+
+
+def test_an_abort_removes_what_a_failed_validation_kept() -> None:
+    failed = ReplayState("Failed", reason="ValidationFailed")
+    decision = decide(failed, ReplayObserved(abort=True), spec(), at(1))
+    assert (decision.state.phase, decision.actions) == ("Aborted", [RemoveReplay("v2")])
+
+
+def test_an_abort_of_a_failed_preflight_removes_nothing() -> None:
+    failed = ReplayState("Failed", reason="PreflightFailed")
+    decision = decide(failed, ReplayObserved(abort=True), spec(), at(1))
+    assert (decision.state.phase, decision.actions) == ("Failed", [])
