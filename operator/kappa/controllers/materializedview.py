@@ -118,14 +118,17 @@ class MaterializedViewReconciler:
             return physical_name(job, spec, version)
 
         target = _version_of(target_physical, known, physical)
-        available = frozenset([v for v in known if (p := physical(v)) and await _exists(view, p)])
+        job_active = ((job_obj or {}).get("status") or {}).get("activeVersion")
+        # Only the versions the view might switch to by itself need their table or topic looked up.
+        wanted = {v for v in (spec.active_version, job_active) if v and v != target}
+        available = frozenset([v for v in wanted if (p := physical(v)) and await _exists(view, p)])
         explained = frozenset(v for r in runs for v in [_explains(r)] if v is not None)
         seen = ViewObserved(
             target=target,
             recorded=status.get("activeVersion"),
             recorded_previous=status.get("previousVersion"),
             pin=spec.active_version,
-            job_active=((job_obj or {}).get("status") or {}).get("activeVersion"),
+            job_active=job_active,
             explained=explained,
             available=available,
         )
