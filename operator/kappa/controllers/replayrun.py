@@ -38,7 +38,7 @@ from kappa.machines.preflight import Check, ReplayPlan, fell_off_retention, pref
 from kappa.machines.upgrade import Deployment
 from kappa.render import names
 from kappa.render.flink import kafka_topic, kafka_topic_name
-from kappa.render.replay import output_table, output_topic, replay_deployment
+from kappa.render.replay import output_table, output_topic, replay_deployment, replay_retention
 
 log = logging.getLogger(__name__)
 FD_API = "flink.apache.org/v1beta1"
@@ -622,10 +622,7 @@ class ReplayRunReconciler:
         topic = output_topic(ctx.job, ctx.run)
         if topic and ctx.job.output.topic:
             out = ctx.job.output.topic
-            retention = str(
-                ctx.run.output.retention_ms if ctx.run.output and ctx.run.output.retention_ms else -1
-            )
-            config = {**out.config, "retention.ms": retention}
+            config = {**out.config, "retention.ms": replay_retention(ctx.run)}
             api = await self.kube.preferred("KafkaTopic", ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"])
             if ctx.job.source.kafka.cluster_ref and api:
                 await self.kube.apply(
@@ -653,9 +650,8 @@ class ReplayRunReconciler:
             await view.prepare(table, like=ctx.physical(active))
         throttle = ctx.status.get("throttle")
         if throttle:
-            await set_quota(
-                ctx.bootstrap, throttle["clientId"], int(throttle["bytesPerSecond"]), ctx.parallelism
-            )
+            subtasks = int(throttle.get("subtasks", 1))
+            await set_quota(ctx.bootstrap, throttle["clientId"], int(throttle["bytesPerSecond"]), subtasks)
         await self.kube.apply(
             replay_deployment(
                 namespace=ctx.namespace,

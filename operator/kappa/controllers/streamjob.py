@@ -39,7 +39,7 @@ from kappa.render.flink import (
     owner_reference,
     substitute,
 )
-from kappa.render.replay import replay_deployment
+from kappa.render.replay import replay_deployment, replay_retention
 
 FD_API = "flink.apache.org/v1beta1"
 ROLLBACK_ANNOTATION = "kappa.dev/rollback"
@@ -242,7 +242,10 @@ class StreamJobReconciler:
         nxt = decision.state
         serving = nxt.target or nxt.active
         if serving and not job.suspend:
-            topic_ok, topic_why = await self._ensure_topic(job, obj, serving)
+            replayed = runs.get(serving)
+            topic_ok, topic_why = await self._ensure_topic(
+                job, obj, serving, replayed[1] if replayed else None
+            )
             if not topic_ok and any(c.type == "Ready" and c.status for c in decision.conditions):
                 failed = "Ready=False" in topic_why or "not served" in topic_why
                 held = (
@@ -689,7 +692,9 @@ class StreamJobReconciler:
                     f"{names.deployment_name(name, action.version)}-canary",
                 )
 
-    async def _ensure_topic(self, job: StreamJobSpec, obj: dict[str, Any], version: str) -> tuple[bool, str]:
+    async def _ensure_topic(
+        self, job: StreamJobSpec, obj: dict[str, Any], version: str, run: ReplayRunSpec | None = None
+    ) -> tuple[bool, str]:
         """Apply the version's KafkaTopic (idempotent, from spec alone) and say whether it is ready."""
         if not job.output.topic or not job.source.kafka.cluster_ref:
             return True, "no Strimzi topic"  # direct backend: the sink, or the Kafka adapter, creates it
@@ -706,7 +711,8 @@ class StreamJobReconciler:
             version=version,
             partitions=out.partitions,
             replicas=out.replicas,
-            config=out.config,
+            # A replayed version's topic keeps the run's retention: its records carry their old timestamps.
+            config={**out.config, "retention.ms": replay_retention(run)} if run else out.config,
             cluster=job.source.kafka.cluster_ref,
             api_version=api,
             owned=job.output.deletion_policy == "Delete",

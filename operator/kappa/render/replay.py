@@ -47,6 +47,12 @@ def output_table(job: StreamJobSpec, run: ReplayRunSpec) -> str | None:
     return names.output_table(job.output.table.base, run.version) if job.output.table else None
 
 
+def replay_retention(run: ReplayRunSpec) -> str:
+    """retention.ms of a replay's output topic: forever unless the run says otherwise, since replayed records
+    keep their original timestamps and time retention would delete them on arrival."""
+    return str(run.output.retention_ms if run.output and run.output.retention_ms is not None else -1)
+
+
 def replay_injection(
     namespace: str, job_name: str, job: StreamJobSpec, run: ReplayRunSpec, *, bootstrap_servers: str
 ) -> Injection:

@@ -76,3 +76,15 @@ def test_a_backfill_stops_at_its_bounded_end() -> None:
     config = fd["spec"]["flinkConfiguration"]
     assert config["kappa.bounded-mode"] == "specific-offsets"
     assert config["kappa.bounded-offsets"] == "partition:0,offset:42"
+
+
+def test_a_replayed_topic_keeps_its_records_unless_the_run_says_otherwise() -> None:
+    from kappa.render.replay import replay_retention
+
+    def run(**spec: Any) -> ReplayRunSpec:
+        return ReplayRunSpec.model_validate(
+            {"jobRef": {"name": "sessionizer"}, "version": "v2", "from": {"earliest": True}, **spec}
+        )
+
+    assert replay_retention(run()) == "-1"
+    assert replay_retention(run(output={"retentionMs": 86400000})) == "86400000"
