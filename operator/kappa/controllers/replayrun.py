@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,152 +15,34 @@ from pydantic import ValidationError
 
 from kappa.adapters import metrics
 from kappa.adapters.alias import AliasError, AliasMoved
-from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin, Partition
+from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin
 from kappa.adapters.kube import ApiException, Kube, NotServed
-from kappa.adapters.quota import ClientQuotas, average_record_bytes, bytes_quota
-from kappa.adapters.serving import Unsupported
-from kappa.api.base import API_VERSION, GROUP, VERSION, duration
-from kappa.api.conditions import ConditionUpdate, progressing, stalled
+from kappa.api.base import API_VERSION, GROUP, VERSION
+from kappa.api.conditions import progressing, stalled
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
-from kappa.controllers.cluster import ViewUnavailable, bootstrap_servers, open_view, physical_name
+from kappa.controllers.cluster import ViewUnavailable, bootstrap_servers
 from kappa.controllers.failpoints import crash_at
-from kappa.controllers.lag import LagTracking
-from kappa.controllers.status import dt, once, requested, ts, write_status
-from kappa.machines import replay, validation
+from kappa.controllers.replay_act import ReplayActions
+from kappa.controllers.replay_context import FD_API, Context, offsets_of, replay_spec, replay_state
+from kappa.controllers.replay_observe import ReplayObservations
+from kappa.controllers.status import once, requested, ts
+from kappa.machines import replay
 from kappa.machines.decision import Event
 from kappa.machines.fko import deployment_view
 from kappa.machines.intake import intake_replayrun
-from kappa.machines.preflight import Check, ReplayPlan, fell_off_retention, preflight
+from kappa.machines.preflight import Check
 from kappa.machines.upgrade import Deployment
 from kappa.render import names
-from kappa.render.flink import kafka_topic, kafka_topic_name
-from kappa.render.replay import output_table, output_topic, replay_deployment, replay_retention
+from kappa.render.replay import output_table, output_topic
 
-log = logging.getLogger(__name__)
-FD_API = "flink.apache.org/v1beta1"
 APPROVE, ABORT, ROLLBACK = "kappa.dev/approve", "kappa.dev/abort", "kappa.dev/rollback"
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
-ACTIVE = frozenset(replay.BEFORE_CUTOVER | {"CuttingOver", "Observing"})
 
 
-def replay_state(status: dict[str, Any]) -> replay.ReplayState:
-    cut = status.get("cutover") or {}
-    return replay.ReplayState(
-        phase=status.get("phase") or "Pending",
-        entered_at=dt(status.get("enteredAt")),
-        deadline=dt(status.get("phaseDeadline")),
-        caught_up_since=dt(status.get("caughtUpSince")),
-        cutover_from=cut.get("fromVersion"),
-        cutover_to=cut.get("toVersion"),
-        cut_over_at=dt(cut.get("at")),
-        reason=status.get("reason"),
-    )
-
-
-def replay_spec(run: ReplayRunSpec, view: str | None) -> replay.ReplaySpec:
-    t = run.timeouts
-    return replay.ReplaySpec(
-        version=run.version,
-        view=view,
-        bounded=not run.until.live,
-        approval=run.approval,
-        max_lag_records=run.catch_up.max_lag_records,
-        stable_for=duration(run.catch_up.stable_for),
-        rollback_window=duration(run.rollback_window),
-        timeouts={
-            "Preflight": duration(t.preflight),
-            "Replaying": duration(t.replaying),
-            "CatchingUp": duration(run.catch_up.timeout),
-            "Validating": duration(run.validation.timeout),
-            "AwaitingApproval": duration(t.awaiting_approval),
-            "CuttingOver": duration(t.cutting_over),
-        },
-    )
-
-
-def _offsets(entries: list[dict[str, Any]] | None) -> dict[Partition, int]:
-    return {(e["topic"], int(e["partition"])): int(e["offset"]) for e in entries or []}
-
-
-def _entries(offsets: dict[Partition, int]) -> list[dict[str, Any]]:
-    return [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(offsets.items())]
-
-
-def _eta(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
-@dataclass
-class Context:
-    """Everything one reconcile of one run has read."""
-
-    obj: dict[str, Any]
-    run: ReplayRunSpec
-    job_obj: dict[str, Any]
-    job: StreamJobSpec
-    bootstrap: str
-    view_name: str | None
-    view_obj: dict[str, Any] | None
-    view_spec: MaterializedViewSpec | None
-    now: datetime
-    patch: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def namespace(self) -> str:
-        return str(self.obj["metadata"]["namespace"])
-
-    @property
-    def name(self) -> str:
-        return str(self.obj["metadata"]["name"])
-
-    @property
-    def job_name(self) -> str:
-        return self.run.job_ref.name
-
-    @property
-    def status(self) -> dict[str, Any]:
-        return self.obj.get("status") or {}
-
-    @property
-    def group(self) -> str:
-        return names.consumer_group(self.namespace, self.job_name, self.run.version)
-
-    @property
-    def deployment(self) -> str:
-        return names.deployment_name(self.job_name, self.run.version)
-
-    @property
-    def parallelism(self) -> int:
-        return _parallelism(self.job, self.run)
-
-    def physical(self, version: str | None) -> str | None:
-        """What the view reads for a version; the run's own output for the replayed version."""
-        if version is None or self.view_spec is None:
-            return None
-        if version == self.run.version:
-            if self.view_spec.backend.type == "postgres":
-                return output_table(self.job, self.run)
-            return output_topic(self.job, self.run)
-        return physical_name(self.job, self.view_spec, version)
-
-    def version_of(self, physical: str | None, candidates: list[str | None]) -> str | None:
-        if physical is None:
-            return None
-        for version in candidates:
-            if version and self.physical(version) == physical:
-                return version
-        return f"({physical})"  # not a version of this job: it matches no precondition
-
-
-class ReplayRunReconciler:
-    def __init__(self, kube: Kube, lag: LagTracking) -> None:
-        self.kube = kube
-        self.lag = lag
+class ReplayRunReconciler(ReplayObservations, ReplayActions):
+    """observe → decide → record intent → act, for one run at a time (see _locked)."""
 
     # -- observe → decide → write → act ---------------------------------------------------------------
 
@@ -263,7 +143,7 @@ class ReplayRunReconciler:
         if phase == "CatchingUp":
             found = self.lag.latest(ctx.group)
             if found is not None:
-                lags = [found.lag_of(t, p) for (t, p) in _offsets(ctx.status.get("startOffsets"))]
+                lags = [found.lag_of(t, p) for (t, p) in offsets_of(ctx.status.get("startOffsets"))]
                 seen["max_partition_lag"] = max(lags, default=0)
                 seen["lag_status"] = found.status.status
         if phase == "Validating":
@@ -319,254 +199,6 @@ class ReplayRunReconciler:
         if any(isinstance(a, cleanups) for a in decision.actions):
             ctx.patch["cleanup"] = "Pending"
 
-    async def _write(
-        self,
-        obj: dict[str, Any],
-        patch: dict[str, Any],
-        conditions: list[ConditionUpdate],
-        events: list[Event],
-        now: datetime,
-    ) -> None:
-        generation = int(obj["metadata"]["generation"])
-        await write_status(self.kube, "ReplayRun", obj, patch, conditions, events, generation, now)
-
-    # -- observations ---------------------------------------------------------------------------------
-
-    async def _holder(self, ctx: Context) -> str | None:
-        """Another run that holds the same view: one past Pending, or a Pending one created earlier."""
-        if not ctx.view_name:
-            return None
-        mine = (ctx.obj["metadata"]["creationTimestamp"], ctx.name)
-        for other in await self.kube.select(API_VERSION, "ReplayRun", ctx.namespace, ""):
-            meta, status = other["metadata"], other.get("status") or {}
-            if meta["name"] == ctx.name or status.get("view") != ctx.view_name:
-                continue
-            phase = status.get("phase") or "Pending"
-            if phase in ACTIVE - {"Pending"}:
-                return str(meta["name"])
-            if phase == "Pending" and (meta["creationTimestamp"], meta["name"]) < mine:
-                return str(meta["name"])
-        return None
-
-    async def _preflight(self, ctx: Context, admin: KafkaAdmin) -> tuple[Check, ...] | None:
-        """Nothing is created before every check passes. None: could not check now (retried until the
-        deadline). Start and target offsets are recorded with the result, as the intent of the replay."""
-        run, job = ctx.run, ctx.job
-        checks: list[Check] = []
-        active = (ctx.job_obj.get("status") or {}).get("activeVersion")
-        if run.version == active:
-            checks.append(
-                Check(
-                    "Version", "Error", "VersionIsActive", f"spec.version {run.version} is the active version"
-                )
-            )
-        if run.until.live:
-            if not ctx.view_name:
-                checks.append(
-                    Check(
-                        "View",
-                        "Error",
-                        "NoView",
-                        f"StreamJob {ctx.job_name} has no spec.output.view to cut over; use a bounded "
-                        "spec.until for a backfill",
-                    )
-                )
-            elif ctx.view_spec is None:
-                checks.append(
-                    Check(
-                        "View",
-                        "Error",
-                        "ViewNotFound",
-                        f"MaterializedView {ctx.view_name} not found or invalid",
-                    )
-                )
-            elif ctx.view_spec.active_version and ctx.view_spec.active_version != run.version:
-                checks.append(
-                    Check(
-                        "View",
-                        "Error",
-                        "ViewPinned",
-                        f"MaterializedView {ctx.view_name} pins spec.activeVersion "
-                        f"{ctx.view_spec.active_version}; remove the pin to cut over",
-                    )
-                )
-        try:
-            start = await admin.resolve_start(
-                job.source.topics,
-                earliest=bool(run.from_.earliest),
-                timestamp_ms=int(run.from_.timestamp.timestamp() * 1000) if run.from_.timestamp else None,
-                offsets={(o.topic, o.partition): o.offset for o in run.from_.offsets}
-                if run.from_.offsets
-                else None,
-            )
-            facts = await admin.partition_facts(start)
-            topics = await admin.describe_topics(job.source.topics)
-            target = await self._target_offsets(ctx, admin, list(start.offsets))
-        except KafkaAdapterError as exc:
-            checks.append(Check("Start", "Error", "InvalidStart", f"spec.from: {exc}"))
-            return tuple(checks)
-        except Exception as exc:  # the cluster is unreachable: check again until the deadline
-            log.warning("ReplayRun %s/%s: preflight could not run: %s", ctx.namespace, ctx.name, exc)
-            return None
-        out_topic = output_topic(job, run)
-        topic_exists = bool(out_topic) and await admin.topic_exists(out_topic or "")
-        rate = (
-            float(run.throttle.records_per_second)
-            if run.throttle and run.throttle.records_per_second
-            else None
-        )
-        checks += preflight(
-            topics, facts, ReplayPlan(rate, out_topic, topic_exists), int(ctx.now.timestamp() * 1000)
-        ).checks
-        table = output_table(job, run)
-        if table and ctx.view_spec and ctx.view_spec.backend.type == "postgres":
-            try:
-                view = await open_view(self.kube, ctx.namespace, ctx.view_spec, admin)
-                if await view.exists(table):
-                    checks.append(
-                        Check("OutputFree", "Error", "OutputExists", f"table {table} already exists")
-                    )
-            except (ViewUnavailable, AliasError) as exc:
-                checks.append(Check("View", "Error", "ViewUnavailable", str(exc)))
-        if start.past_end:
-            checks.append(Check("Start", "Warning", "PastEnd", start.message))
-        ctx.patch["startOffsets"] = _entries(start.offsets)
-        ctx.patch["targetOffsets"] = _entries(target)
-        if run.throttle:
-            ctx.patch["throttle"] = await self._quota_plan(ctx, admin)
-        return tuple(checks)
-
-    async def _target_offsets(
-        self, ctx: Context, admin: KafkaAdmin, parts: list[Partition]
-    ) -> dict[Partition, int]:
-        until = ctx.run.until
-        if until.offsets:
-            return {(o.topic, o.partition): o.offset for o in until.offsets}
-        ends = await admin.end_offsets(parts)
-        if until.timestamp:
-            at = await admin.offsets_for_time(parts, int(until.timestamp.timestamp() * 1000))
-            return {p: (ends[p] if o < 0 else o) for p, o in at.items()}
-        return ends  # live: the head when the replay begins
-
-    async def _quota_plan(self, ctx: Context, admin: KafkaAdmin) -> dict[str, Any]:
-        throttle = ctx.run.throttle
-        assert throttle is not None
-        if throttle.bytes_per_second:
-            rate, basis = (
-                throttle.bytes_per_second,
-                f"spec.throttle.bytesPerSecond {throttle.bytes_per_second}",
-            )
-            if throttle.burst:
-                rate, basis = throttle.burst, f"{basis}, burst {throttle.burst}"
-        else:
-            assert throttle.records_per_second is not None
-            mean = await average_record_bytes(ctx.bootstrap, list(ctx.job.source.topics))
-            rate = bytes_quota(throttle.records_per_second, mean or 1024.0, throttle.burst)
-            basis = (
-                f"{throttle.records_per_second} records/s x {mean or 1024.0:.0f} bytes mean record size "
-                f"({'measured' if mean else 'assumed'})"
-            )
-        return {"clientId": ctx.group, "bytesPerSecond": rate, "basis": basis, "subtasks": ctx.parallelism}
-
-    async def _progress(self, ctx: Context, admin: KafkaAdmin) -> dict[str, Any]:
-        start = _offsets(ctx.status.get("startOffsets"))
-        target = _offsets(ctx.status.get("targetOffsets"))
-        committed = await admin.committed(ctx.group)
-        position = {p: max(committed.get(p, o), o) for p, o in start.items()}
-        consumed = sum(position[p] - start[p] for p in start)
-        total = sum(max(target.get(p, o) - o, 0) for p, o in start.items())
-        reached = all(position[p] >= target.get(p, o) for p, o in start.items()) and bool(start)
-        # The achieved rate since the replay began: reads under a broker quota come in lumps, so a rate
-        # between two reconciles would swing between zero and a burst.
-        began = next(
-            (dt(t["at"]) for t in ctx.status.get("transitions") or [] if t.get("phase") == "Replaying"), None
-        )
-        elapsed = (ctx.now - began).total_seconds() if began else 0.0
-        rate = consumed / elapsed if elapsed >= 1 else None
-        remaining = max(total - consumed, 0)
-        eta = remaining / rate if rate else None
-        ctx.patch["progress"] = {
-            "consumed": consumed,
-            "target": total,
-            "percent": f"{min(100, int(100 * consumed / total)) if total else 100}%",
-            "recordsPerSecond": round(rate, 1) if rate is not None else None,
-            "eta": _eta(eta) if remaining else "0s",
-        }
-        lag = {p: max(target.get(p, 0) - position[p], 0) for p in start}
-        found = self.lag.latest(ctx.group)
-        if found is not None:  # once caught up to the old head, lag is against the live head
-            lag = {p: found.lag_of(*p) for p in start}
-        ctx.patch["lag"] = {
-            "total": sum(lag.values()),
-            "evaluation": found.status.status.name if found else None,
-            "partitions": [{"topic": t, "partition": n, "lag": v} for (t, n), v in sorted(lag.items())],
-        }
-        log_starts = await admin.log_start_offsets(list(start))
-        fell = fell_off_retention({p: committed.get(p) for p in start}, log_starts)
-        return {
-            "reached_target": reached,
-            "fell_off": tuple(f"{t}[{n}] at {c} < log start {s}" for (t, n), c, s in fell),
-        }
-
-    async def _validate(self, ctx: Context) -> tuple[Check, ...] | None:
-        gates = ctx.run.validation
-        if ctx.view_spec is None:
-            return (Check("View", "Error", "ViewNotFound", f"MaterializedView {ctx.view_name} not found"),)
-        try:
-            view = await open_view(self.kube, ctx.namespace, ctx.view_spec, self._admin(ctx))
-            active_version = (ctx.view_obj or {}).get("status", {}).get("activeVersion")
-            active = ctx.physical(active_version)
-            new = ctx.physical(ctx.run.version)
-            assert new is not None
-            active_count = await view.count(active) if active else None
-            new_count = await view.count(new)
-            diff: validation.KeyDiff | str | None = None
-            if gates.sample_key_diff and active and active_count:
-                try:
-                    sampled, differing, examples = await view.key_diff(
-                        active,
-                        new,
-                        sample=gates.sample_key_diff.sample_size,
-                        ignore=list(gates.sample_key_diff.ignore_columns),
-                    )
-                    diff = validation.KeyDiff(sampled, differing, tuple(examples))
-                except (Unsupported, AliasError) as exc:
-                    diff = str(exc)
-            sql: list[tuple[str, bool, str]] = []
-            for check in gates.sql:
-                try:
-                    ok, message = await view.check(new, check.query)
-                except Unsupported as exc:
-                    ok, message = False, str(exc)
-                sql.append((check.name, ok, message))
-        except (ViewUnavailable, AliasError) as exc:
-            return (Check("View", "Error", "ViewUnavailable", str(exc)),)
-        except Exception as exc:  # unreachable for now: measured again until the deadline
-            log.warning("ReplayRun %s/%s: validation could not run: %s", ctx.namespace, ctx.name, exc)
-            return None
-        measured = validation.Measured(active, new, active_count, new_count, diff, tuple(sql))
-        limits = validation.Gates(
-            gates.count_ratio.min,
-            gates.count_ratio.max,
-            gates.sample_key_diff.max_mismatch_ratio if gates.sample_key_diff else None,
-            gates.no_data,
-        )
-        return validation.evaluate(measured, limits)
-
-    async def _alias(self, ctx: Context, state: replay.ReplayState) -> dict[str, Any]:
-        assert ctx.view_spec is not None
-        believed = ((ctx.view_obj or {}).get("status") or {}).get("activeVersion")
-        try:
-            view = await open_view(self.kube, ctx.namespace, ctx.view_spec, self._admin(ctx))
-            target = await view.target()
-        except (ViewUnavailable, AliasError):
-            return {"expected_target": believed}
-        candidates = [ctx.run.version, state.cutover_from, state.cutover_to, believed]
-        return {"alias_target": ctx.version_of(target, candidates), "expected_target": believed}
-
-    def _admin(self, ctx: Context) -> KafkaAdmin:
-        return self.lag.monitor(ctx.bootstrap).admin
-
     def _track(self, ctx: Context, phase: str) -> None:
         if phase in ("Replaying", "CatchingUp", "Validating", "AwaitingApproval"):
             labels = {"namespace": ctx.namespace, "job": ctx.job_name, "version": ctx.run.version}
@@ -613,155 +245,6 @@ class ReplayRunReconciler:
                 message = f"{type(action).__name__} failed, retried on the next reconcile: {exc}"
                 await self._write(ctx.obj, {}, [], once(ctx.status, "ActionFailed", message), ctx.now)
                 return
-
-    async def _create(self, ctx: Context, admin: KafkaAdmin) -> None:
-        """Each part checks the world first, so a repeat after a crash changes nothing."""
-        start = _offsets(ctx.status.get("startOffsets"))
-        if not await admin.committed(ctx.group):
-            await admin.seed_group(ctx.group, start)
-        topic = output_topic(ctx.job, ctx.run)
-        if topic and ctx.job.output.topic:
-            out = ctx.job.output.topic
-            config = {**out.config, "retention.ms": replay_retention(ctx.run)}
-            api = await self.kube.preferred("KafkaTopic", ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"])
-            if ctx.job.source.kafka.cluster_ref and api:
-                await self.kube.apply(
-                    kafka_topic(
-                        namespace=ctx.job.source.kafka.namespace or ctx.namespace,
-                        job=ctx.job_name,
-                        owner_uid=ctx.job_obj["metadata"]["uid"],
-                        topic=topic,
-                        version=ctx.run.version,
-                        partitions=out.partitions,
-                        replicas=out.replicas,
-                        config=config,
-                        cluster=ctx.job.source.kafka.cluster_ref,
-                        api_version=api,
-                    )
-                )
-            else:
-                await admin.ensure_topic(
-                    topic, partitions=out.partitions, replication_factor=out.replicas, config=config
-                )
-        table = output_table(ctx.job, ctx.run)
-        if table and ctx.view_spec and ctx.view_spec.backend.type == "postgres":
-            view = await open_view(self.kube, ctx.namespace, ctx.view_spec, admin)
-            active = ((ctx.view_obj or {}).get("status") or {}).get("activeVersion")
-            await view.prepare(table, like=ctx.physical(active))
-        throttle = ctx.status.get("throttle")
-        if throttle:
-            subtasks = int(throttle.get("subtasks", 1))
-            await set_quota(ctx.bootstrap, throttle["clientId"], int(throttle["bytesPerSecond"]), subtasks)
-        await self.kube.apply(
-            replay_deployment(
-                namespace=ctx.namespace,
-                job_name=ctx.job_name,
-                job_uid=ctx.job_obj["metadata"]["uid"],
-                job=ctx.job,
-                run_name=ctx.name,
-                run=ctx.run,
-                bootstrap_servers=ctx.bootstrap,
-            )
-        )
-
-    async def _cutover(self, ctx: Context, action: replay.CutOver) -> None:
-        assert ctx.view_spec is not None
-        view = await open_view(self.kube, ctx.namespace, ctx.view_spec, self._admin(ctx))
-        to = ctx.physical(action.to)
-        assert to is not None
-        done = await view.cutover(to, expected=ctx.physical(action.expected))
-        cut = {**(ctx.status.get("cutover") or {})}
-        if not done.already_done:
-            cut["durationMs"] = done.duration_ms
-        await self._write(ctx.obj, {"cutover": cut}, [], [], ctx.now)
-
-    async def _unthrottle(self, ctx: Context) -> None:
-        if ctx.status.get("throttle"):
-            throttle = ctx.status["throttle"]
-            await remove_quota(ctx.bootstrap, throttle["clientId"], int(throttle.get("subtasks", 1)))
-
-    async def _cleanup(
-        self, obj: dict[str, Any], run: ReplayRunSpec, job: StreamJobSpec | None, admin: KafkaAdmin | None
-    ) -> bool:
-        """Remove the replay's deployment, group, quota and output: only ever before a cutover, and never
-        an output the view reads. True once everything is gone."""
-        meta = obj["metadata"]
-        namespace, job_name = meta["namespace"], run.job_ref.name
-        fd_name = names.deployment_name(job_name, run.version)
-        fd = await self.kube.get(FD_API, "FlinkDeployment", namespace, fd_name)
-        if fd is not None and (fd["metadata"].get("labels") or {}).get("kappa.dev/role") == "replay":
-            await self.kube.delete(FD_API, "FlinkDeployment", namespace, fd_name)
-            return False  # the group has members until the job is gone
-        if job is None or admin is None:
-            return True
-        group = names.consumer_group(namespace, job_name, run.version)
-        self.lag.untrack(group)
-        info = (await admin.describe_groups([group]))[group]
-        if info.members:
-            return False
-        await admin.delete_group(group)
-        status = obj.get("status") or {}
-        if status.get("throttle"):
-            throttle = status["throttle"]
-            await remove_quota(
-                admin.bootstrap_servers, throttle["clientId"], int(throttle.get("subtasks", 1))
-            )
-        topic = output_topic(job, run)
-        if topic:
-            api = await self.kube.preferred("KafkaTopic", ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"])
-            if job.source.kafka.cluster_ref and api:
-                resource = kafka_topic_name(topic)
-                await self.kube.delete(api, "KafkaTopic", job.source.kafka.namespace or namespace, resource)
-            else:
-                await admin.delete_topic(topic)
-        table = output_table(job, run)
-        view_name = status.get("view")
-        if table and view_name:
-            view_obj = await self.kube.get(API_VERSION, "MaterializedView", namespace, view_name)
-            if view_obj is not None:
-                view_spec = MaterializedViewSpec.model_validate(view_obj["spec"])
-                if view_spec.backend.type == "postgres":
-                    view = await open_view(self.kube, namespace, view_spec, admin)
-                    await view.remove(table)
-        return True
-
-    async def _stop_replay(self, obj: dict[str, Any], run: ReplayRunSpec, admin: KafkaAdmin | None) -> bool:
-        namespace, job_name = obj["metadata"]["namespace"], run.job_ref.name
-        fd_name = names.deployment_name(job_name, run.version)
-        fd = await self.kube.get(FD_API, "FlinkDeployment", namespace, fd_name)
-        if fd is not None and (fd["metadata"].get("labels") or {}).get("kappa.dev/role") == "replay":
-            await self.kube.delete(FD_API, "FlinkDeployment", namespace, fd_name)
-        self.lag.untrack(names.consumer_group(namespace, job_name, run.version))
-        if admin is not None and (obj.get("status") or {}).get("throttle"):
-            throttle = (obj.get("status") or {})["throttle"]
-            await remove_quota(
-                admin.bootstrap_servers, throttle["clientId"], int(throttle.get("subtasks", 1))
-            )
-        return True
-
-    async def _decommission(self, obj: dict[str, Any], run: ReplayRunSpec, admin: KafkaAdmin | None) -> bool:
-        """After the window: the previous version's deployment and group go; its output stays, under its
-        own retention (the StreamJob's deletionPolicy)."""
-        meta, status = obj["metadata"], obj.get("status") or {}
-        previous = (status.get("cutover") or {}).get("fromVersion")
-        if not previous:
-            return True
-        namespace, job_name = meta["namespace"], run.job_ref.name
-        job_obj = await self.kube.get(API_VERSION, "StreamJob", namespace, job_name)
-        if job_obj and (job_obj.get("status") or {}).get("activeVersion") == previous:
-            return True  # it is live again (rolled back by other means): nothing to decommission
-        fd_name = names.deployment_name(job_name, previous)
-        if await self.kube.delete(FD_API, "FlinkDeployment", namespace, fd_name):
-            return False
-        if admin is None:
-            return True
-        group = names.consumer_group(namespace, job_name, previous)
-        self.lag.untrack(group)
-        info = (await admin.describe_groups([group]))[group]
-        if info.members:
-            return False
-        await admin.delete_group(group)
-        return True
 
     async def _finish(
         self,
@@ -838,37 +321,6 @@ class ReplayRunReconciler:
             bootstrap = await bootstrap_servers(self.kube, job, namespace)
             admin = self.lag.monitor(bootstrap).admin if bootstrap else None
         return await self._cleanup(obj, run, job, admin)
-
-
-def _parallelism(job: StreamJobSpec, run: ReplayRunSpec) -> int:
-    if run.overrides and run.overrides.parallelism:
-        return run.overrides.parallelism
-    return job.flink.parallelism
-
-
-def _quota_entities(client_id: str, parallelism: int) -> list[str]:
-    """Flink's KafkaSource names each reader `{client.id.prefix}-{subtask}`, and quotas match client ids
-    exactly: the quota goes on the id itself (single-consumer jobs) and on each subtask's id, split evenly."""
-    return [client_id, *(f"{client_id}-{i}" for i in range(parallelism))]
-
-
-async def set_quota(bootstrap: str, client_id: str, total: int, parallelism: int) -> None:
-    quotas = ClientQuotas(bootstrap)
-    try:
-        for entity in _quota_entities(client_id, parallelism):
-            share = total if entity == client_id else max(total // parallelism, 1024)
-            await quotas.set_consumer_byte_rate(entity, share)
-    finally:
-        quotas.close()
-
-
-async def remove_quota(bootstrap: str, client_id: str, parallelism: int) -> None:
-    quotas = ClientQuotas(bootstrap)
-    try:
-        for entity in _quota_entities(client_id, parallelism):
-            await quotas.remove(entity)
-    finally:
-        quotas.close()
 
 
 def _check(c: Check) -> dict[str, Any]:

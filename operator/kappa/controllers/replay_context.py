@@ -1,0 +1,156 @@
+"""What one reconcile of a ReplayRun reads and shares: its state from status, its machine spec, the Context of
+names and objects, and the base its observing and acting halves build on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kappa.adapters.kafka import KafkaAdmin, Partition
+from kappa.adapters.kube import Kube
+from kappa.api.base import duration
+from kappa.api.conditions import ConditionUpdate
+from kappa.api.materializedview import MaterializedViewSpec
+from kappa.api.replayrun import ReplayRunSpec
+from kappa.api.streamjob import StreamJobSpec
+from kappa.controllers.cluster import physical_name
+from kappa.controllers.lag import LagTracking
+from kappa.controllers.status import dt, write_status
+from kappa.machines import replay
+from kappa.machines.decision import Event
+from kappa.render import names
+from kappa.render.replay import output_table, output_topic
+
+FD_API = "flink.apache.org/v1beta1"
+
+
+def replay_state(status: dict[str, Any]) -> replay.ReplayState:
+    cut = status.get("cutover") or {}
+    return replay.ReplayState(
+        phase=status.get("phase") or "Pending",
+        entered_at=dt(status.get("enteredAt")),
+        deadline=dt(status.get("phaseDeadline")),
+        caught_up_since=dt(status.get("caughtUpSince")),
+        cutover_from=cut.get("fromVersion"),
+        cutover_to=cut.get("toVersion"),
+        cut_over_at=dt(cut.get("at")),
+        reason=status.get("reason"),
+    )
+
+
+def replay_spec(run: ReplayRunSpec, view: str | None) -> replay.ReplaySpec:
+    t = run.timeouts
+    return replay.ReplaySpec(
+        version=run.version,
+        view=view,
+        bounded=not run.until.live,
+        approval=run.approval,
+        max_lag_records=run.catch_up.max_lag_records,
+        stable_for=duration(run.catch_up.stable_for),
+        rollback_window=duration(run.rollback_window),
+        timeouts={
+            "Preflight": duration(t.preflight),
+            "Replaying": duration(t.replaying),
+            "CatchingUp": duration(run.catch_up.timeout),
+            "Validating": duration(run.validation.timeout),
+            "AwaitingApproval": duration(t.awaiting_approval),
+            "CuttingOver": duration(t.cutting_over),
+        },
+    )
+
+
+def offsets_of(entries: list[dict[str, Any]] | None) -> dict[Partition, int]:
+    return {(e["topic"], int(e["partition"])): int(e["offset"]) for e in entries or []}
+
+
+def entries_of(offsets: dict[Partition, int]) -> list[dict[str, Any]]:
+    return [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(offsets.items())]
+
+
+@dataclass
+class Context:
+    """Everything one reconcile of one run has read."""
+
+    obj: dict[str, Any]
+    run: ReplayRunSpec
+    job_obj: dict[str, Any]
+    job: StreamJobSpec
+    bootstrap: str
+    view_name: str | None
+    view_obj: dict[str, Any] | None
+    view_spec: MaterializedViewSpec | None
+    now: datetime
+    patch: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def namespace(self) -> str:
+        return str(self.obj["metadata"]["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.obj["metadata"]["name"])
+
+    @property
+    def job_name(self) -> str:
+        return self.run.job_ref.name
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return self.obj.get("status") or {}
+
+    @property
+    def group(self) -> str:
+        return names.consumer_group(self.namespace, self.job_name, self.run.version)
+
+    @property
+    def deployment(self) -> str:
+        return names.deployment_name(self.job_name, self.run.version)
+
+    @property
+    def parallelism(self) -> int:
+        return parallelism_of(self.job, self.run)
+
+    def physical(self, version: str | None) -> str | None:
+        """What the view reads for a version; the run's own output for the replayed version."""
+        if version is None or self.view_spec is None:
+            return None
+        if version == self.run.version:
+            if self.view_spec.backend.type == "postgres":
+                return output_table(self.job, self.run)
+            return output_topic(self.job, self.run)
+        return physical_name(self.job, self.view_spec, version)
+
+    def version_of(self, physical: str | None, candidates: list[str | None]) -> str | None:
+        if physical is None:
+            return None
+        for version in candidates:
+            if version and self.physical(version) == physical:
+                return version
+        return f"({physical})"  # not a version of this job: it matches no precondition
+
+
+def parallelism_of(job: StreamJobSpec, run: ReplayRunSpec) -> int:
+    if run.overrides and run.overrides.parallelism:
+        return run.overrides.parallelism
+    return job.flink.parallelism
+
+
+class ReplayBase:
+    def __init__(self, kube: Kube, lag: LagTracking) -> None:
+        self.kube = kube
+        self.lag = lag
+
+    async def _write(
+        self,
+        obj: dict[str, Any],
+        patch: dict[str, Any],
+        conditions: list[ConditionUpdate],
+        events: list[Event],
+        now: datetime,
+    ) -> None:
+        generation = int(obj["metadata"]["generation"])
+        await write_status(self.kube, "ReplayRun", obj, patch, conditions, events, generation, now)
+
+    def _admin(self, ctx: Context) -> KafkaAdmin:
+        return self.lag.monitor(ctx.bootstrap).admin
