@@ -138,17 +138,21 @@ class PostgresAlias:
         """Sample keys of the active table and compare whole rows, minus `ignore`d columns, with the new
         table's rows of the same keys. Returns (sampled, differing, up to 5 differing keys)."""
         async with await self._connect() as conn:
-            key = await self._primary_key(conn, schema, active)
-            if key is None:
-                raise AliasError(f"{schema}.{active} has no one-column primary key to sample by")
+            columns = await self._primary_key(conn, schema, active)
+            if not columns:
+                raise AliasError(f"{schema}.{active} has no primary key to sample by")
+            # A composite key compares as its columns' text joined by the unit separator.
+            key = sql.SQL("concat_ws(chr(31), {})").format(
+                sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns)
+            )
             strip = sql.SQL("").join(sql.SQL(" - {}").format(sql.Literal(c)) for c in ignore)
             query = sql.SQL(
                 "SELECT a.k, (a.j{strip}) IS DISTINCT FROM (b.j{strip}) FROM "
-                "(SELECT {key}::text AS k, to_jsonb(t) AS j FROM {active} t ORDER BY random() LIMIT {n}) a "
-                "LEFT JOIN (SELECT {key}::text AS k, to_jsonb(t) AS j FROM {new} t) b ON a.k = b.k"
+                "(SELECT {key} AS k, to_jsonb(t) AS j FROM {active} t ORDER BY random() LIMIT {n}) a "
+                "LEFT JOIN (SELECT {key} AS k, to_jsonb(t) AS j FROM {new} t) b ON a.k = b.k"
             ).format(
                 strip=strip,
-                key=sql.Identifier(key),
+                key=key,
                 active=sql.Identifier(schema, active),
                 new=sql.Identifier(schema, new),
                 n=sql.Literal(sample),
@@ -157,11 +161,15 @@ class PostgresAlias:
             differing = [str(r[0]) for r in rows if r[1]]
             return len(rows), len(differing), differing[:5]
 
-    async def check(self, schema: str, table: str, query: str) -> tuple[bool, str]:
+    async def check(self, schema: str, table: str, query: str, *, timeout: float = 60.0) -> tuple[bool, str]:
         """Run a user's SQL check with `{table}` naming the new table; it must return one boolean."""
         statement = query.replace("{table}", sql.Identifier(schema, table).as_string(None))
         async with await self._connect() as conn:
+            # Read-only, and bounded: a check must neither change data nor hold up the reconcile.
             await conn.execute("SET TRANSACTION READ ONLY")
+            await conn.execute(
+                sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(f"{int(timeout * 1000)}ms"))
+            )
             try:
                 rows = await (await conn.execute(statement.encode())).fetchall()
             except psycopg.Error as exc:
@@ -181,15 +189,16 @@ class PostgresAlias:
     @staticmethod
     async def _primary_key(
         conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str, table: str
-    ) -> str | None:
+    ) -> list[str]:
+        """The primary key's columns, in key order; empty when there is none."""
         cur = await conn.execute(
             "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
             "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-            "WHERE i.indrelid = %s::regclass AND i.indisprimary",
+            "WHERE i.indrelid = %s::regclass AND i.indisprimary "
+            "ORDER BY array_position(i.indkey::int2[], a.attnum)",
             (sql.Identifier(schema, table).as_string(None),),
         )
-        rows = await cur.fetchall()
-        return str(rows[0][0]) if len(rows) == 1 else None
+        return [str(r[0]) for r in await cur.fetchall()]
 
     @staticmethod
     async def _replace(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from kappa.adapters.alias import AliasMoved
+from kappa.adapters.alias import AliasError, AliasMoved
 from kappa.adapters.postgres import PostgresAlias
 
 
@@ -116,3 +116,69 @@ def test_versions_with_different_columns_still_switch_in_one_transaction(
     run(alias.cutover(schema, "sessions", "sessions_v3", expected="sessions_v1"))
     with psycopg.connect(postgres_uri, autocommit=True) as conn:
         assert conn.execute(f"SELECT * FROM {schema}.sessions").fetchall() == [("u1", 7)]
+
+
+@pytest.fixture
+def versions(postgres_uri: str) -> Iterator[str]:
+    """Two versions of a sessions table that differ in 3 of 50 users' clicks, and carry their version."""
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_uri, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+        for version in ("v1", "v2"):
+            conn.execute(
+                f"CREATE TABLE {name}.s_{version} (user_id text, day int, clicks int, version text, "
+                "PRIMARY KEY (user_id, day))"
+            )
+            conn.execute(
+                f"INSERT INTO {name}.s_{version} SELECT 'u' || i, 1, "
+                f"CASE WHEN %s = 'v2' AND i <= 3 THEN i + 100 ELSE i END, %s FROM generate_series(1, 50) i",
+                (version, version),
+            )
+    yield name
+    with psycopg.connect(postgres_uri, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+def test_a_sampled_key_diff_finds_the_rows_that_differ_by_a_composite_key(
+    postgres_uri: str, versions: str
+) -> None:
+    alias = PostgresAlias(postgres_uri)
+    sampled, differing, examples = run(
+        alias.key_diff(versions, "s_v1", "s_v2", sample=1000, ignore=["version"])
+    )
+    assert (sampled, differing) == (50, 3)
+    assert {e.split("\x1f")[0] for e in examples} == {"u1", "u2", "u3"}
+    # Without ignoring the column naming the version, every row differs.
+    assert run(alias.key_diff(versions, "s_v1", "s_v2", sample=1000, ignore=[]))[1] == 50
+
+
+def test_sql_checks_are_read_only_bounded_and_must_answer_one_boolean(
+    postgres_uri: str, versions: str
+) -> None:
+    alias = PostgresAlias(postgres_uri)
+    assert run(alias.check(versions, "s_v2", "SELECT bool_and(clicks > 0) FROM {table}")) == (
+        True,
+        "returned true",
+    )
+    assert run(alias.check(versions, "s_v2", "SELECT max(clicks) < 100 FROM {table}"))[0] is False
+    ok, message = run(alias.check(versions, "s_v2", "SELECT count(*) FROM {table}"))
+    assert not ok and "one boolean" in message
+    ok, message = run(alias.check(versions, "s_v2", "DELETE FROM {table} RETURNING true"))
+    assert not ok and "read-only" in message
+    ok, message = run(alias.check(versions, "s_v2", "SELECT pg_sleep(5) IS NULL", timeout=0.5))
+    assert not ok and "statement timeout" in message
+    assert run(alias.count(versions, "s_v2")) == 50  # nothing was deleted
+
+
+def test_a_new_version_table_starts_as_an_empty_copy_and_the_served_table_is_never_dropped(
+    postgres_uri: str, versions: str
+) -> None:
+    alias = PostgresAlias(postgres_uri)
+    assert run(alias.create_like(versions, "s_v3", "s_v1")) is True
+    assert run(alias.create_like(versions, "s_v3", "s_v1")) is False  # already there: left alone
+    assert run(alias.count(versions, "s_v3")) == 0
+    run(alias.cutover(versions, "s", "s_v1", expected=None))
+    with pytest.raises(AliasError, match="reads it"):
+        run(alias.drop_table(versions, "s", "s_v1"))
+    assert run(alias.drop_table(versions, "s", "s_v3")) is True
+    assert run(alias.count(versions, "s_v3")) is None
