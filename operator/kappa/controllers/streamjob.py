@@ -9,7 +9,6 @@ import dataclasses
 import json
 import os
 import zlib
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -18,10 +17,13 @@ from pydantic import ValidationError
 
 from kappa.adapters.kube import ApiException, Kube, NotServed
 from kappa.api.base import API_VERSION, GROUP, VERSION, duration
-from kappa.api.conditions import merge_conditions, progressing, stalled
+from kappa.api.conditions import progressing, stalled
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
-from kappa.controllers.lag import LagTracking
+from kappa.controllers.cluster import bootstrap_servers
+from kappa.controllers.status import dt, once, ts
+from kappa.controllers.streamjob_canary import CanaryAnalysis
+from kappa.controllers.streamjob_replay import REPLAYING, ReplayUpgrade, retire_with_run
 from kappa.machines import canary, upgrade
 from kappa.machines.decision import Event
 from kappa.machines.fko import count_restarts, deployment_view, job_update_time, kafka_topic_ready
@@ -36,7 +38,6 @@ from kappa.render.flink import (
     flink_deployment,
     injection_for,
     kafka_topic,
-    owner_reference,
     substitute,
 )
 from kappa.render.replay import replay_deployment, replay_retention
@@ -44,15 +45,6 @@ from kappa.render.replay import replay_deployment, replay_retention
 FD_API = "flink.apache.org/v1beta1"
 ROLLBACK_ANNOTATION = "kappa.dev/rollback"
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
-REPLAYING = ("Preflight", "Replaying", "CatchingUp", "Validating", "AwaitingApproval", "CuttingOver")
-
-
-def _ts(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
 
 
 def upgrade_state(status: dict[str, Any]) -> upgrade.UpgradeState:
@@ -61,41 +53,17 @@ def upgrade_state(status: dict[str, Any]) -> upgrade.UpgradeState:
         step=up.get("step", "Idle"),
         active=status.get("activeVersion"),
         target=up.get("toVersion"),
-        entered_at=_dt(up.get("startedAt")),
-        deadline=_dt(up.get("deadline")),
+        entered_at=dt(up.get("startedAt")),
+        deadline=dt(up.get("deadline")),
         savepoint=up.get("savepoint"),
         failed_version=up.get("failedVersion"),
-        healthy_since=_dt(up.get("healthySince")),
+        healthy_since=dt(up.get("healthySince")),
         previous=up.get("previousVersion"),
     )
 
 
-def canary_state(status: dict[str, Any]) -> canary.CanaryState:
-    c = status.get("canary") or {}
-    return canary.CanaryState(
-        step=c.get("step", "Idle"),
-        version=c.get("version"),
-        entered_at=_dt(c.get("startedAt")),
-        deadline=_dt(c.get("deadline")),
-        extensions=int(c.get("extensions", 0)),
-        result=c.get("result"),
-    )
-
-
-@dataclass(frozen=True)
-class CanarySeen:
-    """What one reconcile saw of the candidate, to carry in status.canary."""
-
-    job_state: str | None
-    restarts: int
-    baseline: dict[str, int] | None
-    job_update_time: str | None
-
-
-class StreamJobReconciler:
-    def __init__(self, kube: Kube, lag: LagTracking) -> None:
-        self.kube = kube
-        self.lag = lag
+class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
+    """observe → decide (upgrade, canary, replay adoption) → record intent → act, one job at a time."""
 
     async def reconcile(self, namespace: str, name: str, logger: kopf.Logger) -> None:
         obj = await self.kube.get(API_VERSION, "StreamJob", namespace, name)
@@ -110,15 +78,15 @@ class StreamJobReconciler:
             invalid = intake_streamjob(obj["spec"], status, generation)
             await self._write(obj, {}, invalid.conditions, invalid.events, generation, now)
             return
-        bootstrap = await self._bootstrap(job, namespace)
+        bootstrap = await bootstrap_servers(self.kube, job, namespace)
         try:
             variables = self._injection(job, namespace, name, job.version, bootstrap).variables()
             for statement in job.flink.sql or []:
                 substitute(statement, variables)
         except UnknownVariable as exc:
             message = f"spec.flink.sql: {exc}"
-            once = status.get("observedGeneration") != generation  # one event per spec change, not per poll
-            warning = [Event("Warning", "InvalidSQL", message)] if once else []
+            first = status.get("observedGeneration") != generation  # one event per spec change, not per poll
+            warning = [Event("Warning", "InvalidSQL", message)] if first else []
             await self._write(obj, {}, stalled("InvalidSQL", message), warning, generation, now)
             return
         try:
@@ -129,7 +97,7 @@ class StreamJobReconciler:
                 obj,
                 {"phase": "Failed"},
                 stalled("FlinkOperatorMissing", message),
-                _once(status, "FlinkOperatorMissing", message),
+                once(status, "FlinkOperatorMissing", message),
                 generation,
                 now,
             )
@@ -191,8 +159,8 @@ class StreamJobReconciler:
                 "baseline": baseline,
                 "step": cdecision.state.step,
                 "version": cdecision.state.version,
-                "startedAt": _ts(cdecision.state.entered_at),
-                "deadline": _ts(cdecision.state.deadline),
+                "startedAt": ts(cdecision.state.entered_at),
+                "deadline": ts(cdecision.state.deadline),
                 "extensions": cdecision.state.extensions,
                 "result": cdecision.state.result,
                 "gates": [
@@ -260,7 +228,7 @@ class StreamJobReconciler:
         patch |= self._status(job, status, ustate, decision, views, versions, now, namespace, name)
         if live.record:
             patch["promotion"] = live.record
-            _retire_with_run(patch, live.record)
+            retire_with_run(patch, live.record)
         await self._write(obj, patch, conditions, events, generation, now)
         canary_step = (patch.get("canary") or status.get("canary") or {}).get("step")
         replaying = [seen.to_version for _, _, seen in runs.values() if seen.phase in REPLAYING]
@@ -273,77 +241,12 @@ class StreamJobReconciler:
                 obj,
                 {},
                 stalled("ChildRejected", message),
-                _once(status, "ChildRejected", message),
+                once(status, "ChildRejected", message),
                 generation,
                 now,
             )
             return
         await self._retire(status, namespace, now)
-
-    async def _replay_upgrade(
-        self,
-        obj: dict[str, Any],
-        job: StreamJobSpec,
-        status: dict[str, Any],
-        runs: dict[str, tuple[str, ReplayRunSpec, RunSeen]],
-        generation: int,
-        now: datetime,
-    ) -> None:
-        """strategy replay: the new version is a ReplayRun; the active version serves until its cutover, and
-        the StreamJob adopts the replayed deployment then (see live_version)."""
-        meta = obj["metadata"]
-        active = status.get("activeVersion")
-        found = runs.get(job.version)
-        run_name = found[0] if found else f"{meta['name']}-{job.version}"
-        run_phase = found[2].phase if found else None
-        patch = {
-            "phase": "Upgrading",
-            "replay": {"run": run_name, "version": job.version, "phase": run_phase},
-        }
-        if run_phase in ("Failed", "Aborted", "RolledBack"):
-            message = f"ReplayRun {run_name} for {job.version} ended {run_phase}; {active} stays active"
-            patch["phase"] = "Running"
-            await self._write(
-                obj,
-                patch,
-                stalled("ReplayFailed", message),
-                _once(status, "ReplayFailed", message),
-                generation,
-                now,
-            )
-            return
-        events: list[Event] = []
-        if found is None:
-            await self.kube.apply(replay_run_for(meta["namespace"], meta["name"], meta["uid"], run_name, job))
-            message = f"replaying {job.version} with ReplayRun {run_name}; {active} serves until the cutover"
-            events.append(Event("Normal", "ReplayUpgrade", message))
-        message = f"ReplayRun {run_name} for {job.version} is {run_phase or 'Pending'}; {active} serves"
-        await self._write(obj, patch, progressing("Replaying", message), events, generation, now)
-
-    async def _runs(self, namespace: str, name: str) -> dict[str, tuple[str, ReplayRunSpec, RunSeen]]:
-        """This job's ReplayRuns by version: their specs render adopted deployments exactly as they ran."""
-        found: dict[str, tuple[str, ReplayRunSpec, RunSeen]] = {}
-        for r in await self.kube.select(API_VERSION, "ReplayRun", namespace, ""):
-            if (r.get("spec") or {}).get("jobRef", {}).get("name") != name:
-                continue
-            try:
-                run = ReplayRunSpec.model_validate(r["spec"])
-            except ValidationError:
-                continue
-            st = r.get("status") or {}
-            cut = st.get("cutover") or {}
-            at = _dt(cut.get("at"))
-            window = duration(run.rollback_window)
-            seen = RunSeen(
-                r["metadata"]["name"],
-                st.get("phase") or "Pending",
-                cut.get("fromVersion"),
-                cut.get("toVersion") or run.version,
-                at,
-                at + window if at else None,
-            )
-            found[run.version] = (r["metadata"]["name"], run, seen)
-        return found
 
     def _track(
         self,
@@ -366,18 +269,6 @@ class StreamJobReconciler:
             self.lag.track(
                 bootstrap, names.consumer_group(namespace, name, version), list(job.source.topics), labels
             )
-
-    async def _bootstrap(self, job: StreamJobSpec, namespace: str) -> str:
-        """bootstrapServers as given, or those a Strimzi Kafka reports in status.listeners."""
-        kafka = job.source.kafka
-        if kafka.bootstrap_servers or not kafka.cluster_ref:
-            return kafka.bootstrap_servers or ""
-        api = await self.kube.preferred("Kafka", ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"])
-        if api is None:
-            return ""
-        cluster = await self.kube.get(api, "Kafka", kafka.namespace or namespace, kafka.cluster_ref)
-        listeners = ((cluster or {}).get("status") or {}).get("listeners") or []
-        return next((str(li["bootstrapServers"]) for li in listeners if li.get("bootstrapServers")), "")
 
     def _lag_growing(self, namespace: str, name: str, version: str | None) -> bool:
         if not version:
@@ -413,21 +304,21 @@ class StreamJobReconciler:
                 "jobUpdateTime": job_update_time(versions.get(version)),
             }
             if role == "previous":
-                entry["retireAt"] = old.get(version, {}).get("retireAt") or _ts(now + window)
+                entry["retireAt"] = old.get(version, {}).get("retireAt") or ts(now + window)
             deployments.append({k: v for k, v in entry.items() if v is not None})
         savepoints = list(status.get("savepoints") or [])
         if nxt.savepoint and nxt.savepoint not in {s["path"] for s in savepoints} and before.active:
             reason = "Suspend" if job.suspend and nxt.step == "Idle" else "Upgrade"
             savepoints.append(
-                {"version": before.active, "path": nxt.savepoint, "takenAt": _ts(now), "reason": reason}
+                {"version": before.active, "path": nxt.savepoint, "takenAt": ts(now), "reason": reason}
             )
         history = list(status.get("history") or [])
         if nxt.active != before.active and nxt.active:
-            history.append({"version": nxt.active, "outcome": "Active", "at": _ts(now)})
+            history.append({"version": nxt.active, "outcome": "Active", "at": ts(now)})
             if before.active:
-                history.append({"version": before.active, "outcome": "Superseded", "at": _ts(now)})
+                history.append({"version": before.active, "outcome": "Superseded", "at": ts(now)})
         if nxt.step == "RolledBack" and before.step != "RolledBack" and nxt.failed_version:
-            history.append({"version": nxt.failed_version, "outcome": "RolledBack", "at": _ts(now)})
+            history.append({"version": nxt.failed_version, "outcome": "RolledBack", "at": ts(now)})
         phase = {
             "Idle": "Running",
             "Savepointing": "Upgrading",
@@ -454,11 +345,11 @@ class StreamJobReconciler:
                 "step": nxt.step,
                 "fromVersion": nxt.active,
                 "toVersion": nxt.target,
-                "startedAt": _ts(nxt.entered_at),
-                "deadline": _ts(nxt.deadline),
+                "startedAt": ts(nxt.entered_at),
+                "deadline": ts(nxt.deadline),
                 "savepoint": nxt.savepoint,
                 "failedVersion": nxt.failed_version,
-                "healthySince": _ts(nxt.healthy_since),
+                "healthySince": ts(nxt.healthy_since),
                 "previousVersion": nxt.previous,
                 # The last judgement stays visible after the step that made it.
                 "gates": [
@@ -467,126 +358,6 @@ class StreamJobReconciler:
                 or (status.get("upgrade") or {}).get("gates", []),
             },
         }
-
-    async def _canary(
-        self,
-        job: StreamJobSpec,
-        status: dict[str, Any],
-        ustate: upgrade.UpgradeState,
-        canaries: dict[str, Any],
-        bootstrap: str,
-        now: datetime,
-        namespace: str,
-        name: str,
-    ) -> tuple[canary.CanaryDecision, CanarySeen]:
-        cstate = canary_state(status)
-        c = job.upgrade.canary
-        cspec = canary.CanarySpec(
-            version=job.version,
-            stable=ustate.active or job.version,
-            duration=duration(c.duration),
-            readiness_timeout=duration(job.upgrade.readiness_timeout),
-            max_restarts=c.max_restarts,
-            max_lag_records=c.max_lag_records,
-            rate_min=c.output_rate_ratio.min or 0.0,
-            rate_max=c.output_rate_ratio.max or float("inf"),
-            no_data=c.no_data,
-        )
-        fd = canaries.get(cstate.version or job.version)
-        previous = status.get("canary") or {}
-        state_now = ((fd or {}).get("status") or {}).get("jobStatus", {}).get("state")
-        update_now = job_update_time(fd)
-        restarts = count_restarts(
-            int(previous.get("restarts", 0)),
-            previous.get("jobState"),
-            state_now,
-            previous.get("jobUpdateTime"),
-            update_now,
-        )
-        if cstate.step in ("Idle", "Aborted", "Promoting"):
-            restarts = 0  # a new candidate starts counting afresh
-        view = deployment_view(fd, restarts=restarts)
-
-        observed = canary.CanaryObserved(view, None, None, None, 0)
-        if bootstrap and cstate.step == "Analysing" and cstate.version:
-            observed = await self._canary_measure(job, status, bootstrap, namespace, name, cstate, view)
-        decision = canary.decide(cstate, observed, cspec, now)
-        baseline: dict[str, int] | None = None
-        if bootstrap and decision.state.step == "Analysing" and cstate.step != "Analysing":
-            baseline = await self._totals(job, status, bootstrap, decision.state.version or job.version)
-        return decision, CanarySeen(state_now, restarts, baseline, update_now)
-
-    async def _totals(
-        self, job: StreamJobSpec, status: dict[str, Any], bootstrap: str, version: str
-    ) -> dict[str, int]:
-        """End offsets summed over the input, the stable output and the canary's shadow output."""
-        admin = self.lag.monitor(bootstrap).admin
-        stable = status.get("activeVersion")
-        topics = {"input": list(job.source.topics)}
-        if job.output.topic and stable:
-            topics["stable"] = [names.output_topic(job.output.topic.base, stable)]
-            topics["canary"] = [names.output_topic(job.output.topic.base, f"{version}-canary")]
-        totals: dict[str, int] = {}
-        for key, topic_names in topics.items():
-            found, _missing = await admin.partitions_by_topic(topic_names)
-            parts = [p for ps in found.values() for p in ps]
-            totals[key] = sum((await admin.end_offsets(parts)).values()) if parts else 0
-        return totals
-
-    async def _canary_measure(
-        self,
-        job: StreamJobSpec,
-        status: dict[str, Any],
-        bootstrap: str,
-        namespace: str,
-        name: str,
-        cstate: canary.CanaryState,
-        view: upgrade.Deployment,
-    ) -> canary.CanaryObserved:
-        """Rates over the analysis so far, from end offsets: shadow output vs stable output, and the input."""
-        assert cstate.version is not None and cstate.entered_at is not None
-        elapsed = max((datetime.now(UTC) - cstate.entered_at).total_seconds(), 1.0)
-        baseline = (status.get("canary") or {}).get("baseline") or {}
-        totals = await self._totals(job, status, bootstrap, cstate.version)
-        lag = self.lag.latest(names.consumer_group(namespace, name, f"{cstate.version}-canary"))
-        inputs = totals["input"] - int(baseline.get("input", totals["input"]))
-        rate = (
-            (totals.get("canary", 0) - int(baseline.get("canary", 0))) / elapsed
-            if "canary" in totals
-            else None
-        )
-        stable_rate = (
-            (totals.get("stable", 0) - int(baseline.get("stable", 0))) / elapsed
-            if "stable" in totals
-            else None
-        )
-        return canary.CanaryObserved(view, lag.total if lag else 0, rate, stable_rate, inputs)
-
-    async def _write(
-        self,
-        obj: dict[str, Any],
-        patch: dict[str, Any],
-        conditions: list[Any],
-        events: list[Event],
-        generation: int,
-        now: datetime,
-    ) -> None:
-        """Intent first: the status is written before any child is touched."""
-        status = dict(patch)
-        if conditions:
-            status["conditions"] = merge_conditions(
-                (obj.get("status") or {}).get("conditions"), conditions, generation=generation, now=now
-            )
-        status["observedGeneration"] = generation
-        meta = obj["metadata"]
-        await self.kube.patch_status(API_VERSION, "StreamJob", meta["namespace"], meta["name"], status)
-        for event in events:
-            kopf.event(
-                kopf.Body(cast(kopf.RawBody, obj)),
-                type=event.type,
-                reason=event.reason,
-                message=event.message,
-            )
 
     def _injection(
         self,
@@ -724,7 +495,7 @@ class StreamJobReconciler:
     async def _retire(self, status: dict[str, Any], namespace: str, now: datetime) -> None:
         """Previous versions stay suspended, ready for rollback, until their window ends; savepoints stay."""
         for entry in status.get("deployments") or []:
-            retire_at = _dt(entry.get("retireAt"))
+            retire_at = dt(entry.get("retireAt"))
             if entry.get("role") == "previous" and retire_at and now >= retire_at:
                 await self.kube.delete(FD_API, "FlinkDeployment", namespace, entry["deployment"])
 
@@ -751,7 +522,7 @@ class StreamJobReconciler:
                 message="the spec is invalid, so no final savepoint could be asked for",
             )
             return True
-        asked = _dt(obj["metadata"]["deletionTimestamp"]) or datetime.now(UTC)
+        asked = dt(obj["metadata"]["deletionTimestamp"]) or datetime.now(UTC)
         view = deployment_view(fd)
         if view.desired_state != "suspended":
             try:
@@ -797,7 +568,7 @@ class StreamJobReconciler:
         savepoints = list((obj.get("status") or {}).get("savepoints") or [])
         if path not in {s["path"] for s in savepoints}:
             savepoints.append(
-                {"version": version, "path": path, "takenAt": _ts(datetime.now(UTC)), "reason": "Final"}
+                {"version": version, "path": path, "takenAt": ts(datetime.now(UTC)), "reason": "Final"}
             )
             await self.kube.patch_status(
                 API_VERSION,
@@ -835,50 +606,6 @@ class StreamJobReconciler:
             reason="FinalSavepoint",
             message=f"final savepoint of {version}: {path}",
         )
-
-
-def replay_run_for(namespace: str, job: str, job_uid: str, run: str, spec: StreamJobSpec) -> dict[str, Any]:
-    """The ReplayRun that strategy replay creates for spec.version: from the job's own starting position
-    (earliest unless a timestamp is given), approved automatically, with the upgrade's window."""
-    start = spec.source.starting_position
-    begin: dict[str, Any] = {"timestamp": _ts(start.timestamp)} if start.timestamp else {"earliest": True}
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "ReplayRun",
-        "metadata": {
-            "name": run,
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "kappa-operator", "kappa.dev/job": job},
-            "ownerReferences": [owner_reference("StreamJob", job, job_uid)],
-        },
-        "spec": {
-            "jobRef": {"name": job},
-            "version": spec.version,
-            "from": begin,
-            "approval": "Automatic",
-            "rollbackWindow": spec.upgrade.rollback_window,
-            "catchUp": {"stableFor": spec.upgrade.stable_for},
-        },
-    }
-
-
-def _retire_with_run(patch: dict[str, Any], record: dict[str, Any]) -> None:
-    """The version a replay replaced is kept for the run's rollback window, not the StreamJob's."""
-    if record.get("rolledBack") or not record.get("retireAt"):
-        return
-    for entry in patch.get("deployments") or []:
-        if entry["version"] == record.get("fromVersion") and entry.get("role") == "previous":
-            entry["retireAt"] = record["retireAt"]
-
-
-def _once(status: dict[str, Any], reason: str, message: str) -> list[Event]:
-    """A Warning event when a stall begins, not on every poll while it lasts."""
-    current: dict[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Stalled"), {}
-    )
-    if current.get("status") == "True" and current.get("reason") == reason:
-        return []
-    return [Event("Warning", reason, message)]
 
 
 def _api_message(exc: ApiException) -> str:

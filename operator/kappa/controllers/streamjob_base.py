@@ -1,0 +1,29 @@
+"""What the StreamJob controller's parts share: the clients, and the one way they write status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kappa.adapters.kube import Kube
+from kappa.controllers.lag import LagTracking
+from kappa.controllers.status import write_status
+from kappa.machines.decision import Event
+
+
+class StreamJobBase:
+    def __init__(self, kube: Kube, lag: LagTracking) -> None:
+        self.kube = kube
+        self.lag = lag
+
+    async def _write(
+        self,
+        obj: dict[str, Any],
+        patch: dict[str, Any],
+        conditions: list[Any],
+        events: list[Event],
+        generation: int,
+        now: datetime,
+    ) -> None:
+        """Intent first: the status is written before any child is touched."""
+        await write_status(self.kube, "StreamJob", obj, patch, conditions, events, generation, now)

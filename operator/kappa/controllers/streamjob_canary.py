@@ -1,0 +1,134 @@
+"""StreamJob canary analysis in the controller: the candidate's deployment view, the rates it is judged by
+(end offsets of input, stable and shadow outputs), handed to machines/canary.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kappa.api.base import duration
+from kappa.api.streamjob import StreamJobSpec
+from kappa.controllers.status import dt
+from kappa.controllers.streamjob_base import StreamJobBase
+from kappa.machines import canary, upgrade
+from kappa.machines.fko import count_restarts, deployment_view, job_update_time
+from kappa.render import names
+
+
+def canary_state(status: dict[str, Any]) -> canary.CanaryState:
+    c = status.get("canary") or {}
+    return canary.CanaryState(
+        step=c.get("step", "Idle"),
+        version=c.get("version"),
+        entered_at=dt(c.get("startedAt")),
+        deadline=dt(c.get("deadline")),
+        extensions=int(c.get("extensions", 0)),
+        result=c.get("result"),
+    )
+
+
+@dataclass(frozen=True)
+class CanarySeen:
+    """What one reconcile saw of the candidate, to carry in status.canary."""
+
+    job_state: str | None
+    restarts: int
+    baseline: dict[str, int] | None
+    job_update_time: str | None
+
+
+class CanaryAnalysis(StreamJobBase):
+    async def _canary(
+        self,
+        job: StreamJobSpec,
+        status: dict[str, Any],
+        ustate: upgrade.UpgradeState,
+        canaries: dict[str, Any],
+        bootstrap: str,
+        now: datetime,
+        namespace: str,
+        name: str,
+    ) -> tuple[canary.CanaryDecision, CanarySeen]:
+        cstate = canary_state(status)
+        c = job.upgrade.canary
+        cspec = canary.CanarySpec(
+            version=job.version,
+            stable=ustate.active or job.version,
+            duration=duration(c.duration),
+            readiness_timeout=duration(job.upgrade.readiness_timeout),
+            max_restarts=c.max_restarts,
+            max_lag_records=c.max_lag_records,
+            rate_min=c.output_rate_ratio.min or 0.0,
+            rate_max=c.output_rate_ratio.max or float("inf"),
+            no_data=c.no_data,
+        )
+        fd = canaries.get(cstate.version or job.version)
+        previous = status.get("canary") or {}
+        state_now = ((fd or {}).get("status") or {}).get("jobStatus", {}).get("state")
+        update_now = job_update_time(fd)
+        restarts = count_restarts(
+            int(previous.get("restarts", 0)),
+            previous.get("jobState"),
+            state_now,
+            previous.get("jobUpdateTime"),
+            update_now,
+        )
+        if cstate.step in ("Idle", "Aborted", "Promoting"):
+            restarts = 0  # a new candidate starts counting afresh
+        view = deployment_view(fd, restarts=restarts)
+
+        observed = canary.CanaryObserved(view, None, None, None, 0)
+        if bootstrap and cstate.step == "Analysing" and cstate.version:
+            observed = await self._canary_measure(job, status, bootstrap, namespace, name, cstate, view)
+        decision = canary.decide(cstate, observed, cspec, now)
+        baseline: dict[str, int] | None = None
+        if bootstrap and decision.state.step == "Analysing" and cstate.step != "Analysing":
+            baseline = await self._totals(job, status, bootstrap, decision.state.version or job.version)
+        return decision, CanarySeen(state_now, restarts, baseline, update_now)
+
+    async def _totals(
+        self, job: StreamJobSpec, status: dict[str, Any], bootstrap: str, version: str
+    ) -> dict[str, int]:
+        """End offsets summed over the input, the stable output and the canary's shadow output."""
+        admin = self.lag.monitor(bootstrap).admin
+        stable = status.get("activeVersion")
+        topics = {"input": list(job.source.topics)}
+        if job.output.topic and stable:
+            topics["stable"] = [names.output_topic(job.output.topic.base, stable)]
+            topics["canary"] = [names.output_topic(job.output.topic.base, f"{version}-canary")]
+        totals: dict[str, int] = {}
+        for key, topic_names in topics.items():
+            found, _missing = await admin.partitions_by_topic(topic_names)
+            parts = [p for ps in found.values() for p in ps]
+            totals[key] = sum((await admin.end_offsets(parts)).values()) if parts else 0
+        return totals
+
+    async def _canary_measure(
+        self,
+        job: StreamJobSpec,
+        status: dict[str, Any],
+        bootstrap: str,
+        namespace: str,
+        name: str,
+        cstate: canary.CanaryState,
+        view: upgrade.Deployment,
+    ) -> canary.CanaryObserved:
+        """Rates over the analysis so far, from end offsets: shadow output vs stable output, and the input."""
+        assert cstate.version is not None and cstate.entered_at is not None
+        elapsed = max((datetime.now(UTC) - cstate.entered_at).total_seconds(), 1.0)
+        baseline = (status.get("canary") or {}).get("baseline") or {}
+        totals = await self._totals(job, status, bootstrap, cstate.version)
+        lag = self.lag.latest(names.consumer_group(namespace, name, f"{cstate.version}-canary"))
+        inputs = totals["input"] - int(baseline.get("input", totals["input"]))
+        rate = (
+            (totals.get("canary", 0) - int(baseline.get("canary", 0))) / elapsed
+            if "canary" in totals
+            else None
+        )
+        stable_rate = (
+            (totals.get("stable", 0) - int(baseline.get("stable", 0))) / elapsed
+            if "stable" in totals
+            else None
+        )
+        return canary.CanaryObserved(view, lag.total if lag else 0, rate, stable_rate, inputs)
