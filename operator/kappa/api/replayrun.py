@@ -307,7 +307,9 @@ class ReplayRunStatus(CommonStatus):
     )
     throttle: ThrottleStatus | None = None
     cleanup: Literal["Pending", "Done"] | None = Field(
-        default=None, description="Removal of what the run created, after abort or failure."
+        default=None,
+        description="The end state's remaining work: removal after abort or failure, the previous version's "
+        "decommission, a backfill's stop, or a rollback's switch back. Done once it is finished.",
     )
     consumer_group: str | None = Field(default=None, max_length=255)
     deployment: str | None = Field(default=None, max_length=253)

@@ -196,7 +196,8 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
         if nxt.phase == "RolledBack" and before != "RolledBack":
             metrics.rollbacks.labels(ctx.namespace, ctx.job_name).inc()
         cleanups = replay.RemoveReplay | replay.DecommissionPrevious | replay.StopReplay
-        if any(isinstance(a, cleanups) for a in decision.actions):
+        switch_back = nxt.phase == "RolledBack" and before != "RolledBack"
+        if switch_back or any(isinstance(a, cleanups) for a in decision.actions):
             ctx.patch["cleanup"] = "Pending"
 
     def _track(self, ctx: Context, phase: str) -> None:
@@ -275,6 +276,8 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
                 done = await self._stop_replay(obj, run, admin)
             elif state.phase in ("Aborted", "Failed"):
                 done = await self._cleanup(obj, run, job, admin)
+            elif state.phase == "RolledBack" and job_obj is not None and job is not None:
+                done = await self._switch_back(obj, run, job_obj, job, state, now)
             else:
                 done = True
         except (AliasError, KafkaAdapterError, ViewUnavailable, ApiException) as exc:
@@ -289,9 +292,37 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
                 message = "the replay job is stopped; its output and group stay for inspection until an abort"
             elif state.phase == "Succeeded":
                 message = "the previous version's deployment and consumer group are decommissioned"
+            elif state.phase == "RolledBack":
+                message = f"the view serves {state.cutover_from} again"
             else:
                 message = "the replay's deployment, consumer group and output are removed"
             await self._write(obj, {"cleanup": "Done"}, [], [Event("Normal", "CleanedUp", message)], now)
+
+    async def _switch_back(
+        self,
+        obj: dict[str, Any],
+        run: ReplayRunSpec,
+        job_obj: dict[str, Any],
+        job: StreamJobSpec,
+        state: replay.ReplayState,
+        now: datetime,
+    ) -> bool:
+        """A rollback's switch, made sure of: RolledBack is written before it (intent first), so a crash
+        between the two must not leave readers on the rolled-back version. Idempotent."""
+        status = obj.get("status") or {}
+        view_name = str(status.get("view") or "")
+        if not view_name or state.cutover_from is None or state.cutover_to is None:
+            return True
+        view_obj = await self.kube.get(
+            API_VERSION, "MaterializedView", obj["metadata"]["namespace"], view_name
+        )
+        if view_obj is None:
+            return True
+        view_spec = MaterializedViewSpec.model_validate(view_obj["spec"])
+        bootstrap = await bootstrap_servers(self.kube, job, obj["metadata"]["namespace"])
+        ctx = Context(obj, run, job_obj, job, bootstrap, view_name, view_obj, view_spec, now)
+        await self._cutover(ctx, replay.CutOver(str(view_name), state.cutover_to, state.cutover_from))
+        return True
 
     async def finalize(self, namespace: str, name: str) -> bool:
         """Deleting a run before its cutover removes what it created; after it, the replayed version is the

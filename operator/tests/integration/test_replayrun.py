@@ -273,7 +273,15 @@ def test_a_rollback_in_the_window_restores_v1_from_its_final_savepoint(
     )["status"]["cutover"]["previousSavepoint"]
     assert observing["status"]["cutover"]["toVersion"] == "v2"
     kubectl("annotate", "rr", "fix-revenue", "kappa.dev/rollback=incident-7")
-    wait_run(kubectl, "fix-revenue", "RolledBack", timeout=30)
+    rolled = kubectl.wait_for(
+        "rr",
+        "fix-revenue",
+        lambda o: phase(o) == "RolledBack" and o["status"].get("cleanup") == "Done",
+        timeout=30,
+        what="rolled back, switch done",
+    )
+    assert rolled["status"]["handledRequests"]["rollback"] == "incident-7"
+    assert conditions(rolled)["RolledBack"]["status"] == "True"
     assert shop.view_table() == "sessions_v1"
     assert shop.read_view()[0] == {"v1"}  # the same rows as before the cutover
     job = kubectl.wait_for(
