@@ -12,9 +12,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
+import pytest
 
 from tests.doubles.fko import FakeFlinkOperator
 from tests.doubles.pipeline import FakePipeline
@@ -317,29 +320,46 @@ def test_a_second_run_on_the_same_view_waits_and_names_the_first(shop: Shop, kub
     assert phase(waiting) == "Pending"
 
 
+def run_crashing(
+    kubectl: Kubectl, operator: OperatorProcess, run: str, until: Any, timeout: float = 240
+) -> list[str | None]:
+    """Restart the operator every time the failpoint kills it, until `until(run object)`; returns the phase
+    written just before each crash."""
+    crashed_after: list[str | None] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if until(kubectl.get("rr", run)):
+            return crashed_after
+        if operator.exited() is not None:
+            crashed_after.append(phase(kubectl.get("rr", run)))
+            operator.start(env={"KAPPA_FAILPOINTS": "replay-transition"})
+        time.sleep(0.1)
+    raise AssertionError(f"{run} did not get there in {timeout}s; crashed after {crashed_after}")
+
+
+@pytest.fixture
+def crashing_operator(kappa_operator: OperatorProcess) -> Iterator[OperatorProcess]:
+    """The operator with the failpoint that kills it right after it writes a ReplayRun's new phase."""
+    kappa_operator.stop()
+    kappa_operator.start(env={"KAPPA_FAILPOINTS": "replay-transition"})
+    yield kappa_operator
+    kappa_operator.stop()
+    kappa_operator.start()
+
+
 def test_an_operator_killed_at_every_phase_boundary_ends_like_an_uninterrupted_run(
-    shop: Shop, kubectl: Kubectl, kappa_operator: OperatorProcess, pipeline: FakePipeline
+    shop: Shop, kubectl: Kubectl, crashing_operator: OperatorProcess
 ) -> None:
     """The operator dies right after writing each new phase, before acting on it (the failpoint), and is
     started again: intent is in status, so the restarted operator checks the world and neither repeats nor
     skips a step."""
-    kappa_operator.stop()
-    kappa_operator.start(env={"KAPPA_FAILPOINTS": "replay-transition"})
-    try:
-        kubectl.apply(replayrun("fix-revenue"))
-        crashed_after: list[str | None] = []
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            obj = kubectl.get("rr", "fix-revenue")
-            if phase(obj) == "Succeeded" and obj["status"].get("cleanup") == "Done":
-                break
-            if kappa_operator.exited() is not None:
-                crashed_after.append(phase(kubectl.get("rr", "fix-revenue")))
-                kappa_operator.start(env={"KAPPA_FAILPOINTS": "replay-transition"})
-            time.sleep(0.1)
-    finally:
-        kappa_operator.stop()
-        kappa_operator.start()
+    kubectl.apply(replayrun("fix-revenue"))
+    crashed_after = run_crashing(
+        kubectl,
+        crashing_operator,
+        "fix-revenue",
+        lambda o: phase(o) == "Succeeded" and o["status"].get("cleanup") == "Done",
+    )
     done = kubectl.get("rr", "fix-revenue")
     print(f"\ncrashed right after writing: {crashed_after}")
     assert phase(done) == "Succeeded" and done["status"]["cleanup"] == "Done"
@@ -465,3 +485,29 @@ def test_a_throttled_replay_reads_under_a_broker_quota_that_goes_with_the_run(
     )
     assert asyncio.run(quotas.consumer_byte_rate(group)) is None
     quotas.close()
+
+
+def test_an_operator_killed_right_after_deciding_a_rollback_still_switches_readers_back(
+    shop: Shop, kubectl: Kubectl, crashing_operator: OperatorProcess
+) -> None:
+    kubectl.apply(replayrun("fix-revenue"))
+    run_crashing(kubectl, crashing_operator, "fix-revenue", lambda o: phase(o) == "Observing")
+    assert shop.view_table() == "sessions_v2"
+    kubectl("annotate", "rr", "fix-revenue", "kappa.dev/rollback=incident-8")
+    crashed_after = run_crashing(
+        kubectl,
+        crashing_operator,
+        "fix-revenue",
+        lambda o: phase(o) == "RolledBack" and o["status"].get("cleanup") == "Done",
+        timeout=60,
+    )
+    assert crashed_after[-1] == "RolledBack"  # it died before switching the view back
+    assert shop.view_table() == "sessions_v1"
+    assert shop.read_view()[0] == {"v1"}
+    kubectl.wait_for(
+        "sj",
+        "sessionizer",
+        lambda o: o["status"].get("activeVersion") == "v1",
+        timeout=30,
+        what="v1 live again",
+    )
