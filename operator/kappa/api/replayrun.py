@@ -263,6 +263,12 @@ class CutoverRecord(KappaModel):
         default=None, max_length=20, description="The compare-and-swap precondition."
     )
     to_version: str = Field(max_length=20)
+    replaced_version: str | None = Field(
+        default=None,
+        max_length=20,
+        description="The StreamJob version the cutover replaced; after a savepoint upgrade it writes the "
+        "output of fromVersion.",
+    )
     requested_at: datetime | None = None
     at: datetime | None = Field(default=None, description="When the view was seen serving toVersion.")
     duration_ms: int | None = Field(default=None, ge=0)

@@ -327,3 +327,8 @@ class StreamJobStatus(CommonStatus):
     history: list[VersionHistoryEntry] = Field(default_factory=list, max_length=64)
     promotion: PromotionRecord | None = None
     replay: ReplayUpgradeStatus | None = None
+    output_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="The version whose output each version writes: a savepoint upgrade keeps writing its "
+        "predecessor's output; a first deploy or a replay starts a new one.",
+    )

@@ -52,11 +52,15 @@ async def open_view(
     return ConfigMapView(ConfigMapAlias(), namespace, cm.name, cm.key, kafka)
 
 
-def physical_name(job: StreamJobSpec, spec: MaterializedViewSpec, version: str) -> str | None:
-    """What the view reads for a version: the version's table (postgres) or topic (configMap)."""
+def physical_name(
+    job: StreamJobSpec, spec: MaterializedViewSpec, version: str, lineage: dict[str, str] | None = None
+) -> str | None:
+    """What the view reads for a version: the table (postgres) or topic (configMap) it writes, which after a
+    savepoint upgrade is its predecessor's (the StreamJob's status.outputVersions)."""
+    out = (lineage or {}).get(version, version)
     if spec.backend.type == "postgres":
-        return names.output_table(job.output.table.base, version) if job.output.table else None
-    return names.output_topic(job.output.topic.base, version) if job.output.topic else None
+        return names.output_table(job.output.table.base, out) if job.output.table else None
+    return names.output_topic(job.output.topic.base, out) if job.output.topic else None
 
 
 def jobs_serving(jobs: list[dict[str, Any]], view: str) -> list[dict[str, Any]]:

@@ -107,6 +107,8 @@ class MaterializedViewReconciler:
             return
         known = _known_versions(status, job_obj, runs, spec.active_version)
 
+        lineage = ((job_obj or {}).get("status") or {}).get("outputVersions") or {}
+
         def physical(version: str | None) -> str | None:
             if version is None or job is None:
                 return None
@@ -115,7 +117,7 @@ class MaterializedViewReconciler:
                 out = (rs.get("output") or {}).get("table" if spec.backend.type == "postgres" else "topic")
                 if rs.get("version") == version and out:
                     return str(out)
-            return physical_name(job, spec, version)
+            return physical_name(job, spec, version, lineage)
 
         target = _version_of(target_physical, known, physical)
         job_active = ((job_obj or {}).get("status") or {}).get("activeVersion")

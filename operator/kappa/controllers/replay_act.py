@@ -12,7 +12,7 @@ from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import open_view
-from kappa.controllers.replay_context import FD_API, Context, ReplayBase, offsets_of
+from kappa.controllers.replay_context import FD_API, Context, ReplayBase, offsets_of, replaced_version
 from kappa.machines import replay
 from kappa.render import names
 from kappa.render.flink import kafka_topic, kafka_topic_name
@@ -149,7 +149,7 @@ class ReplayActions(ReplayBase):
         """After the window: the previous version's deployment and group go; its output stays, under its
         own retention (the StreamJob's deletionPolicy)."""
         meta, status = obj["metadata"], obj.get("status") or {}
-        previous = (status.get("cutover") or {}).get("fromVersion")
+        previous = replaced_version(status)
         if not previous:
             return True
         namespace, job_name = meta["namespace"], run.job_ref.name

@@ -39,6 +39,13 @@ def replay_state(status: dict[str, Any]) -> replay.ReplayState:
     )
 
 
+def replaced_version(status: dict[str, Any]) -> str | None:
+    """The StreamJob version a cutover replaced (kept suspended for the rollback window, then decommissioned).
+    Not always the view's version it switched from: after a savepoint upgrade, v2 writes v1's output."""
+    cut = status.get("cutover") or {}
+    return cut.get("replacedVersion") or cut.get("fromVersion")
+
+
 def replay_spec(run: ReplayRunSpec, view: str | None) -> replay.ReplaySpec:
     t = run.timeouts
     return replay.ReplaySpec(
@@ -119,7 +126,8 @@ class Context:
             if self.view_spec.backend.type == "postgres":
                 return output_table(self.job, self.run)
             return output_topic(self.job, self.run)
-        return physical_name(self.job, self.view_spec, version)
+        lineage = (self.job_obj.get("status") or {}).get("outputVersions") or {}
+        return physical_name(self.job, self.view_spec, version, lineage)
 
     def version_of(self, physical: str | None, candidates: list[str | None]) -> str | None:
         if physical is None:

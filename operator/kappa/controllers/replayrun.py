@@ -25,7 +25,14 @@ from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import ViewUnavailable, bootstrap_servers
 from kappa.controllers.failpoints import crash_at
 from kappa.controllers.replay_act import ReplayActions
-from kappa.controllers.replay_context import FD_API, Context, offsets_of, replay_spec, replay_state
+from kappa.controllers.replay_context import (
+    FD_API,
+    Context,
+    offsets_of,
+    replaced_version,
+    replay_spec,
+    replay_state,
+)
 from kappa.controllers.replay_observe import ReplayObservations
 from kappa.controllers.status import once, requested, ts
 from kappa.machines import replay
@@ -150,8 +157,9 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             seen["validation"] = await self._validate(ctx)
         if phase in ("Validating", "AwaitingApproval", "CuttingOver", "Observing") and ctx.view_spec:
             seen |= await self._alias(ctx, state)
-        if phase == "Observing" and state.cutover_from:
-            previous = names.deployment_name(ctx.job_name, state.cutover_from)
+        replaced = replaced_version(ctx.status)
+        if phase == "Observing" and replaced:
+            previous = names.deployment_name(ctx.job_name, replaced)
             fd = await self.kube.get(FD_API, "FlinkDeployment", ctx.namespace, previous)
             seen["previous_exists"] = fd is not None
             savepoint = deployment_view(fd).upgrade_savepoint_path if fd else None
@@ -187,6 +195,7 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             ctx.patch["cutover"] = {
                 "view": ctx.view_name,
                 "fromVersion": nxt.cutover_from,
+                "replacedVersion": (ctx.job_obj.get("status") or {}).get("activeVersion"),
                 "toVersion": nxt.cutover_to,
                 "requestedAt": ts(ctx.now),
             }

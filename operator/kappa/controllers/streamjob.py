@@ -208,11 +208,14 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         )
         decision = upgrade.decide(ustate, upgrade.Observed(views, lag_growing), spec, now)
         nxt = decision.state
+        lineage = upgrade.output_versions(
+            status.get("outputVersions") or {}, ustate.active, nxt.active, nxt.target
+        )
         serving = nxt.target or nxt.active
         if serving and not job.suspend:
             replayed = runs.get(serving)
             topic_ok, topic_why = await self._ensure_topic(
-                job, obj, serving, replayed[1] if replayed else None
+                job, obj, lineage.get(serving, serving), replayed[1] if replayed else None
             )
             if not topic_ok and any(c.type == "Ready" and c.status for c in decision.conditions):
                 failed = "Ready=False" in topic_why or "not served" in topic_why
@@ -226,6 +229,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         actions += decision.actions
         conditions = decision.conditions
         patch |= self._status(job, status, ustate, decision, views, versions, now, namespace, name)
+        patch["outputVersions"] = lineage  # recorded before a version is deployed to write it
         if live.record:
             patch["promotion"] = live.record
             retire_with_run(patch, live.record)
@@ -368,6 +372,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         bootstrap: str,
         *,
         canary_of: str | None = None,
+        output_version: str | None = None,
     ) -> Injection:
         if canary_of:
             shadow = f"{canary_of}-canary"
@@ -388,6 +393,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
             bootstrap_servers=bootstrap,
             startup_mode=mode,
             startup_timestamp_ms=stamp,
+            output_version=output_version,
         )
 
     async def _act(
@@ -401,6 +407,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
     ) -> None:
         meta = obj["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        lineage: dict[str, str] = (obj.get("status") or {}).get("outputVersions") or {}  # written first
         for action in actions:
             replayed = (runs or {}).get(getattr(action, "version", ""))
             if isinstance(action, upgrade.Apply) and replayed and not action.initial_savepoint:
@@ -424,7 +431,14 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
                     job=name,
                     owner_uid=uid,
                     spec=job,
-                    injection=self._injection(job, namespace, name, action.version, bootstrap),
+                    injection=self._injection(
+                        job,
+                        namespace,
+                        name,
+                        action.version,
+                        bootstrap,
+                        output_version=lineage.get(action.version),
+                    ),
                     state=action.state,
                     initial_savepoint_path=action.initial_savepoint,
                 )

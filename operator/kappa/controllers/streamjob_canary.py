@@ -95,7 +95,8 @@ class CanaryAnalysis(StreamJobBase):
         stable = status.get("activeVersion")
         topics = {"input": list(job.source.topics)}
         if job.output.topic and stable:
-            topics["stable"] = [names.output_topic(job.output.topic.base, stable)]
+            stable_output = (status.get("outputVersions") or {}).get(stable, stable)
+            topics["stable"] = [names.output_topic(job.output.topic.base, stable_output)]
             topics["canary"] = [names.output_topic(job.output.topic.base, f"{version}-canary")]
         totals: dict[str, int] = {}
         for key, topic_names in topics.items():

@@ -81,7 +81,7 @@ class ReplayUpgrade(StreamJobBase):
             seen = RunSeen(
                 r["metadata"]["name"],
                 st.get("phase") or "Pending",
-                cut.get("fromVersion"),
+                cut.get("replacedVersion") or cut.get("fromVersion"),
                 cut.get("toVersion") or run.version,
                 at,
                 at + window if at else None,

@@ -520,3 +520,17 @@ def decide(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime
     if spec.rollback_requested and state.step in ("Idle", "Starting"):
         return decide_manual_rollback(state, seen, spec, now)
     return STEPS[state.step](state, seen, spec, now)
+
+
+def output_versions(
+    recorded: dict[str, str], before_active: str | None, active: str | None, target: str | None
+) -> dict[str, str]:
+    """Which version's output each version writes. A savepoint upgrade (or a canary's promotion) continues
+    its predecessor's output, so readers of it see one continuous result; a first deploy and a version
+    adopted from a replay start their own. Recorded once per version, before it is deployed."""
+    lineage = dict(recorded)
+    if target and target not in lineage:
+        lineage[target] = lineage.get(before_active, before_active) if before_active else target
+    if active and active not in lineage:
+        lineage[active] = active
+    return lineage

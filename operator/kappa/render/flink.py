@@ -82,7 +82,11 @@ def injection_for(
     bootstrap_servers: str,
     startup_mode: StartupMode,
     startup_timestamp_ms: int | None = None,
+    output_version: str | None = None,
 ) -> Injection:
+    """`output_version`: the version whose output this one writes (a savepoint upgrade keeps its
+    predecessor's); by default its own."""
+    out = output_version or version
     return Injection(
         version=version,
         group_id=names.consumer_group(namespace, job, version),
@@ -90,8 +94,8 @@ def injection_for(
         bootstrap_servers=bootstrap_servers,
         startup_mode=startup_mode,
         startup_timestamp_ms=startup_timestamp_ms,
-        output_topic=names.output_topic(spec.output.topic.base, version) if spec.output.topic else None,
-        output_table=names.output_table(spec.output.table.base, version) if spec.output.table else None,
+        output_topic=names.output_topic(spec.output.topic.base, out) if spec.output.topic else None,
+        output_table=names.output_table(spec.output.table.base, out) if spec.output.table else None,
     )
 
 

@@ -428,6 +428,41 @@ class _Job:
             self.run_.stop.wait(0.5)
         return None
 
+    def _restored_offsets(self, partitions: list[int]) -> dict[int, int]:
+        """A Flink job restored from a savepoint resumes at the source positions the savepoint holds, whatever
+        its group id. The double's savepoints hold no state, so the positions are the committed offsets of
+        the deployment that took the savepoint (as of now: it is suspended, so they no longer move)."""
+        fko = self.pipeline.fko
+        path = fko.restored_from(self.namespace, self.name)
+        if not path:
+            return {}
+        for obj in self.pipeline.watcher.snapshot():
+            meta = obj["metadata"]
+            if meta["namespace"] != self.namespace or meta["name"] == self.name:
+                continue
+            if path not in fko.savepoints(self.namespace, meta["name"]):
+                continue
+            group = ((obj.get("spec") or {}).get("flinkConfiguration") or {}).get("kappa.group-id")
+            if not group:
+                return {}
+            deadline = time.monotonic() + 10  # its last batch is committed when its run has ended
+            while self.pipeline.running(self.namespace, meta["name"]) and time.monotonic() < deadline:
+                self.run_.stop.wait(0.05)
+            reader = Consumer(
+                {
+                    "bootstrap.servers": self.config.bootstrap_servers,
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                }
+            )
+            try:
+                wanted = [TopicPartition(self.config.input_topic, p) for p in partitions]
+                found = reader.committed(wanted, timeout=10)
+            finally:
+                reader.close()
+            return {tp.partition: tp.offset for tp in found if tp.error is None and tp.offset >= 0}
+        return {}
+
     def _start_positions(self, consumer: Consumer, partitions: list[int]) -> list[TopicPartition]:
         c = self.config
         committed = consumer.committed([TopicPartition(c.input_topic, p) for p in partitions], timeout=10)
@@ -437,11 +472,17 @@ class _Job:
         if c.startup_mode == "timestamp" and c.startup_timestamp_ms is not None:
             wanted = [TopicPartition(c.input_topic, p, c.startup_timestamp_ms) for p in partitions]
             by_time = {tp.partition: tp.offset for tp in consumer.offsets_for_times(wanted, timeout=10)}
+        restored = self._restored_offsets(partitions)
         for tp in committed:
             if tp.error is not None:
                 raise KafkaException(tp.error)
             if tp.offset >= 0:
                 start.append(TopicPartition(tp.topic, tp.partition, tp.offset))
+                continue
+            if tp.partition in restored:  # started from another deployment's savepoint: its positions
+                position = TopicPartition(tp.topic, tp.partition, restored[tp.partition])
+                start.append(position)
+                fresh.append(position)
                 continue
             low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
             if c.startup_mode == "latest-offset":

@@ -21,7 +21,16 @@ import pytest
 
 from tests.doubles.fko import FakeFlinkOperator
 from tests.doubles.pipeline import FakePipeline
-from tests.integration.shop import WINDOW, Shop, flinkdeployments, phase, reasons, replayrun, wait_run
+from tests.integration.shop import (
+    WINDOW,
+    Shop,
+    flinkdeployments,
+    phase,
+    reasons,
+    replayrun,
+    streamjob,
+    wait_run,
+)
 from tests.integration.testbed import Kubectl, OperatorProcess, conditions
 
 
@@ -511,3 +520,50 @@ def test_an_operator_killed_right_after_deciding_a_rollback_still_switches_reade
         timeout=30,
         what="v1 live again",
     )
+
+
+def test_a_savepoint_upgrade_keeps_writing_the_served_output_and_a_later_replay_replaces_it(
+    shop: Shop, kubectl: Kubectl, pipeline: FakePipeline
+) -> None:
+    ns = str(kubectl.namespace)
+    pipeline.logic(ns, "v2", multiplier=2.0)  # an unrelated change: the revenue bug is still there
+    kubectl.apply(streamjob(shop, "v2"))  # upgrade.strategy savepoint
+    job = kubectl.wait_for(
+        "sj",
+        "sessionizer",
+        lambda o: o["status"].get("activeVersion") == "v2" and conditions(o)["Ready"]["status"] == "True",
+        timeout=60,
+        what="v2 live by a savepoint upgrade",
+    )
+    assert job["status"]["outputVersions"] == {"v1": "v1", "v2": "v1"}
+    config = flinkdeployments(kubectl)["sessionizer-v2"]["spec"]["flinkConfiguration"]
+    assert config["kappa.output-table"] == "sessions_v1"  # the same output, continued from the savepoint
+    assert config["kappa.group-id"] == f"{ns}.sessionizer.v2"
+    shop.produce(60)
+    deadline = time.monotonic() + 30
+    while shop.read_view()[1] != shop.truth(2) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert shop.read_view()[1] == shop.truth(2)  # every event counted once, in the table readers query
+    assert shop.view_table() == "sessions_v1"
+    # The replay of the fix replaces v2, the version live at its cutover, and the view moves to v3's table.
+    kubectl.apply(replayrun("fix-revenue", version="v3"))
+    done = wait_run(kubectl, "fix-revenue", "Observing", "Succeeded", timeout=120)
+    cut = done["status"]["cutover"]
+    assert (cut["fromVersion"], cut["toVersion"], cut["replacedVersion"]) == ("v1", "v3", "v2")
+    kubectl.wait_for(
+        "sj", "sessionizer", lambda o: o["status"].get("activeVersion") == "v3", timeout=30, what="v3 live"
+    )
+    assert shop.view_table() == "sessions_v3"
+    deadline = time.monotonic() + 30
+    while shop.read_view()[1] != shop.truth() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert shop.read_view() == ({"v3"}, shop.truth())
+    kubectl.wait_for(
+        "rr",
+        "fix-revenue",
+        lambda o: phase(o) == "Succeeded" and o["status"].get("cleanup") == "Done",
+        timeout=WINDOW + 30,
+        what="v2 decommissioned",
+    )
+    assert sorted(flinkdeployments(kubectl)) == ["sessionizer-v3"]
+    assert f"{ns}.sessionizer.v2" not in shop.groups()
