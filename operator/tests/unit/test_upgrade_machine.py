@@ -14,6 +14,7 @@ from kappa.machines.upgrade import (
     UpgradeSpec,
     UpgradeState,
     decide,
+    output_versions,
 )
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -453,3 +454,38 @@ def test_adopting_a_replayed_version(
     decision = decide(state, seen(v1=HEALTHY, v2=HEALTHY), spec_, at(1))
     assert (decision.state.step, decision.state.active, decision.state.previous) == ("Idle", active, previous)
     assert decision.actions == actions
+
+
+@pytest.mark.parametrize(
+    ("case", "recorded", "before", "active", "target", "expected"),
+    [
+        ("first deploy writes its own output", {}, None, None, "v1", {"v1": "v1"}),
+        (
+            "a savepoint upgrade continues the output",
+            {"v1": "v1"},
+            "v1",
+            "v1",
+            "v2",
+            {"v1": "v1", "v2": "v1"},
+        ),
+        (
+            "and the next one too",
+            {"v1": "v1", "v2": "v1"},
+            "v2",
+            "v2",
+            "v3",
+            {"v1": "v1", "v2": "v1", "v3": "v1"},
+        ),
+        ("a replayed version adopted: its own", {"v1": "v1"}, "v1", "v2", None, {"v1": "v1", "v2": "v2"}),
+        ("a rollback changes nothing", {"v1": "v1", "v2": "v1"}, "v2", "v1", None, {"v1": "v1", "v2": "v1"}),
+    ],
+)
+def test_output_lineage(
+    case: str,
+    recorded: dict[str, str],
+    before: str | None,
+    active: str | None,
+    target: str | None,
+    expected: dict[str, str],
+) -> None:
+    assert output_versions(recorded, before, active, target) == expected
