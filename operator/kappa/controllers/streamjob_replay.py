@@ -16,9 +16,7 @@ from kappa.controllers.status import dt, once, ts
 from kappa.controllers.streamjob_base import StreamJobBase
 from kappa.machines.decision import Event
 from kappa.machines.promotion import RunSeen
-from kappa.render.flink import (
-    owner_reference,
-)
+from kappa.render.flink import owner_reference
 
 REPLAYING = ("Preflight", "Replaying", "CatchingUp", "Validating", "AwaitingApproval", "CuttingOver")
 
@@ -58,11 +56,13 @@ class ReplayUpgrade(StreamJobBase):
             return
         events: list[Event] = []
         if found is None:
-            await self.kube.apply(replay_run_for(meta["namespace"], meta["name"], meta["uid"], run_name, job))
             message = f"replaying {job.version} with ReplayRun {run_name}; {active} serves until the cutover"
             events.append(Event("Normal", "ReplayUpgrade", message))
         message = f"ReplayRun {run_name} for {job.version} is {run_phase or 'Pending'}; {active} serves"
+        # Intent first; the run's name is derived, so a repeat after a crash finds it instead of making two.
         await self._write(obj, patch, progressing("Replaying", message), events, generation, now)
+        if found is None:
+            await self.kube.apply(replay_run_for(meta["namespace"], meta["name"], meta["uid"], run_name, job))
 
     async def _runs(self, namespace: str, name: str) -> dict[str, tuple[str, ReplayRunSpec, RunSeen]]:
         """This job's ReplayRuns by version: their specs render adopted deployments exactly as they ran."""
