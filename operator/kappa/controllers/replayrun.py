@@ -117,7 +117,7 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             events.append(Event("Normal", decision.state.phase, f"{state.phase} → {decision.state.phase}"))
         await self._write(obj, ctx.patch, decision.conditions, events, now)
         if decision.state.phase != state.phase:
-            crash_at("replay-transition", f"{namespace}/{name} {state.phase}->{decision.state.phase}")
+            crash_at("replay-transition", namespace, f"{name} {state.phase}->{decision.state.phase}")
         self._track(ctx, decision.state.phase)
         await self._act(ctx, decision.actions, admin)
         self._export(ctx, decision.state.phase)

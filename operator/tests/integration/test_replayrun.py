@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from kappa.controllers.failpoints import EXIT_CODE as FAILPOINT_EXIT
 from tests.doubles.fko import FakeFlinkOperator
 from tests.doubles.pipeline import FakePipeline
 from tests.integration.shop import (
@@ -329,6 +330,16 @@ def test_a_second_run_on_the_same_view_waits_and_names_the_first(shop: Shop, kub
     assert phase(waiting) == "Pending"
 
 
+def start_crashing(operator: OperatorProcess, namespace: str) -> None:
+    """Start the operator with the failpoint that kills it right after it writes a new phase of a ReplayRun in
+    this test's namespace (runs of earlier tests, still being deleted, must not trip it)."""
+    try:
+        operator.start(env={"KAPPA_FAILPOINTS": f"replay-transition@{namespace}"})
+    except RuntimeError:
+        if operator.exited() != FAILPOINT_EXIT:  # the failpoint may fire before it reports healthy
+            raise
+
+
 def run_crashing(
     kubectl: Kubectl, operator: OperatorProcess, run: str, until: Any, timeout: float = 240
 ) -> list[str | None]:
@@ -340,17 +351,17 @@ def run_crashing(
         if until(kubectl.get("rr", run)):
             return crashed_after
         if operator.exited() is not None:
+            assert operator.exited() == FAILPOINT_EXIT, f"the operator died otherwise: {operator.exited()}"
             crashed_after.append(phase(kubectl.get("rr", run)))
-            operator.start(env={"KAPPA_FAILPOINTS": "replay-transition"})
+            start_crashing(operator, str(kubectl.namespace))
         time.sleep(0.1)
     raise AssertionError(f"{run} did not get there in {timeout}s; crashed after {crashed_after}")
 
 
 @pytest.fixture
-def crashing_operator(kappa_operator: OperatorProcess) -> Iterator[OperatorProcess]:
-    """The operator with the failpoint that kills it right after it writes a ReplayRun's new phase."""
+def crashing_operator(kappa_operator: OperatorProcess, kubectl: Kubectl) -> Iterator[OperatorProcess]:
     kappa_operator.stop()
-    kappa_operator.start(env={"KAPPA_FAILPOINTS": "replay-transition"})
+    start_crashing(kappa_operator, str(kubectl.namespace))
     yield kappa_operator
     kappa_operator.stop()
     kappa_operator.start()
