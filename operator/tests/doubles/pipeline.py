@@ -457,7 +457,7 @@ class _Job:
             )
             try:
                 wanted = [TopicPartition(self.config.input_topic, p) for p in partitions]
-                found = reader.committed(wanted, timeout=10)
+                found = _committed(reader, wanted, self.run_.stop)
             finally:
                 reader.close()
             return {tp.partition: tp.offset for tp in found if tp.error is None and tp.offset >= 0}
@@ -465,7 +465,8 @@ class _Job:
 
     def _start_positions(self, consumer: Consumer, partitions: list[int]) -> list[TopicPartition]:
         c = self.config
-        committed = consumer.committed([TopicPartition(c.input_topic, p) for p in partitions], timeout=10)
+        wanted = [TopicPartition(c.input_topic, p) for p in partitions]
+        committed = _committed(consumer, wanted, self.run_.stop)
         start: list[TopicPartition] = []
         fresh: list[TopicPartition] = []
         by_time: dict[int, int] = {}
@@ -496,7 +497,7 @@ class _Job:
             start.append(position)
             fresh.append(position)
         if fresh:
-            consumer.commit(offsets=fresh, asynchronous=False)
+            _commit(consumer, fresh, self.run_.stop)
         return start
 
     # --- the loop ----------------------------------------------------------------------------------------
@@ -579,9 +580,10 @@ class _Job:
                 totals[u] = (events + deltas[u][0], revenue + deltas[u][1])
         if producer is not None:
             self._produce(producer, records, multiplier, deltas, totals)
-        consumer.commit(
-            offsets=[TopicPartition(c.input_topic, p, o) for p, o in sorted(offsets.items())],
-            asynchronous=False,
+        _commit(
+            consumer,
+            [TopicPartition(c.input_topic, p, o) for p, o in sorted(offsets.items())],
+            self.run_.stop,
         )
         self.pipeline._committed_batch(self.run_.key, len(records), totals)
 
@@ -623,6 +625,45 @@ class _Job:
         left = producer.flush(30)
         if left or failures:
             raise RuntimeError(f"output topic {c.output_topic}: {left} undelivered, errors {failures[:3]}")
+
+
+_COORDINATOR_BUSY = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError._TIMED_OUT,
+}
+
+
+def _committed(
+    consumer: Consumer, wanted: list[TopicPartition], stop: threading.Event, timeout: float = 30.0
+) -> list[TopicPartition]:
+    """committed(), asked again while the group coordinator moves or loads, as a Flink job's Kafka client
+    does: on a broker that has just started, the offsets topic is not ready at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return list(consumer.committed(wanted, timeout=10))
+        except KafkaException as exc:
+            if exc.args[0].code() not in _COORDINATOR_BUSY or time.monotonic() > deadline:
+                raise
+        stop.wait(0.2)
+
+
+def _commit(
+    consumer: Consumer, offsets: list[TopicPartition], stop: threading.Event, timeout: float = 30.0
+) -> None:
+    """A synchronous commit, asked again while the coordinator is busy: the batch is already in the table, so
+    giving up here would count it twice on the restart."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+            return
+        except KafkaException as exc:
+            if exc.args[0].code() not in _COORDINATOR_BUSY or time.monotonic() > deadline:
+                raise
+        stop.wait(0.2)
 
 
 def _parse(value: bytes | None) -> tuple[str, Decimal]:

@@ -116,7 +116,7 @@ def test_a_reader_at_100_queries_per_second_sees_no_error_no_empty_and_no_mixed_
                     answers.append((time.monotonic(), frozenset(r[0] for r in rows), len(rows)))
                 except psycopg.Error as exc:
                     errors.append(str(exc))
-                time.sleep(max(0.0, 0.008 - (time.perf_counter() - started)))
+                time.sleep(max(0.0, 0.004 - (time.perf_counter() - started)))  # aims at ~250/s
 
     thread = threading.Thread(target=reader, daemon=True)
     began = time.monotonic()
