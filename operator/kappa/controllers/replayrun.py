@@ -234,6 +234,8 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
                     await self._create(ctx, admin)
                 elif isinstance(action, replay.CutOver):
                     await self._cutover(ctx, action)
+                elif isinstance(action, replay.ResumePrevious):
+                    pass  # the StreamJob resumes it: it follows this run's RolledBack phase (live_version)
                 elif isinstance(action, replay.PromoteVersion):
                     await self._unthrottle(ctx)  # live now: the StreamJob adopts it (it watches this run)
                 elif isinstance(action, replay.RemoveReplay):

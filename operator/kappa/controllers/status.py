@@ -11,7 +11,7 @@ import kopf
 from kappa.adapters.kube import Kube
 from kappa.api.base import API_VERSION
 from kappa.api.conditions import ConditionUpdate, merge_conditions
-from kappa.machines.decision import Decision, Event
+from kappa.machines.decision import Event
 
 
 def ts(value: datetime | None) -> str | None:
@@ -60,28 +60,6 @@ async def write_status(
     # What was written is what the next step of this reconcile sees.
     obj.setdefault("status", {}).update(status)
     post_events(obj, events)
-
-
-def apply_decision(
-    decision: Decision,
-    *,
-    body: kopf.Body,
-    patch: kopf.Patch,
-    generation: int,
-    now: datetime | None = None,
-) -> None:
-    now = now or datetime.now(UTC)
-    for key, value in decision.status.items():
-        patch.status[key] = value
-    if decision.conditions:
-        current: list[dict[str, Any]] = list(body.get("status", {}).get("conditions") or [])
-        patch.status["conditions"] = merge_conditions(
-            current, decision.conditions, generation=generation, now=now
-        )
-        # Even a Stalled decision reflects this generation.
-        patch.status["observedGeneration"] = generation
-    for event in decision.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
 
 def requested(obj: dict[str, Any], annotation: str, key: str) -> str | None:
