@@ -1,4 +1,4 @@
-# Kappa Operator. `make run` runs the operator on the local stack with the examples; `make test` tests it all.
+# Kappa Operator. `make run` plays the demo story on the local stack; `make test` tests it all.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,10 +8,11 @@ export PIP_CACHE_DIR ?= $(CACHE)/pip
 .PHONY: help venv crds lint unit test bench run up down e2e image clean
 
 help:
-	@echo "make run    start the local control plane, install CRDs, apply examples/, run the operator"
+	@echo "make run    the local stack (control plane, Kafka, PostgreSQL, Flink), the operator, and the demo story"
 	@echo "make test   lint, types, layer contracts, unit and integration tests on the real test bed"
 	@echo "make crds   regenerate crds/ from the models"
-	@echo "make up / make down   start / stop the local control plane"
+	@echo "make down   stop everything make run started"
+	@echo "make up     start the local control plane only"
 	@echo "make bench  lag-poll benchmark against the test Kafka (prints figures)"
 	@echo "make e2e    kind-based end-to-end tests (needs Docker)"
 
@@ -53,7 +54,7 @@ up:
 	bash testbed/controlplane.sh up
 
 down:
-	bash testbed/controlplane.sh down
+	bash testbed/down-local.sh
 
 e2e: venv
 	$(VENV)/bin/pip install -q -e '.[dev,e2e]'

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real CRDs of the two controllers that the test doubles stand in for, from Maven Central (see NOTES.md):
 #   fko      the Flink Kubernetes Operator's CRDs, as fabric8 generated them into META-INF/fabric8/ of
-#            org.apache.flink:flink-kubernetes-operator-api (only the apiextensions.k8s.io/v1 files)
+#            org.apache.flink:flink-kubernetes-operator-api (only the apiextensions.k8s.io/v1 files), with one
+#            deliberate patch: FlinkDeployment's spec.flinkVersion enum is that of a newer FKO (FKO_FLINK_VERSIONS)
 #   strimzi  KafkaTopic and KafkaUser, generated as Strimzi's own build does, by io.strimzi:crd-generator over the
 #            model classes of io.strimzi:api (no Strimzi jar carries CRD YAML); needs Java >= 21
 #
@@ -12,9 +13,17 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 FKO_VERSION="${FKO_VERSION:-1.10.0}"         # keep equal to <fko.version> in pom.xml
 STRIMZI_VERSION="${STRIMZI_VERSION:-1.2.0}"  # keep equal to <strimzi.version> in pom.xml
+# The patch (NOTES.md): Maven Central here stops at FKO 1.10.0, whose flinkVersion enum ends at v1_20, so the
+# apiserver refuses `flinkVersion: v2_x`. FKO 1.x takes v2_x from 1.11 (v2_0) on; this is the enum of FKO 1.x's
+# newest release, 1.15.0: apache/flink-kubernetes-operator@release-1.15.0, flink-kubernetes-operator-api/src/
+# main/java/org/apache/flink/kubernetes/operator/api/spec/FlinkVersion.java, from which fabric8 generates the
+# CRD's enum at build time. Nothing else in the 1.10.0 CRD changes. Change FKO_ENUM_RELEASE with the list: it
+# keys the cache.
+FKO_ENUM_RELEASE="1.15.0"
+FKO_FLINK_VERSIONS="v1_13 v1_14 v1_15 v1_16 v1_17 v1_18 v1_19 v1_20 v2_0 v2_1 v2_2 v2_3 v2_4"
 CACHE="${KAPPA_CACHE:-$HOME/.cache/kappa-operator}"
 OUT="$CACHE/upstream-crds"
-FKO_DIR="$OUT/fko-$FKO_VERSION"
+FKO_DIR="$OUT/fko-$FKO_VERSION-flinkversion-enum-$FKO_ENUM_RELEASE"
 STRIMZI_DIR="$OUT/strimzi-$STRIMZI_VERSION"
 
 log() { echo "upstream-crds: $*" >&2; }
@@ -61,20 +70,32 @@ fko() {
   local tmp="$FKO_DIR.tmp"
   rm -rf "$FKO_DIR" "$tmp"; mkdir -p "$tmp"
   # The -v1beta1.yml files beside them are apiextensions.k8s.io/v1beta1, which no served Kubernetes has any more.
-  python3 - "$LIBS/flink-kubernetes-operator-api-$FKO_VERSION.jar" "$tmp" <<'PY'
-import os, sys, zipfile
-jar, out = sys.argv[1], sys.argv[2]
+  python3 - "$LIBS/flink-kubernetes-operator-api-$FKO_VERSION.jar" "$tmp" "$FKO_FLINK_VERSIONS" <<'PY'
+import os, re, sys, zipfile
+jar, out, versions = sys.argv[1], sys.argv[2], sys.argv[3].split()
 names = [n for n in zipfile.ZipFile(jar).namelist()
          if n.startswith("META-INF/fabric8/") and n.endswith(".flink.apache.org-v1.yml")]
 if not names:
     sys.exit(f"no META-INF/fabric8/*.flink.apache.org-v1.yml in {jar}")
 for n in names:
-    with open(os.path.join(out, os.path.basename(n)), "wb") as f:
-        f.write(zipfile.ZipFile(jar).read(n))
+    text = zipfile.ZipFile(jar).read(n).decode()
+    if os.path.basename(n) == "flinkdeployments.flink.apache.org-v1.yml":
+        # spec.flinkVersion: `flinkVersion:` / `enum:` / one `- vX_Y` a line, at fabric8's indentation.
+        enum = re.compile(r"^( +)flinkVersion:\n\1  enum:\n((?:\1  - v[0-9]+_[0-9]+\n)+)", re.M)
+        found = enum.findall(text)
+        if len(found) != 1:
+            sys.exit(f"{n}: expected one spec.flinkVersion enum, found {len(found)}")
+        indent, old = found[0]
+        if not set(re.findall(r"v[0-9]+_[0-9]+", old)) <= set(versions):
+            sys.exit(f"{n}: the enum {old.split()} has values that FKO_FLINK_VERSIONS drops")
+        new = "".join(f"{indent}  - {v}\n" for v in versions)
+        text = enum.sub(lambda m: f"{m.group(1)}flinkVersion:\n{m.group(1)}  enum:\n{new}", text)
+    with open(os.path.join(out, os.path.basename(n)), "w") as f:
+        f.write(text)
 PY
   check_crds "$tmp"
   touch "$tmp/.complete"; mv "$tmp" "$FKO_DIR"
-  log "FKO $FKO_VERSION: $(cd "$FKO_DIR" && echo *.yml)"
+  log "FKO $FKO_VERSION (flinkVersion enum of $FKO_ENUM_RELEASE): $(cd "$FKO_DIR" && echo *.yml)"
 }
 
 # A java of major version >= 21: JAVA_HOME's, the one on PATH, else the newest under /usr/lib/jvm.

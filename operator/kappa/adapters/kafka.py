@@ -3,14 +3,21 @@ where the admin API cannot answer: record timestamps and marker-aware record cou
 
 Every method is async. Admin calls return concurrent futures, awaited with asyncio.wrap_future; consumer
 calls block and run in a worker thread. Nothing here blocks the event loop.
+
+librdkafka's own log and its error callbacks go through Python logging: a cluster that does not answer is
+logged once when it stops answering and once when it answers again (`Reachability`), not on every reconnect
+attempt, which librdkafka makes several times a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
@@ -40,6 +47,140 @@ from confluent_kafka.admin import (
 from kappa.machines.preflight import PartitionFacts, TopicFacts
 
 Partition = tuple[str, int]
+
+log = logging.getLogger(__name__)
+librdkafka_log = logging.getLogger("kappa.librdkafka")
+"""Where librdkafka's own log lines go, at their own level (connection failures at DEBUG: Reachability)."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change of state worth one log line: `down` at WARNING, back up at INFO."""
+
+    down: bool
+    message: str
+
+
+@dataclass
+class Reachability:
+    """Whether a component answers, from a sequence of observations; pure (the caller passes the time).
+
+    Only changes of state make a Transition: the first failure (and the first after a recovery), and the
+    first success after failures. Failures while down are counted, not reported, so a client that retries ten
+    times a second says so once. The first success of all is no transition: nothing was wrong before it.
+    """
+
+    what: str
+    """How log lines name the component, e.g. "Kafka at broker-0:9092"."""
+    failing: str = "unreachable"
+    """What the down line says of it: "Kafka at X unreachable: ...", "lag poll of X failing: ..."."""
+    up: bool | None = None
+    """None until the first observation."""
+    down_since: float = 0.0
+    failures: int = 0
+    """Failures since the last success."""
+    reason: str = ""
+    """Why it went down, while it is down."""
+
+    def observe(self, ok: bool, reason: str = "", now: float = 0.0) -> Transition | None:
+        was_down = self.up is False
+        if ok:
+            failures, self.up, self.failures, self.reason = self.failures, True, 0, ""
+            if not was_down:
+                return None
+            return Transition(
+                False,
+                f"{self.what} answers again, after {now - self.down_since:.0f}s and {failures} failure(s)",
+            )
+        self.failures += 1
+        if was_down:
+            return None
+        self.up, self.down_since, self.reason = False, now, reason or "no answer"
+        return Transition(True, f"{self.what} {self.failing}: {self.reason}")
+
+
+class ClusterHealth:
+    """The Reachability of one Kafka cluster, shared by every client of it (admin, consumers, quota calls),
+    so that "Kafka at X unreachable" is said once whichever client noticed. Thread-safe: librdkafka's
+    callbacks run on the polling thread, admin results on the event loop, consumers in worker threads."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self._state = Reachability(f"Kafka at {bootstrap_servers}")
+        self._lock = threading.Lock()
+        self._last_transport = ""
+
+    @property
+    def unreachable(self) -> str | None:
+        """Why the cluster is down ("Kafka at X unreachable: ..."); None while it answers (or is unknown)."""
+        state = self._state
+        return f"{state.what} unreachable: {state.reason}" if state.up is False else None
+
+    def observe(self, ok: bool, reason: str = "") -> None:
+        with self._lock:
+            transition = self._state.observe(ok, reason, time.monotonic())
+        if transition is not None:
+            log.log(logging.WARNING if transition.down else logging.INFO, "%s", transition.message)
+
+    def error_cb(self, error: KafkaError) -> None:
+        """librdkafka's error callback: `all brokers down` (or an unresolvable name) is the cluster down; a
+        single broker's transport error is only remembered, as the reason named when all are down."""
+        code = error.code()
+        if code == KafkaError._TRANSPORT:
+            self._last_transport = error.str()
+            librdkafka_log.debug("%s: %s", self.bootstrap_servers, error.str())
+        elif code in (KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE):
+            last = f" ({self._last_transport})" if self._last_transport else ""
+            self.observe(False, f"{error.str()}{last}")
+        else:
+            librdkafka_log.log(
+                logging.ERROR if error.fatal() else logging.WARNING, "%s: %s", self.bootstrap_servers, error
+            )
+
+
+_CLUSTERS: dict[str, ClusterHealth] = {}
+_CLUSTERS_LOCK = threading.Lock()
+
+
+def cluster_health(bootstrap_servers: str) -> ClusterHealth:
+    with _CLUSTERS_LOCK:
+        if bootstrap_servers not in _CLUSTERS:
+            _CLUSTERS[bootstrap_servers] = ClusterHealth(bootstrap_servers)
+        return _CLUSTERS[bootstrap_servers]
+
+
+# Facilities of librdkafka's connection failures: the error callback and Reachability report those instead.
+_CONNECTION_FACILITIES = {"FAIL", "BROKERFAIL"}
+
+
+class _LibrdkafkaLog:
+    """What confluent-kafka calls as `logger`: it calls log(level, "%s [%s] %s", facility, client, text)."""
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        facility = args[0] if args else ""
+        librdkafka_log.log(logging.DEBUG if facility in _CONNECTION_FACILITIES else level, fmt, *args)
+
+
+LIBRDKAFKA_LOG = _LibrdkafkaLog()
+
+
+def quiet_client_config(bootstrap_servers: str) -> dict[str, Any]:
+    """Configuration every confluent-kafka client of the operator gets: its log and errors through Python
+    logging (served by the client's poll()), transport failures counted by the cluster's Reachability."""
+    return {"logger": LIBRDKAFKA_LOG, "error_cb": cluster_health(bootstrap_servers).error_cb}
+
+
+def _serve_callbacks(ref: weakref.ref[KafkaAdmin], stop: threading.Event) -> None:
+    """An AdminClient delivers logs and error callbacks only from poll(); without it they queue up. Holds the
+    adapter weakly, so a dropped adapter ends this thread within a second."""
+    while not stop.is_set():
+        owner = ref()
+        admin = owner._admin if owner is not None else None
+        del owner
+        if admin is None:
+            return
+        admin.poll(1.0)
+        del admin
 
 
 class KafkaAdapterError(Exception):
@@ -128,14 +269,23 @@ def retried(
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                return await method(self, *args, **kwargs)
+                result = await method(self, *args, **kwargs)
             except KafkaException as exc:
                 if not _transient(exc) or time.monotonic() + delay > deadline:
+                    if _is(exc, *_UNREACHABLE):
+                        self.health.observe(False, exc.args[0].str())
                     raise
+            else:
+                self.health.observe(True)
+                return result
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
     return wrapper  # type: ignore[return-value]  # functools.wraps types it as _Wrapped
+
+
+# Errors that say the cluster did not answer at all (rather than answering no).
+_UNREACHABLE = (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE)
 
 
 def _is(exc: BaseException, *codes: int) -> bool:
@@ -150,11 +300,19 @@ class KafkaAdmin:
     def __init__(self, bootstrap_servers: str, *, client_id: str = "kappa-operator", timeout: float = 30.0):
         self.bootstrap_servers = bootstrap_servers
         self.timeout = timeout
+        self.health = cluster_health(bootstrap_servers)
         self._conf: dict[str, str | int | float | bool] = {
             "bootstrap.servers": bootstrap_servers,
             "client.id": client_id,
         }
-        self._admin = AdminClient(self._conf)
+        self._admin = AdminClient(self._conf, **quiet_client_config(bootstrap_servers))
+        self._stop = threading.Event()
+        threading.Thread(
+            target=_serve_callbacks,
+            args=(weakref.ref(self), self._stop),
+            name=f"kafka-admin-{bootstrap_servers}",
+            daemon=True,
+        ).start()
 
     # -- topics ---------------------------------------------------------------------------------------
 
@@ -447,6 +605,7 @@ class KafkaAdmin:
         return _Consumer(
             {
                 **self._conf,
+                **quiet_client_config(self.bootstrap_servers),
                 "group.id": f"kappa-probe-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
@@ -528,7 +687,9 @@ class KafkaAdmin:
         return {p: PartitionFacts(log_starts[p], ends[p], start.offsets[p], stamps.get(p)) for p in parts}
 
     def close(self) -> None:
-        """AdminClient has no close; dropping the reference lets librdkafka shut down its threads."""
+        """AdminClient has no close; dropping the reference (and ending the thread that polls it) lets
+        librdkafka shut down its threads."""
+        self._stop.set()
         self._admin = None  # type: ignore[assignment]
 
 

@@ -56,6 +56,16 @@ class Kube:
         )
         return dict(result.to_dict())
 
+    def _create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        resource = self._resource(obj["apiVersion"], obj["kind"])
+        namespace = obj["metadata"].get("namespace")
+        return dict(resource.create(body=obj, namespace=namespace, field_manager=FIELD_MANAGER).to_dict())
+
+    def _replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        resource = self._resource(obj["apiVersion"], obj["kind"])
+        namespace = obj["metadata"].get("namespace")
+        return dict(resource.replace(body=obj, namespace=namespace, field_manager=FIELD_MANAGER).to_dict())
+
     def _get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return dict(self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict())
@@ -122,6 +132,14 @@ class Kube:
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under the operator's field manager; idempotent."""
         return await asyncio.to_thread(self._apply, obj)
+
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create; ApiException 409 when it exists."""
+        return await asyncio.to_thread(self._create, obj)
+
+    async def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Replace as a compare-and-swap: with metadata.resourceVersion set, a concurrent change is a 409."""
+        return await asyncio.to_thread(self._replace, obj)
 
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return await asyncio.to_thread(self._get, api_version, kind, namespace, name)

@@ -1,5 +1,8 @@
 """Tracks the lag of many consumer groups with one batched poll per interval, keeps a sliding window per
 partition for the Burrow-style evaluation, detects groups that fell off retention, and exports gauges.
+
+A poll that fails is counted in kappa_lag_poll_errors_total every time, but logged only when polls start
+failing and when they succeed again (see `Reachability`): a cluster that is down says so once.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from confluent_kafka import KafkaError, KafkaException
+
 from kappa.adapters import metrics
-from kappa.adapters.kafka import KafkaAdmin, Partition
+from kappa.adapters.kafka import KafkaAdmin, Partition, Reachability
 from kappa.machines.lag import (
     LagStatus,
     PartitionLag,
@@ -35,6 +40,7 @@ class TrackedGroup:
     labels: dict[str, str] = field(default_factory=dict)
     allowed_lag: int = 0
     windows: dict[Partition, PartitionWindow] = field(default_factory=dict)
+    fell_off_logged: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,23 @@ class LagMonitor:
         self._partitions_at = 0.0
         self._marker_counts: dict[tuple[Partition, int, int], int] = {}
         self._latest: dict[str, GroupLag] = {}
+        self._polls = Reachability(f"lag poll of {admin.bootstrap_servers}", failing="failing")
+
+    @property
+    def failing(self) -> str | None:
+        """Why the last poll failed, while polls fail; None once one succeeds."""
+        return self._polls.reason if self._polls.up is False else None
+
+    def _polled(self, error: BaseException | None) -> None:
+        transition = self._polls.observe(error is None, _describe(error) if error else "", self.clock())
+        if transition is None:
+            return
+        if transition.down:
+            # A Kafka error says all there is; anything else is a bug, worth its traceback once.
+            trace = error if error is not None and not isinstance(error, KafkaException) else None
+            log.warning("%s", transition.message, exc_info=trace)
+        else:
+            log.info("%s", transition.message)
 
     def track(
         self, group: str, topics: Iterable[str], *, labels: dict[str, str] | None = None, allowed_lag: int = 0
@@ -128,10 +151,10 @@ class LagMonitor:
         stale = now - self._partitions_at > self.partition_refresh
         if stale or any(t not in self._partitions and t not in self._missing for t in topics):
             found, missing = await self.admin.partitions_by_topic(topics)
+            if set(missing) - self._missing:  # said once per topic that goes missing, not per refresh
+                log.warning("tracked topic(s) missing, their groups report no lag: %s", ", ".join(missing))
             self._partitions, self._missing = found, set(missing)
             self._partitions_at = now
-            if missing:
-                log.warning("tracked topic(s) missing, their groups report no lag: %s", ", ".join(missing))
         return self._partitions
 
     async def poll(self) -> dict[str, GroupLag]:
@@ -149,9 +172,11 @@ class LagMonitor:
                 self.admin.committed_many(self._groups),
             )
             corrected = await self._without_markers(ends, committed)
-        except Exception:
+        except Exception as exc:
             metrics.lag_poll_errors.inc()
+            self._polled(exc)
             raise
+        self._polled(None)
         results: dict[str, GroupLag] = {}
         for name, tracked in self._groups.items():
             parts = [p for t in tracked.topics for p in by_topic.get(t, [])]
@@ -222,18 +247,27 @@ class LagMonitor:
         metrics.group_lag.labels(*labels).set(result.total)
         metrics.group_lag_status.labels(*labels).set(int(result.status.status))
         metrics.fell_off_retention.labels(*labels).set(len(result.fell_off))
-        if result.fell_off:
-            log.warning("group %s fell off retention on %d partition(s)", tracked.group, len(result.fell_off))
+        if len(result.fell_off) != tracked.fell_off_logged:  # when it changes, not on every poll
+            tracked.fell_off_logged = len(result.fell_off)
+            if result.fell_off:
+                log.warning(
+                    "group %s fell off retention on %d partition(s)", tracked.group, len(result.fell_off)
+                )
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
-        """Poll every `interval` seconds until `stop` is set; a failed poll is logged and retried."""
+        """Poll every `interval` seconds until `stop` is set; a failed poll is retried (and logged by poll()
+        when polls start failing)."""
         while not stop.is_set():
-            try:
+            with contextlib.suppress(Exception):
                 await self.poll()
-            except Exception:
-                log.exception("lag poll failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, KafkaException) and error.args and isinstance(error.args[0], KafkaError):
+        return str(error.args[0].str())
+    return f"{type(error).__name__}: {error}"
 
 
 __all__ = ["GroupLag", "LagMonitor", "LagStatus", "TrackedGroup"]

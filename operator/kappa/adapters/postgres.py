@@ -1,7 +1,8 @@
 """The PostgreSQL serving backend of a MaterializedView: a view over one table per version, switched in one
 transaction with a compare-and-swap precondition. psycopg 3's async connections keep the event loop free.
 
-The connection URI comes from a Secret and is never logged or stored: errors name the view, not the server.
+The connection URI comes from a Secret and is never logged or stored: errors name the view, or the server by
+host and port only (PostgresUnavailable), never the user or password.
 """
 
 from __future__ import annotations
@@ -11,8 +12,37 @@ import time
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from kappa.adapters.alias import AliasError, AliasMoved, Cutover
+
+
+class PostgresUnavailable(AliasError):
+    """The serving database did not take the connection: down, unresolvable, or refusing the login. The
+    message names host and port and says why, in libpq's words, with the password (if ever quoted) masked."""
+
+
+def server_of(uri: str) -> str:
+    """host:port of a connection string (URI or key=value), without user or password; "" if unparseable."""
+    try:
+        params = conninfo_to_dict(uri)
+    except psycopg.ProgrammingError:
+        return ""
+    host = str(params.get("host") or params.get("hostaddr") or "localhost")
+    return f"{host}:{params.get('port') or 5432}"
+
+
+def unavailable(uri: str, exc: BaseException) -> PostgresUnavailable:
+    """The error for a failed connect: "PostgreSQL at host:port unreachable: <libpq's reason>"."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    try:
+        password = str(conninfo_to_dict(uri).get("password") or "")
+    except psycopg.ProgrammingError:
+        password = ""
+    if password:
+        reason = reason.replace(password, "****")
+    server = server_of(uri) or "the serving database"
+    return PostgresUnavailable(f"PostgreSQL at {server} unreachable: {reason}")
 
 
 class PostgresAlias:
@@ -26,7 +56,7 @@ class PostgresAlias:
                 self._uri, connect_timeout=int(self._connect_timeout)
             )
         except psycopg.OperationalError as exc:
-            raise AliasError(f"cannot connect to the serving database: {type(exc).__name__}") from None
+            raise unavailable(self._uri, exc) from None
 
     @staticmethod
     async def _target(

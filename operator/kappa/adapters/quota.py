@@ -3,6 +3,10 @@ and the record size that turns a records/s throttle into that byte rate.
 
 confluent-kafka has no AlterClientQuotas, so the quota calls go through kafka-python; both libraries block,
 and every blocking call runs in a worker thread. Nothing here blocks the event loop.
+
+A cluster that does not answer is reported through the Kafka adapter's per-cluster Reachability (one log
+line when it goes down, one when it is back). kafka-python's own `kafka` logger, which logs every connection
+attempt at ERROR, is quieted by the CLI's logging setup; the confluent-kafka consumer logs like the adapter's.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from kafka.protocol.admin import (  # type: ignore[import-untyped]
     DescribeClientQuotasRequest,
 )
 
+from kappa.adapters.kafka import cluster_health, quiet_client_config
+
 CLIENT_ID = "client-id"
 """The quota entity type: Flink's Kafka source sends the replay's group id as its client id."""
 
@@ -38,6 +44,10 @@ timestamp and offset deltas, key/value lengths, header count) and a share of its
 _EXACT = 0  # DescribeClientQuotas match type 0: the entity name equals `match`
 
 T = TypeVar("T")
+
+
+# kafka-python's errors that say the cluster did not answer: a refused connection, a bootstrap timed out.
+_UNREACHABLE = (kafka_errors.KafkaConnectionError, kafka_errors.KafkaTimeoutError)
 
 
 class QuotaError(Exception):
@@ -116,12 +126,18 @@ class ClientQuotas:
         timeout. Both requests are idempotent (set a value, remove a key), so a retry cannot do harm."""
         delay = 0.1
         deadline = time.monotonic() + self.timeout
+        health = cluster_health(self.bootstrap_servers)
         while True:
             try:
-                return await asyncio.to_thread(blocking)
+                result = await asyncio.to_thread(blocking)
             except kafka_errors.KafkaError as exc:
                 if not exc.retriable or time.monotonic() + delay > deadline:
+                    if isinstance(exc, _UNREACHABLE):
+                        health.observe(False, str(exc))
                     raise QuotaError(f"{what} failed: {exc}") from exc
+            else:
+                health.observe(True)
+                return result
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
@@ -307,6 +323,7 @@ def _sample_sizes_blocking(
             # Aborted records count against a quota too: the broker sends them and the reader drops them.
             "isolation.level": "read_uncommitted",
             "auto.offset.reset": "earliest",
+            **quiet_client_config(bootstrap_servers),
         }
     )
     sizes: list[int] = []

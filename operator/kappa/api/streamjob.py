@@ -221,6 +221,41 @@ class UpgradeSpec(KappaModel):
     canary: CanarySpec = defaulted(CanarySpec, "Canary analysis settings (strategy canary).")
 
 
+class CredentialsRef(KappaModel):
+    """A Secret key whose value is sent as the REST API's `Authorization` header (e.g. `Bearer …`), for a
+    session cluster behind an authenticating proxy. Read by name; never copied into status, events or logs."""
+
+    name: ObjectName = Field(description="Secret in this namespace.")
+    key: str = Field(default="authorization", max_length=253, description="Key holding the header value.")
+
+
+class SessionCluster(KappaModel):
+    """A Flink session cluster reached over its REST API."""
+
+    rest_url: str | None = Field(
+        default=None,
+        alias="restURL",
+        max_length=1024,
+        pattern=r"^https?://[^\s/]+(/.*)?$",
+        description="The JobManager's REST endpoint, e.g. http://flink-jobmanager:8081; default: the "
+        "operator's --flink-rest-url.",
+    )
+    credentials_ref: CredentialsRef | None = Field(
+        default=None, description="Authorization header for the REST endpoint, from a Secret."
+    )
+
+
+class RuntimeSpec(KappaModel):
+    """Where the job runs. Unset: the operator's default (`kappa run --runtime`). Recorded in status at the
+    first deploy, and kept: a job never moves between runtimes behind its savepoints' back."""
+
+    type: Literal["FlinkDeployment", "Session"] = Field(
+        description="FlinkDeployment: one FKO FlinkDeployment per version. Session: jobs on a Flink session "
+        "cluster over its REST API."
+    )
+    session: SessionCluster | None = Field(default=None, description="The session cluster (type Session).")
+
+
 class StreamJobSpec(KappaModel):
     """A versioned Flink streaming job. Changing `version` starts an upgrade."""
 
@@ -230,6 +265,9 @@ class StreamJobSpec(KappaModel):
     flink: FlinkSpec = Field(description="The Flink job, passed through to FKO.")
     upgrade: UpgradeSpec = defaulted(UpgradeSpec, "How version changes are rolled out.")
     suspend: bool = Field(default=False, description="Suspend the job with a savepoint.")
+    runtime: RuntimeSpec | None = Field(
+        default=None, description="Where the job runs; default: the operator's --runtime."
+    )
 
 
 class VersionDeployment(KappaModel):
@@ -327,6 +365,11 @@ class StreamJobStatus(CommonStatus):
     history: list[VersionHistoryEntry] = Field(default_factory=list, max_length=64)
     promotion: PromotionRecord | None = None
     replay: ReplayUpgradeStatus | None = None
+    runtime: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The runtime the job was deployed on (FlinkDeployment, Session).",
+    )
     output_versions: dict[str, str] = Field(
         default_factory=dict,
         description="The version whose output each version writes: a savepoint upgrade keeps writing its "

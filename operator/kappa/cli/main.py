@@ -18,6 +18,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # Read by the controllers when they register their timers, so set before importing them.
     os.environ["KAPPA_LAG_INTERVAL"] = str(args.lag_interval)
     os.environ["KAPPA_RECONCILE_INTERVAL"] = str(args.reconcile_interval)
+    # The job runtimes' operator-wide defaults (controllers/job_runtimes.py).
+    os.environ["KAPPA_RUNTIME"] = args.runtime
+    for key, value in (
+        ("KAPPA_FLINK_REST_URL", args.flink_rest_url),
+        ("KAPPA_SQL_RUNNER_JAR", args.sql_runner_jar),
+        ("KAPPA_SAVEPOINT_DIR", args.savepoint_dir),
+    ):
+        if value:
+            os.environ[key] = str(Path(value).resolve()) if key == "KAPPA_SQL_RUNNER_JAR" else value
     import kappa.controllers  # noqa: F401  (registers the handlers)
 
     # Kopf's loggers name the resource in every line: [namespace/name] in plain text, "object" in JSON.
@@ -27,6 +36,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         log_refkey="object",
         log_prefix=args.log_format == "full",
     )
+    _quiet_client_libraries(verbose=args.verbose)
 
     if args.metrics_port:
         from prometheus_client import start_http_server
@@ -42,6 +52,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         else None,
     )
     return 0
+
+
+def _quiet_client_libraries(*, verbose: bool) -> None:
+    """A component that is down is said once, by the adapters (one line when it goes, one when it is back).
+    The client libraries would say it on every reconnect attempt: kafka-python logs each at ERROR (the quota
+    calls raise what failed, so nothing is lost); librdkafka's routine INFO lines are for --verbose."""
+    import logging
+
+    logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.CRITICAL)
+    logging.getLogger("kappa.librdkafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:
@@ -120,6 +140,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lag-interval", type=float, default=10.0, help="seconds between consumer lag polls")
     run.add_argument(
         "--reconcile-interval", type=float, default=10.0, help="seconds between level-triggered re-checks"
+    )
+    run.add_argument(
+        "--runtime",
+        choices=["FlinkDeployment", "Session"],
+        default=os.environ.get("KAPPA_RUNTIME", "FlinkDeployment"),
+        help="where StreamJobs without spec.runtime run: FKO FlinkDeployments, or a Flink session cluster",
+    )
+    run.add_argument(
+        "--flink-rest-url",
+        default=os.environ.get("KAPPA_FLINK_REST_URL"),
+        help="the session cluster's REST endpoint, for jobs without spec.runtime.session.restURL",
+    )
+    run.add_argument(
+        "--sql-runner-jar",
+        default=os.environ.get("KAPPA_SQL_RUNNER_JAR"),
+        help="the SQL runner jar the session runtime uploads for SQL jobs (testbed/flink.sh runner-jar)",
+    )
+    run.add_argument(
+        "--savepoint-dir",
+        default=os.environ.get("KAPPA_SAVEPOINT_DIR"),
+        help="where the session runtime asks for savepoints; default: the cluster's savepoint directory",
     )
     run.add_argument("--log-format", choices=["full", "json"], default="full", help="json for log shippers")
     run.add_argument("-v", "--verbose", action="store_true")

@@ -1,6 +1,9 @@
 """Operator-wide lag tracking: one LagMonitor per Kafka cluster, polled in the background, exported as gauges.
 
-Controllers call `track`/`untrack`; one task polls every tracked group of every cluster once per interval.
+Controllers call `track`/`untrack`; one task polls every tracked group of every cluster once per interval,
+the clusters concurrently, so that one that is down (each request waits out its timeout) delays no other.
+A failing cluster is logged by its monitor when polls start failing and when they recover, not per poll;
+`unreachable()` says why, for a condition.
 """
 
 from __future__ import annotations
@@ -54,13 +57,21 @@ class LagTracking:
                 return found
         return None
 
+    def unreachable(self, bootstrap: str) -> str | None:
+        """Why the cluster cannot be polled ("Kafka at X unreachable: ..."), or None while it answers."""
+        if not bootstrap:
+            return None
+        monitor = self.monitors.get(bootstrap)
+        if monitor is None:
+            return None
+        return monitor.admin.health.unreachable or (
+            f"lag poll of {bootstrap} failing: {monitor.failing}" if monitor.failing else None
+        )
+
     async def run(self) -> None:
         while not self.stop.is_set():
-            for bootstrap, monitor in list(self.monitors.items()):
-                try:
-                    await monitor.poll()
-                except Exception as exc:  # a cluster being down must not stop the others
-                    log.warning("lag poll of %s failed: %s", bootstrap, exc)
+            # A failed poll is counted and, when polls start or stop failing, logged by its monitor.
+            await asyncio.gather(*(m.poll() for m in list(self.monitors.values())), return_exceptions=True)
             try:
                 await asyncio.wait_for(self.stop.wait(), timeout=self.interval)
             except TimeoutError:

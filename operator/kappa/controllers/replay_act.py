@@ -12,7 +12,7 @@ from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import open_view
-from kappa.controllers.replay_context import FD_API, Context, ReplayBase, offsets_of, replaced_version
+from kappa.controllers.replay_context import Context, ReplayBase, offsets_of, replaced_version
 from kappa.machines import replay
 from kappa.render import names
 from kappa.render.flink import kafka_topic, kafka_topic_name
@@ -58,7 +58,8 @@ class ReplayActions(ReplayBase):
         if throttle:
             subtasks = int(throttle.get("subtasks", 1))
             await set_quota(ctx.bootstrap, throttle["clientId"], int(throttle["bytesPerSecond"]), subtasks)
-        await self.kube.apply(
+        runtime = await self._runtime(ctx.namespace, ctx.job_name)
+        await runtime.apply(
             replay_deployment(
                 namespace=ctx.namespace,
                 job_name=ctx.job_name,
@@ -94,9 +95,10 @@ class ReplayActions(ReplayBase):
         meta = obj["metadata"]
         namespace, job_name = meta["namespace"], run.job_ref.name
         fd_name = names.deployment_name(job_name, run.version)
-        fd = await self.kube.get(FD_API, "FlinkDeployment", namespace, fd_name)
+        runtime = await self._runtime(namespace, job_name)
+        fd = await runtime.get(namespace, fd_name)
         if fd is not None and (fd["metadata"].get("labels") or {}).get("kappa.dev/role") == "replay":
-            await self.kube.delete(FD_API, "FlinkDeployment", namespace, fd_name)
+            await runtime.delete(namespace, fd_name)
             return False  # the group has members until the job is gone
         if job is None or admin is None:
             return True
@@ -134,9 +136,10 @@ class ReplayActions(ReplayBase):
     async def _stop_replay(self, obj: dict[str, Any], run: ReplayRunSpec, admin: KafkaAdmin | None) -> bool:
         namespace, job_name = obj["metadata"]["namespace"], run.job_ref.name
         fd_name = names.deployment_name(job_name, run.version)
-        fd = await self.kube.get(FD_API, "FlinkDeployment", namespace, fd_name)
+        runtime = await self._runtime(namespace, job_name)
+        fd = await runtime.get(namespace, fd_name)
         if fd is not None and (fd["metadata"].get("labels") or {}).get("kappa.dev/role") == "replay":
-            await self.kube.delete(FD_API, "FlinkDeployment", namespace, fd_name)
+            await runtime.delete(namespace, fd_name)
         self.lag.untrack(names.consumer_group(namespace, job_name, run.version))
         if admin is not None and (obj.get("status") or {}).get("throttle"):
             throttle = (obj.get("status") or {})["throttle"]
@@ -157,7 +160,7 @@ class ReplayActions(ReplayBase):
         if job_obj and (job_obj.get("status") or {}).get("activeVersion") == previous:
             return True  # it is live again (rolled back by other means): nothing to decommission
         fd_name = names.deployment_name(job_name, previous)
-        if await self.kube.delete(FD_API, "FlinkDeployment", namespace, fd_name):
+        if await (await self._runtime(namespace, job_name)).delete(namespace, fd_name):
             return False
         if admin is None:
             return True

@@ -7,14 +7,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from kappa.adapters.job_runtime import JobRuntime
 from kappa.adapters.kafka import KafkaAdmin, Partition
 from kappa.adapters.kube import Kube
-from kappa.api.base import duration
+from kappa.api.base import API_VERSION, duration
 from kappa.api.conditions import ConditionUpdate
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import physical_name
+from kappa.controllers.job_runtimes import Runtimes, RuntimeUnconfigured
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import dt, write_status
 from kappa.machines import replay
@@ -148,6 +152,7 @@ class ReplayBase:
     def __init__(self, kube: Kube, lag: LagTracking) -> None:
         self.kube = kube
         self.lag = lag
+        self.runtimes = Runtimes(kube)
 
     async def _write(
         self,
@@ -159,6 +164,18 @@ class ReplayBase:
     ) -> None:
         generation = int(obj["metadata"]["generation"])
         await write_status(self.kube, "ReplayRun", obj, patch, conditions, events, generation, now)
+
+    async def _runtime(self, namespace: str, job_name: str) -> JobRuntime:
+        """The runtime of the run's StreamJob; FKO's when the job is gone or invalid (then the garbage
+        collector and the StreamJob's finalizer have stopped its versions already)."""
+        job_obj = await self.kube.get(API_VERSION, "StreamJob", namespace, job_name)
+        if job_obj is None:
+            return self.runtimes.fko
+        try:
+            job = StreamJobSpec.model_validate(job_obj["spec"])
+            return await self.runtimes.for_job(job, namespace, job_obj.get("status") or {})
+        except (ValidationError, RuntimeUnconfigured):
+            return self.runtimes.fko
 
     def _admin(self, ctx: Context) -> KafkaAdmin:
         return self.lag.monitor(ctx.bootstrap).admin

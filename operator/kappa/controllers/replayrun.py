@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from kappa.adapters import metrics
 from kappa.adapters.alias import AliasError, AliasMoved
+from kappa.adapters.job_runtime import RuntimeUnavailable
 from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin
 from kappa.adapters.kube import ApiException, Kube, NotServed
 from kappa.api.base import API_VERSION, GROUP, VERSION
@@ -26,7 +27,6 @@ from kappa.controllers.cluster import ViewUnavailable, bootstrap_servers
 from kappa.controllers.failpoints import crash_at
 from kappa.controllers.replay_act import ReplayActions
 from kappa.controllers.replay_context import (
-    FD_API,
     Context,
     offsets_of,
     replaced_version,
@@ -108,7 +108,14 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             await self._write(obj, {"phase": state.phase}, stalled("KafkaUnknown", message), [], now)
             return
         admin = self.lag.monitor(bootstrap).admin
-        seen = await self._observe(ctx, state, admin)
+        try:
+            seen = await self._observe(ctx, state, admin)
+        except RuntimeUnavailable as exc:
+            # An outage reads as one: said once, and the phase and its deadline stay as they are.
+            message = f"{exc}; retrying"
+            events = once(status, "FlinkUnavailable", message)
+            await self._write(obj, {"phase": state.phase}, stalled("FlinkUnavailable", message), events, now)
+            return
         spec = replay_spec(run, view_name)
         decision = replay.decide(state, seen, spec, now)
         self._record(ctx, decision, seen)
@@ -119,7 +126,14 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
         if decision.state.phase != state.phase:
             crash_at("replay-transition", namespace, f"{name} {state.phase}->{decision.state.phase}")
         self._track(ctx, decision.state.phase)
-        await self._act(ctx, decision.actions, admin)
+        try:
+            await self._act(ctx, decision.actions, admin)
+        except RuntimeUnavailable as exc:
+            message = f"{exc}; retrying"
+            await self._write(
+                obj, {}, stalled("FlinkUnavailable", message), once(status, "FlinkUnavailable", message), now
+            )
+            return
         self._export(ctx, decision.state.phase)
 
     async def _observe(
@@ -143,8 +157,9 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             seen["holder"] = await self._holder(ctx)
         elif phase == "Preflight":
             seen["preflight"] = await self._preflight(ctx, admin)
+        runtime = await self._runtime(ctx.namespace, ctx.job_name)
         if phase in ("Replaying", "CatchingUp"):
-            fd = await self.kube.get(FD_API, "FlinkDeployment", ctx.namespace, ctx.deployment)
+            fd = await runtime.get(ctx.namespace, ctx.deployment)
             seen["replay"] = deployment_view(fd) if fd else Deployment(exists=False)
             seen |= await self._progress(ctx, admin)
         if phase == "CatchingUp":
@@ -160,7 +175,7 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
         replaced = replaced_version(ctx.status)
         if phase == "Observing" and replaced:
             previous = names.deployment_name(ctx.job_name, replaced)
-            fd = await self.kube.get(FD_API, "FlinkDeployment", ctx.namespace, previous)
+            fd = await runtime.get(ctx.namespace, previous)
             seen["previous_exists"] = fd is not None
             savepoint = deployment_view(fd).upgrade_savepoint_path if fd else None
             cut = dict(ctx.status.get("cutover") or {})

@@ -1,14 +1,22 @@
 """Writing status: one place that merges conditions, stamps observedGeneration, patches the status
-subresource and posts events. Intent goes first: callers write status before they touch any child."""
+subresource and posts events. Intent goes first: callers write status before they touch any child.
+
+Warning events are posted as series (adapters/events.py): a Warning repeated with the same reason and message
+on the same object is one Event whose count grows, not a new Event per poll. Normal events, which mark
+transitions and so do not repeat, go through Kopf as before."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import time
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
 
-from kappa.adapters.kube import Kube
+from kappa.adapters.events import EventRecorder
+from kappa.adapters.kube import Kube, load_api_client
 from kappa.api.base import API_VERSION
 from kappa.api.conditions import ConditionUpdate, merge_conditions
 from kappa.machines.decision import Event
@@ -32,11 +40,36 @@ def once(status: dict[str, Any], reason: str, message: str) -> list[Event]:
     return [Event("Warning", reason, message)]
 
 
+_posting: set[asyncio.Task[None]] = set()
+
+
+@functools.cache
+def _warnings() -> EventRecorder:
+    """One recorder for the process: the series are remembered across reconciles."""
+    return EventRecorder(load_api_client())
+
+
 def post_events(obj: dict[str, Any], events: list[Event]) -> None:
+    """Post in the background, like kopf.event: a reconcile never waits for its events."""
     for event in events:
+        if event.type == "Warning" and _in_event_loop():
+            task = asyncio.create_task(
+                _warnings().record(obj, event.type, event.reason, event.message, time.time())
+            )
+            _posting.add(task)  # a task nobody holds may be collected before it runs
+            task.add_done_callback(_posting.discard)
+            continue
         kopf.event(
             kopf.Body(cast(kopf.RawBody, obj)), type=event.type, reason=event.reason, message=event.message
         )
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 async def write_status(

@@ -15,12 +15,14 @@ from typing import Any, cast
 import kopf
 from pydantic import ValidationError
 
+from kappa.adapters.job_runtime import FD_API, JobRuntime, RuntimeUnavailable
 from kappa.adapters.kube import ApiException, Kube, NotServed
 from kappa.api.base import API_VERSION, GROUP, VERSION, duration
-from kappa.api.conditions import progressing, stalled
+from kappa.api.conditions import ConditionUpdate, progressing, stalled
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import bootstrap_servers
+from kappa.controllers.job_runtimes import RuntimeUnconfigured
 from kappa.controllers.status import dt, once, ts
 from kappa.controllers.streamjob_canary import CanaryAnalysis
 from kappa.controllers.streamjob_replay import REPLAYING, ReplayUpgrade, retire_with_run
@@ -42,7 +44,6 @@ from kappa.render.flink import (
 )
 from kappa.render.replay import replay_deployment, replay_retention
 
-FD_API = "flink.apache.org/v1beta1"
 ROLLBACK_ANNOTATION = "kappa.dev/rollback"
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
 
@@ -90,7 +91,22 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
             await self._write(obj, {}, stalled("InvalidSQL", message), warning, generation, now)
             return
         try:
-            children = await self.kube.select(FD_API, "FlinkDeployment", namespace, f"kappa.dev/job={name}")
+            runtime = await self.runtimes.for_job(job, namespace, status)
+        except RuntimeUnconfigured as exc:
+            message = str(exc)
+            said = once(status, "RuntimeUnconfigured", message)
+            await self._write(obj, {}, stalled("RuntimeUnconfigured", message), said, generation, now)
+            return
+        try:
+            children = await runtime.select(namespace, name)
+        except RuntimeUnavailable as exc:
+            # An outage reads as one: said once, in a condition and one event, until it ends.
+            message = f"{exc}; retrying"
+            said = once(status, "FlinkUnavailable", message)
+            await self._write(
+                obj, {"runtime": runtime.name}, stalled("FlinkUnavailable", message), said, generation, now
+            )
+            return
         except NotServed as exc:
             message = f"{exc}: install the Flink Kubernetes Operator"
             await self._write(
@@ -174,7 +190,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
             if not promote:
                 await self._write(obj, patch, conditions, events, generation, now)
                 self._track(job, namespace, name, bootstrap, [ustate.active], cdecision.state.step)
-                await self._act(actions, job, obj, bootstrap, views)
+                await self._act(runtime, actions, job, obj, bootstrap, views)
                 return
 
         if (
@@ -230,15 +246,34 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         conditions = decision.conditions
         patch |= self._status(job, status, ustate, decision, views, versions, now, namespace, name)
         patch["outputVersions"] = lineage  # recorded before a version is deployed to write it
+        patch["runtime"] = runtime.name
         if live.record:
             patch["promotion"] = live.record
             retire_with_run(patch, live.record)
+        down = self.lag.unreachable(bootstrap) if bootstrap else None
+        if down:  # one message per outage, so its Warning is one event series
+            conditions = [*conditions, ConditionUpdate("KafkaReachable", False, "KafkaUnreachable", down)]
+            events = [*events, Event("Warning", "KafkaUnreachable", down)]
+        elif bootstrap and self.lag.monitors.get(bootstrap):
+            answers = f"Kafka at {bootstrap} answers"
+            conditions = [*conditions, ConditionUpdate("KafkaReachable", True, "KafkaAnswers", answers)]
         await self._write(obj, patch, conditions, events, generation, now)
         canary_step = (patch.get("canary") or status.get("canary") or {}).get("step")
         replaying = [seen.to_version for _, _, seen in runs.values() if seen.phase in REPLAYING]
         self._track(job, namespace, name, bootstrap, [nxt.active, nxt.target, *replaying], canary_step)
         try:
-            await self._act(actions, job, obj, bootstrap, views, runs)
+            await self._act(runtime, actions, job, obj, bootstrap, views, runs)
+        except RuntimeUnavailable as exc:
+            message = f"{exc}; retrying"
+            await self._write(
+                obj,
+                {},
+                stalled("FlinkUnavailable", message),
+                once(status, "FlinkUnavailable", message),
+                generation,
+                now,
+            )
+            return
         except ApiException as exc:
             message = f"the API server refused a child: {_api_message(exc)}"
             await self._write(
@@ -250,7 +285,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
                 now,
             )
             return
-        await self._retire(status, namespace, now)
+        await self._retire(runtime, status, namespace, now)
 
     def _track(
         self,
@@ -398,6 +433,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
 
     async def _act(
         self,
+        runtime: JobRuntime,
         actions: list[Any],
         job: StreamJobSpec,
         obj: dict[str, Any],
@@ -413,7 +449,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
             if isinstance(action, upgrade.Apply) and replayed and not action.initial_savepoint:
                 # Rendered as its run deployed it: adoption must not look like a spec change to FKO.
                 run_name, run, _ = replayed
-                await self.kube.apply(
+                await runtime.apply(
                     replay_deployment(
                         namespace=namespace,
                         job_name=name,
@@ -451,11 +487,9 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
                     fd["spec"]["job"]["savepointRedeployNonce"] = (
                         zlib.crc32(action.initial_savepoint.encode()) % 2**31
                     )
-                await self.kube.apply(fd)
+                await runtime.apply(fd)
             elif isinstance(action, upgrade.Delete):
-                await self.kube.delete(
-                    FD_API, "FlinkDeployment", namespace, names.deployment_name(name, action.version)
-                )
+                await runtime.delete(namespace, names.deployment_name(name, action.version))
             elif isinstance(action, canary.DeployCanary):
                 fd = flink_deployment(
                     namespace=namespace,
@@ -468,14 +502,9 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
                 )
                 fd["metadata"]["name"] = f"{names.deployment_name(name, action.version)}-canary"
                 fd["metadata"]["labels"]["kappa.dev/role"] = "canary"
-                await self.kube.apply(fd)
+                await runtime.apply(fd)
             elif isinstance(action, canary.RemoveCanary):
-                await self.kube.delete(
-                    FD_API,
-                    "FlinkDeployment",
-                    namespace,
-                    f"{names.deployment_name(name, action.version)}-canary",
-                )
+                await runtime.delete(namespace, f"{names.deployment_name(name, action.version)}-canary")
 
     async def _ensure_topic(
         self, job: StreamJobSpec, obj: dict[str, Any], version: str, run: ReplayRunSpec | None = None
@@ -506,41 +535,60 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         ok, why = kafka_topic_ready(applied)
         return ok, f"KafkaTopic {topic['metadata']['name']}: {why}"
 
-    async def _retire(self, status: dict[str, Any], namespace: str, now: datetime) -> None:
+    async def _retire(
+        self, runtime: JobRuntime, status: dict[str, Any], namespace: str, now: datetime
+    ) -> None:
         """Previous versions stay suspended, ready for rollback, until their window ends; savepoints stay."""
         for entry in status.get("deployments") or []:
             retire_at = dt(entry.get("retireAt"))
             if entry.get("role") == "previous" and retire_at and now >= retire_at:
-                await self.kube.delete(FD_API, "FlinkDeployment", namespace, entry["deployment"])
+                await runtime.delete(namespace, entry["deployment"])
 
     async def finalize(self, namespace: str, name: str) -> bool:
-        """One step of deletion; True when the object may go."""
+        """One step of deletion; True when the object may go. Then the runtime stops whatever the garbage
+        collector would not (a session cluster's jobs)."""
         obj = await self.kube.get(API_VERSION, "StreamJob", namespace, name)
         if obj is None:
-            return True
-        status: dict[str, Any] = obj.get("status") or {}
-        active = status.get("activeVersion")
-        fd = await self.kube.get(
-            FD_API, "FlinkDeployment", namespace, names.deployment_name(name, active or "-")
-        )
-        if not active or fd is None:
             return True
         body = kopf.Body(cast(kopf.RawBody, obj))
         try:
             job = StreamJobSpec.model_validate(obj["spec"])
-        except ValidationError:
+            runtime = await self.runtimes.for_job(job, namespace, obj.get("status") or {})
+        except (ValidationError, RuntimeUnconfigured) as exc:
             kopf.event(
                 body,
                 type="Warning",
                 reason="FinalSavepointSkipped",
-                message="the spec is invalid, so no final savepoint could be asked for",
+                message=f"no final savepoint could be asked for: the spec is invalid ({str(exc)[:200]})",
             )
             return True
         asked = dt(obj["metadata"]["deletionTimestamp"]) or datetime.now(UTC)
+        try:
+            done = await self._final_savepoint(runtime, obj, job, asked)
+            if done:
+                await runtime.release(namespace, name)
+            return done
+        except RuntimeUnavailable as exc:
+            if datetime.now(UTC) - asked <= duration(job.upgrade.savepoint_timeout):
+                return False
+            kopf.event(body, type="Warning", reason="FinalSavepointFailed", message=f"{exc}; giving up")
+            return True
+
+    async def _final_savepoint(
+        self, runtime: JobRuntime, obj: dict[str, Any], job: StreamJobSpec, asked: datetime
+    ) -> bool:
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        status: dict[str, Any] = obj.get("status") or {}
+        active = status.get("activeVersion")
+        fd = await runtime.get(namespace, names.deployment_name(name, active or "-"))
+        if not active or fd is None:
+            return True
+        body = kopf.Body(cast(kopf.RawBody, obj))
         view = deployment_view(fd)
         if view.desired_state != "suspended":
             try:
                 await self._act(
+                    runtime,
                     [upgrade.Apply(active, "suspended")],
                     job,
                     obj,
@@ -612,8 +660,9 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
                 "savepoint": {"path": path, "alreadyExists": True, "disposeOnDelete": False},
             },
         }
-        with contextlib.suppress(NotServed):  # an FKO without FlinkStateSnapshot: the event is the record
-            await self.kube.apply(snapshot)
+        if (obj.get("status") or {}).get("runtime", "FlinkDeployment") == "FlinkDeployment":
+            with contextlib.suppress(NotServed):  # an FKO without FlinkStateSnapshot: the event is the record
+                await self.kube.apply(snapshot)
         kopf.event(
             kopf.Body(cast(kopf.RawBody, obj)),
             type="Normal",

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from kappa.adapters.kube import Kube
+from kappa.controllers.job_runtimes import Runtimes
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import write_status
 from kappa.machines.decision import Event
@@ -15,6 +16,7 @@ class StreamJobBase:
     def __init__(self, kube: Kube, lag: LagTracking) -> None:
         self.kube = kube
         self.lag = lag
+        self.runtimes = Runtimes(kube)
 
     async def _write(
         self,

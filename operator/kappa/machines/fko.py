@@ -1,17 +1,136 @@
-"""Reading a FlinkDeployment's FKO status into what the machines judge. Pure.
+"""Reading a FlinkDeployment's FKO status into what the machines judge, and the FKO configuration every
+FlinkDeployment needs for that status to say what the machines ask. Pure.
 
 FKO 1.10 reports no restart count, so restarts are counted here from observed transitions into RESTARTING or
 FAILING, carried between observations in the StreamJob's status.
+
+Checkpoints: FKO writes `status.jobStatus.checkpointInfo.lastCheckpoint` only for checkpoints that FKO itself
+triggered through Flink's REST API, and only in its legacy snapshot mode; it never copies Flink's own periodic
+checkpoints into status (see `FKO_CONFIGURATION`). So every FlinkDeployment carries `fko_configuration(...)`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kappa.machines.upgrade import Deployment
 
 RESTARTING_STATES = {"RESTARTING", "FAILING"}
+
+PERIODIC_CHECKPOINT_INTERVAL = "kubernetes.operator.periodic.checkpoint.interval"
+SNAPSHOT_RESOURCE_ENABLED = "kubernetes.operator.snapshot.resource.enabled"
+MIN_CHECKPOINT_INTERVAL = timedelta(seconds=1)
+MAX_CHECKPOINT_INTERVAL = timedelta(minutes=1)
+
+FKO_CONFIGURATION = {SNAPSHOT_RESOURCE_ENABLED: "false", PERIODIC_CHECKPOINT_INTERVAL: "1 min"}
+"""What FKO needs in a FlinkDeployment's flinkConfiguration before it reports any checkpoint in status.
+
+Upstream (apache/flink-kubernetes-operator; the same in release-1.10.0 through release-1.15.0 and main):
+- `CheckpointInfo.updateLastCheckpoint(...)` has one caller, `SnapshotObserver.observeTriggeredCheckpoint`
+  (flink-kubernetes-operator/.../observer/SnapshotObserver.java:176-234). It runs only while
+  `checkpointInfo.triggerId` is set (`SnapshotUtils.checkpointInProgress`), i.e. for a checkpoint that FKO
+  triggered. `lastCheckpoint.timeStamp` is FKO's trigger time (`CheckpointInfo.setTrigger`), written once
+  Flink reports that checkpoint COMPLETED.
+- FKO triggers one in `AbstractJobReconciler.triggerSnapshotIfNeeded` (release-1.10.0: lines 448-539):
+  PERIODIC when `kubernetes.operator.periodic.checkpoint.interval` (default "": never) has passed since the
+  last trigger, MANUAL on a changed `spec.job.checkpointTriggerNonce`; only for a RUNNING job on Flink >= 1.17
+  (`SnapshotUtils.shouldTriggerSnapshot`, `isSnapshotTriggeringSupported`).
+- With `kubernetes.operator.snapshot.resource.enabled` (default **true**,
+  KubernetesOperatorConfigOptions.java:328-337) that trigger creates a FlinkStateSnapshot resource instead
+  (`FlinkStateSnapshotUtils.createCheckpointResource`) and checkpointInfo stays empty. Only `false` takes the
+  legacy path through `checkpointInfo.setTrigger(...)`; it is a per-resource ("dynamic") option, which
+  `FlinkStateSnapshotUtils.isSnapshotResourceEnabled` ANDs with the operator's own setting.
+- Flink's own periodic checkpoints appear nowhere in status. `ClusterHealthInfo` in `status.clusterInfo`
+  counts them only with `kubernetes.operator.cluster.health-check.enabled`, which also makes FKO restart jobs
+  that it judges unhealthy: not something to switch on for a gate.
+
+The interval here is only the default: `fko_configuration` keeps a user's own interval and scales the default
+to the readiness timeout.
+"""
+
+_FLINK_DURATION = re.compile(r"\s*([0-9]+)\s*([^\s0-9]*)\s*")
+_NANOS = {
+    **dict.fromkeys(("d", "day", "days"), 86_400 * 10**9),
+    **dict.fromkeys(("h", "hour", "hours"), 3_600 * 10**9),
+    **dict.fromkeys(("min", "m", "minute", "minutes"), 60 * 10**9),
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 10**9),
+    **dict.fromkeys(("", "ms", "milli", "millis", "millisecond", "milliseconds"), 10**6),
+    **dict.fromkeys(("µs", "micro", "micros", "microsecond", "microseconds"), 10**3),
+    **dict.fromkeys(("ns", "nano", "nanos", "nanosecond", "nanoseconds"), 1),
+}
+"""Flink's `TimeUtils.TimeUnit` labels, singular and plural; a bare number is milliseconds."""
+
+
+def flink_duration(text: str) -> timedelta | None:
+    """A duration as Flink's `TimeUtils.parseDuration` reads it ("30 s", "1min", "500": milliseconds); None
+    when it is not one (FKO then tries it as a Quartz cron expression)."""
+    match = _FLINK_DURATION.fullmatch(text)
+    nanos = _NANOS.get(match.group(2).lower()) if match else None
+    if match is None or nanos is None:
+        return None
+    return timedelta(microseconds=int(match.group(1)) * nanos // 1000)
+
+
+def _is_cron(text: str) -> bool:
+    """Quartz cron, as FKO's `SnapshotUtils.interpretAsCron` would take it: 6 or 7 fields."""
+    return len(text.split()) in (6, 7)
+
+
+def checkpoint_interval(readiness_timeout: timedelta | None) -> str:
+    """The default interval: a fifth of the readiness timeout, so that FKO triggers (and reports) a checkpoint
+    well within it, between 1 s and 1 min (5 min readiness → "60 s")."""
+    if readiness_timeout is None:
+        return FKO_CONFIGURATION[PERIODIC_CHECKPOINT_INTERVAL]
+    interval = min(max(readiness_timeout / 5, MIN_CHECKPOINT_INTERVAL), MAX_CHECKPOINT_INTERVAL)
+    return f"{int(interval.total_seconds())} s"
+
+
+def fko_configuration(
+    flink_configuration: Mapping[str, str], readiness_timeout: timedelta | None = None
+) -> dict[str, str]:
+    """The FKO keys a FlinkDeployment gets so that FKO reports checkpoints (see `FKO_CONFIGURATION`). Merge it
+    over the user's flinkConfiguration: legacy snapshots are forced on; a user's own periodic checkpoint
+    interval (a positive duration or a cron expression) is kept."""
+    own = str(flink_configuration.get(PERIODIC_CHECKPOINT_INTERVAL) or "").strip()
+    own_duration = flink_duration(own)
+    keep = bool(own) and (own_duration > timedelta(0) if own_duration is not None else _is_cron(own))
+    return {
+        SNAPSHOT_RESOURCE_ENABLED: "false",
+        PERIODIC_CHECKPOINT_INTERVAL: own if keep else checkpoint_interval(readiness_timeout),
+    }
+
+
+def _flink_version(value: Any) -> tuple[int, int] | None:
+    match = re.fullmatch(r"v(\d+)_(\d+)", str(value or ""))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def checkpoints_unreported(fd: Mapping[str, Any] | None) -> str | None:
+    """Why FKO will never fill `checkpointInfo.lastCheckpoint` for this FlinkDeployment, or None when it will
+    (given a RUNNING job that completes checkpoints): for a gate message that says more than "none yet"."""
+    spec = (fd or {}).get("spec") or {}
+    configuration = spec.get("flinkConfiguration") or {}
+    if str(configuration.get(SNAPSHOT_RESOURCE_ENABLED, "true")).strip().lower() != "false":
+        return (
+            f"FKO records its checkpoints as FlinkStateSnapshot resources, not in status: "
+            f"{SNAPSHOT_RESOURCE_ENABLED} is not false"
+        )
+    interval = str(configuration.get(PERIODIC_CHECKPOINT_INTERVAL) or "").strip()
+    duration = flink_duration(interval)
+    if not interval or (duration is not None and duration <= timedelta(0)):
+        return f"FKO triggers no checkpoints: {PERIODIC_CHECKPOINT_INTERVAL} is not set"
+    if duration is None and not _is_cron(interval):
+        return (
+            f"FKO triggers no checkpoints: {PERIODIC_CHECKPOINT_INTERVAL} {interval!r} is neither a duration "
+            "nor a cron expression"
+        )
+    version = _flink_version(spec.get("flinkVersion"))
+    if version is None or version < (1, 17):
+        return f"FKO triggers checkpoints only for Flink 1.17 or newer, not {spec.get('flinkVersion')}"
+    return None
 
 
 def _ms(value: Any) -> datetime | None:
@@ -44,6 +163,9 @@ def job_update_time(fd: dict[str, Any] | None) -> str | None:
 
 
 def deployment_view(fd: dict[str, Any] | None, *, restarts: int = 0) -> Deployment:
+    """`last_checkpoint_at` is `checkpointInfo.lastCheckpoint.timeStamp`: when FKO triggered the last
+    checkpoint that completed, which FKO writes only with `fko_configuration` in the FlinkDeployment. It
+    outlives a redeploy, so the Checkpointed gate compares it with this run's `startTime`."""
     if fd is None:
         return Deployment(exists=False)
     status = fd.get("status") or {}

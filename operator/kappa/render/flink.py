@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from kappa.api.base import duration
 from kappa.api.streamjob import StreamJobSpec
+from kappa.machines.fko import fko_configuration
 from kappa.render import names
 
 MANAGED_BY = "kappa-operator"
@@ -146,7 +148,9 @@ def flink_deployment(
 ) -> dict[str, Any]:
     """The FlinkDeployment of one version, always with upgradeMode savepoint."""
     flink = spec.flink
-    configuration = {**flink.flink_configuration, **injection.configuration()}
+    # What a real FKO needs to report checkpoints for the Checkpointed gate (cited in machines/fko.py).
+    fko = fko_configuration(flink.flink_configuration, duration(spec.upgrade.readiness_timeout))
+    configuration = {**flink.flink_configuration, **fko, **injection.configuration()}
     job_spec: dict[str, Any] = {
         "parallelism": flink.parallelism,
         "upgradeMode": "savepoint",

@@ -11,9 +11,29 @@ What it writes, field for field as FKO 1.10's CRD and code have them (testbed/up
   (lastStableSpec == lastReconciledSpec; FKO marks a spec stable as soon as the job is seen RUNNING, so
   `stable_after` defaults to 0), else DEPLOYED.
 - `error` is FKO's FlinkResourceException JSON: `{"type", "message", "additionalMetadata"?, "throwableList"}`.
-- Checkpoints appear in `checkpointInfo.lastCheckpoint` as FKO records the ones it triggers itself with
-  `kubernetes.operator.periodic.checkpoint.interval` (triggerType PERIODIC). FKO does not copy Flink's own
-  periodic checkpoints into status.
+- Checkpoints: Flink checkpoints on its own every `checkpoint_interval` (counted in `checkpoints()`, used by
+  last-state upgrades), and FKO never copies those into status. `checkpointInfo.lastCheckpoint` holds only
+  checkpoints that FKO triggered itself, exactly when FKO does so (apache/flink-kubernetes-operator, the same
+  in release-1.10.0 … release-1.15.0):
+  - `AbstractJobReconciler.triggerSnapshotIfNeeded` (flink-kubernetes-operator/src/main/java/org/apache/flink/
+    kubernetes/operator/reconciler/deployment/AbstractJobReconciler.java, release-1.10.0 lines 448-539)
+    triggers a PERIODIC checkpoint when the job is RUNNING, none is in progress, the Flink version is 1.17 or
+    newer (`SnapshotUtils.shouldTriggerSnapshot`, `isSnapshotTriggeringSupported`) and
+    `kubernetes.operator.periodic.checkpoint.interval` has passed since the last trigger
+    (`SnapshotTriggerTimestampStore`: in memory per uid, starting from max(creationTimestamp,
+    lastPeriodicCheckpointTimestamp)). With `kubernetes.operator.snapshot.resource.enabled` (default true,
+    ANDed over the operator's and the resource's configuration) it creates a FlinkStateSnapshot instead and
+    status says nothing; the double does not create those (nothing of ours reads them).
+  - Only with that option false does it call `checkpointInfo.setTrigger(triggerId, PERIODIC, FULL)`
+    (`kubernetes.operator.checkpoint.type`, default FULL), and `SnapshotObserver.observeTriggeredCheckpoint`
+    (the same tree's observer/SnapshotObserver.java, release-1.10.0 lines 176-234) turns a COMPLETED one
+    into `lastCheckpoint {timeStamp: the trigger time, triggerType, formatType}` and
+    `lastPeriodicCheckpointTimestamp` (flink-kubernetes-operator-api/.../api/status/CheckpointInfo.java,
+    `updateLastCheckpoint`). A failed one, or one cut short by the job leaving RUNNING
+    (`SnapshotUtils.resetSnapshotTriggers`), clears the trigger with a Warning `CheckpointError`, "Periodic
+    checkpoint failed".
+  Not modelled: cron intervals, `checkpointTriggerNonce`, and FKO's reconcile cadence (real FKO looks at a
+  triggered checkpoint again only at its next reconcile, `kubernetes.operator.reconcile.interval`, 60 s).
 - Job state changes also raise FKO's Event: Normal `JobStatusChanged`, "Job status changed from X to Y".
 
 Restarts: FKO 1.10 has no restart counter anywhere in status. A crash-looping job shows up only as
@@ -33,6 +53,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -53,6 +74,8 @@ log = logging.getLogger(__name__)
 FLINK_DEPLOYMENTS = Resource("flink.apache.org", "v1beta1", "flinkdeployments", "FlinkDeployment")
 
 _EXCEPTIONS = "org.apache.flink.kubernetes.operator.exception"
+PERIODIC_CHECKPOINT_INTERVAL = "kubernetes.operator.periodic.checkpoint.interval"
+SNAPSHOT_RESOURCE_ENABLED = "kubernetes.operator.snapshot.resource.enabled"
 
 
 def _now_ms() -> int:
@@ -117,7 +140,11 @@ class _Deployment:
     first_deployment: bool = True
     upgrade_savepoint_path: str | None = None
     savepoint_history: list[dict[str, Any]] = field(default_factory=list)
-    last_checkpoint_ms: int | None = None
+    last_checkpoint: dict[str, Any] | None = None
+    checkpoint_trigger: dict[str, Any] | None = None
+    """FKO's pending trigger: {triggerId, triggerTimestamp, triggerType, formatType}."""
+    last_periodic_checkpoint_ms: int = 0
+    created_ms: int = 0
     task_managers: int = 0
     # The simulated job.
     deploying: bool = False
@@ -125,6 +152,9 @@ class _Deployment:
     ready_at: float = 0.0
     running_since: float | None = None
     next_checkpoint_at: float = 0.0
+    last_periodic_trigger_ms: int | None = None
+    """FKO's SnapshotTriggerTimestampStore, which lives in memory."""
+    checkpoint_done_at: float = 0.0
     next_crash_at: float | None = None
     transition_at: float = 0.0
     failure_reported: bool = False
@@ -165,13 +195,23 @@ class FakeFlinkOperator(Double):
         start_delay: float = 0.3,
         stable_after: float = 0.0,
         checkpoint_interval: float = 0.5,
+        checkpoint_duration: float = 0.1,
+        checkpoint_timeout: float = 2.0,
+        operator_configuration: dict[str, str] | None = None,
         tick: float = 0.05,
         events: bool = True,
     ) -> None:
+        """`checkpoint_interval`: Flink's own checkpointing; `checkpoint_duration`: how long a checkpoint that
+        FKO triggers takes; `checkpoint_timeout`: when such a checkpoint of a job that never checkpoints fails
+        (Flink's execution.checkpointing.timeout); `operator_configuration`: FKO's own defaults, under each
+        resource's flinkConfiguration."""
         super().__init__(kubeconfig, namespaces=namespaces)
         self.default_start_delay = start_delay
         self.stable_after = stable_after
         self.checkpoint_interval = checkpoint_interval
+        self.checkpoint_duration = checkpoint_duration
+        self.checkpoint_timeout = checkpoint_timeout
+        self.operator_configuration = dict(operator_configuration or {})
         self.tick = tick
         self.events = events
         self._deployments: dict[Key, _Deployment] = {}
@@ -312,7 +352,12 @@ class FakeFlinkOperator(Double):
         with self._lock:
             d = self._deployments.get(key)
             if d is None or d.uid != meta["uid"]:
-                d = self._deployments[key] = _Deployment(meta["namespace"], meta["name"], meta["uid"])
+                d = self._deployments[key] = _Deployment(
+                    meta["namespace"],
+                    meta["name"],
+                    meta["uid"],
+                    created_ms=_k8s_ms(meta["creationTimestamp"]),
+                )
             if d.gone:
                 return
             script = self._script_for(*key)
@@ -320,6 +365,8 @@ class FakeFlinkOperator(Double):
             now = time.monotonic()
             self._reconcile_spec(d, obj, script, now, emitted)
             self._observe(d, obj, script, now, emitted)
+            self._observe_triggered_checkpoint(d, script, now, emitted)
+            self._trigger_checkpoint_if_needed(d, script, now)
             status = self._status(d)
         if status != d.written:
             self._write(custom, d, obj, status)
@@ -543,7 +590,6 @@ class FakeFlinkOperator(Double):
             ):
                 d.stable_json = d.reconciled_json
             if not script.never_checkpoint and now >= d.next_checkpoint_at:
-                d.last_checkpoint_ms = _now_ms()
                 d.checkpoints += 1
                 d.next_checkpoint_at = now + self.checkpoint_interval
             if script.crash_loop:
@@ -576,6 +622,72 @@ class FakeFlinkOperator(Double):
                     )
                 ],
             )
+
+    # --- checkpoints FKO triggers (see the module docstring) ---------------------------------------------
+
+    def _observe_configuration(self, d: _Deployment) -> dict[str, str]:
+        """FKO's observe config: its own defaults under the last reconciled spec's flinkConfiguration."""
+        own = ((d.reconciled_spec or {}).get("flinkConfiguration")) or {}
+        return {**self.operator_configuration, **{str(k): str(v) for k, v in own.items()}}
+
+    def _observe_triggered_checkpoint(
+        self, d: _Deployment, script: Script, now: float, emitted: list[tuple[str, str, str, str]]
+    ) -> None:
+        """SnapshotObserver.observeTriggeredCheckpoint, and SnapshotUtils.resetSnapshotTriggers for a job that
+        stopped running under it."""
+        trigger = d.checkpoint_trigger
+        if trigger is None:
+            return
+        if d.job_state == "RUNNING" and not d.deploying:  # else resetSnapshotTriggers
+            if now < d.checkpoint_done_at:
+                return  # "Checkpoint operation not finished yet..."
+            if not script.never_checkpoint:
+                d.checkpoints += 1
+                d.last_checkpoint = {
+                    "timeStamp": trigger["triggerTimestamp"],
+                    "triggerType": trigger["triggerType"],
+                    "formatType": trigger["formatType"],
+                }
+                if trigger["triggerType"] == "PERIODIC":
+                    d.last_periodic_checkpoint_ms = trigger["triggerTimestamp"]
+                d.checkpoint_trigger = None
+                return
+        d.checkpoint_trigger = None
+        emitted.append(("Warning", "CheckpointError", "Periodic checkpoint failed", "Operator"))
+
+    def _trigger_checkpoint_if_needed(self, d: _Deployment, script: Script, now: float) -> None:
+        """AbstractJobReconciler.triggerSnapshotIfNeeded(CHECKPOINT), PERIODIC only."""
+        if d.job_state != "RUNNING" or d.deploying or d.reconciliation_state != "DEPLOYED":
+            return
+        if d.checkpoint_trigger is not None:
+            return
+        conf = self._observe_configuration(d)
+        interval = _flink_duration_ms(conf.get(PERIODIC_CHECKPOINT_INTERVAL, ""))
+        if not interval:
+            return  # unset, zero, or a cron expression (not modelled)
+        version = _flink_version((d.reconciled_spec or {}).get("flinkVersion"))
+        if version is None or version < (1, 17):
+            return  # "Automatic checkpoints triggering is configured but is not supported (requires 1.17+)"
+        if d.last_periodic_trigger_ms is None:
+            d.last_periodic_trigger_ms = max(d.created_ms, d.last_periodic_checkpoint_ms)
+        now_ms = _now_ms()
+        if not d.last_periodic_trigger_ms + interval < now_ms:
+            return
+        d.last_periodic_trigger_ms = now_ms
+        if _flag(self.operator_configuration, SNAPSHOT_RESOURCE_ENABLED) and _flag(
+            conf, SNAPSHOT_RESOURCE_ENABLED
+        ):
+            return  # FKO would create a FlinkStateSnapshot resource; checkpointInfo stays as it is
+        d.checkpoint_trigger = {
+            "triggerId": uuid.uuid4().hex,
+            # Flink's start-time comes before FKO sees the job RUNNING, so a trigger is always later.
+            "triggerTimestamp": max(now_ms, (d.start_time_ms or 0) + 1),
+            "triggerType": "PERIODIC",
+            "formatType": conf.get("kubernetes.operator.checkpoint.type", "FULL").upper(),
+        }
+        d.checkpoint_done_at = now + (
+            self.checkpoint_timeout if script.never_checkpoint else self.checkpoint_duration
+        )
 
     def _enter_running(self, d: _Deployment, now: float, emitted: list[tuple[str, str, str, str]]) -> None:
         self._set_job_state(d, "RUNNING", emitted)
@@ -619,12 +731,9 @@ class FakeFlinkOperator(Double):
                 "lastPeriodicSavepointTimestamp": 0,
             },
             "checkpointInfo": {
-                "lastCheckpoint": (
-                    {"timeStamp": d.last_checkpoint_ms, "triggerType": "PERIODIC", "formatType": "FULL"}
-                    if d.last_checkpoint_ms
-                    else None
-                ),
-                "lastPeriodicCheckpointTimestamp": d.last_checkpoint_ms or 0,
+                "lastCheckpoint": d.last_checkpoint,
+                **(d.checkpoint_trigger or {}),
+                "lastPeriodicCheckpointTimestamp": d.last_periodic_checkpoint_ms,
             },
         }
         status: dict[str, Any] = {
@@ -693,6 +802,42 @@ class FakeFlinkOperator(Double):
             log.debug(
                 "event %s for %s/%s not recorded: %s", reason, meta["namespace"], meta["name"], e.reason
             )
+
+
+def _k8s_ms(stamp: str) -> int:
+    """A metadata timestamp ("2026-05-07T09:49:27Z") in epoch milliseconds."""
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+_DURATION = re.compile(r"\s*([0-9]+)\s*([^\s0-9]*)\s*")
+_DURATION_MS = {
+    **dict.fromkeys(("d", "day", "days"), 86_400_000.0),
+    **dict.fromkeys(("h", "hour", "hours"), 3_600_000.0),
+    **dict.fromkeys(("min", "m", "minute", "minutes"), 60_000.0),
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1_000.0),
+    **dict.fromkeys(("", "ms", "milli", "millis", "millisecond", "milliseconds"), 1.0),
+    **dict.fromkeys(("µs", "micro", "micros", "microsecond", "microseconds"), 1e-3),
+    **dict.fromkeys(("ns", "nano", "nanos", "nanosecond", "nanoseconds"), 1e-6),
+}
+
+
+def _flink_duration_ms(text: str) -> float | None:
+    """Flink's TimeUtils.parseDuration (which FKO's SnapshotUtils.interpretAsInterval uses): a number and an
+    optional unit, milliseconds without one. None when it is not a duration."""
+    match = _DURATION.fullmatch(text)
+    unit = _DURATION_MS.get(match.group(2).lower()) if match else None
+    return int(match.group(1)) * unit if match and unit is not None else None
+
+
+def _flink_version(value: Any) -> tuple[int, int] | None:
+    """spec.flinkVersion ("v1_20") as FlinkVersion's (major, minor)."""
+    match = re.fullmatch(r"v(\d+)_(\d+)", str(value or ""))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _flag(conf: dict[str, str], key: str) -> bool:
+    """A boolean option as Flink reads it, with FKO's default of true for the ones asked here."""
+    return str(conf.get(key, "true")).strip().lower() != "false"
 
 
 def _lifecycle(d: _Deployment) -> str:

@@ -92,13 +92,20 @@ def kafka(kafka_bootstrap: str) -> AdminClient:
 # --- FKO ---------------------------------------------------------------------------------------------------
 
 
-def flink_spec(**job: Any) -> dict[str, Any]:
+REPORTS_CHECKPOINTS = {
+    "kubernetes.operator.snapshot.resource.enabled": "false",
+    "kubernetes.operator.periodic.checkpoint.interval": "1 s",
+}
+"""What makes the real FKO trigger checkpoints and record them in checkpointInfo (kappa.machines.fko)."""
+
+
+def flink_spec(configuration: dict[str, str] | None = None, **job: Any) -> dict[str, Any]:
     """A FlinkDeployment spec the real CRD accepts (flinkVersion v1_20: the 1.10 enum ends there)."""
     return {
         "image": "flink:1.20",
         "flinkVersion": "v1_20",
         "serviceAccount": "flink",
-        "flinkConfiguration": {"taskmanager.numberOfTaskSlots": "2"},
+        "flinkConfiguration": {"taskmanager.numberOfTaskSlots": "2", **(configuration or {})},
         "jobManager": {"resource": {"memory": "1024m", "cpu": 1}},
         "taskManager": {"resource": {"memory": "1024m", "cpu": 1}},
         "job": {"jarURI": "local:///opt/flink/job.jar", "parallelism": 2, "upgradeMode": "savepoint", **job},
@@ -116,7 +123,7 @@ def lifecycle_is(kube: Kube, name: str, state: str) -> bool:
 def test_a_running_deployment_is_deployed_then_running_stable_and_checkpointing(
     fko: FakeFlinkOperator, kube: Kube, namespace: str
 ) -> None:
-    created = kube.create(FLINK_DEPLOYMENTS, "orders-v1", flink_spec(state="running"))
+    created = kube.create(FLINK_DEPLOYMENTS, "orders-v1", flink_spec(REPORTS_CHECKPOINTS, state="running"))
 
     wait_until(lambda: lifecycle_is(kube, "orders-v1", "STABLE"), what="STABLE")
     status = fd_status(kube, "orders-v1")
@@ -137,8 +144,9 @@ def test_a_running_deployment_is_deployed_then_running_stable_and_checkpointing(
     assert "error" not in status
     assert fko.restored_from(namespace, "orders-v1") is None
 
-    # Completed checkpoints keep moving lastCheckpoint.timeStamp on.
+    # The checkpoints FKO triggers keep moving lastCheckpoint.timeStamp on, each after the job's start.
     first = wait_until(lambda: job_checkpoint(kube, "orders-v1"), what="a first checkpoint")
+    assert first > int(job["startTime"])
     wait_until(lambda: (job_checkpoint(kube, "orders-v1") or 0) > first, what="a later checkpoint")
 
     running = ("Normal", "JobStatusChanged", "Job status changed from RECONCILING to RUNNING")
@@ -152,6 +160,52 @@ def job_checkpoint(kube: Kube, name: str) -> int | None:
         assert last["triggerType"] == "PERIODIC"
         assert info["lastPeriodicCheckpointTimestamp"] == last["timeStamp"]
     return last["timeStamp"] if last else None
+
+
+@pytest.mark.parametrize(
+    ("configuration", "flink_version"),
+    [
+        ({}, "v1_20"),  # FKO's defaults: no periodic trigger
+        (
+            {"kubernetes.operator.periodic.checkpoint.interval": "1 s"},
+            "v1_20",
+        ),  # FlinkStateSnapshot resources
+        ({**REPORTS_CHECKPOINTS, "kubernetes.operator.periodic.checkpoint.interval": "0"}, "v1_20"),
+        (REPORTS_CHECKPOINTS, "v1_16"),  # FKO triggers checkpoints only on Flink 1.17+
+    ],
+)
+def test_flinks_own_checkpoints_never_reach_status(
+    fko: FakeFlinkOperator, kube: Kube, namespace: str, configuration: dict[str, str], flink_version: str
+) -> None:
+    kube.create(
+        FLINK_DEPLOYMENTS,
+        "orders-v1",
+        {**flink_spec(configuration, state="running"), "flinkVersion": flink_version},
+    )
+    wait_until(lambda: fko.checkpoints(namespace, "orders-v1") >= 5, what="five checkpoints in Flink")
+    time.sleep(1.5)  # past the 1 s interval, which FKO counts from creationTimestamp (whole seconds)
+    info = fd_status(kube, "orders-v1")["jobStatus"]["checkpointInfo"]
+    assert info == {"lastPeriodicCheckpointTimestamp": 0}
+
+
+def test_a_checkpoint_fko_triggers_for_a_job_that_never_checkpoints_fails(
+    fko: FakeFlinkOperator, kube: Kube, namespace: str
+) -> None:
+    fko.never_checkpoint("orders-v1")
+    kube.create(FLINK_DEPLOYMENTS, "orders-v1", flink_spec(REPORTS_CHECKPOINTS, state="running"))
+    pending = wait_until(
+        lambda: fd_status(kube, "orders-v1").get("jobStatus", {}).get("checkpointInfo", {}).get("triggerId"),
+        what="a triggered checkpoint",
+    )
+    info = fd_status(kube, "orders-v1")["jobStatus"]["checkpointInfo"]
+    assert (info["triggerType"], info["formatType"]) == ("PERIODIC", "FULL")
+    failed = ("Warning", "CheckpointError", "Periodic checkpoint failed")
+    wait_until(lambda: failed in kube.events("orders-v1"), what=f"the event {failed}")
+    info = fd_status(kube, "orders-v1")["jobStatus"]["checkpointInfo"]
+    assert "lastCheckpoint" not in info and info.get("triggerId") != pending
+
+    fko.never_checkpoint("orders-v1", False)
+    wait_until(lambda: job_checkpoint(kube, "orders-v1"), what="a checkpoint once Flink completes them")
 
 
 def test_suspend_takes_a_savepoint_and_resuming_restores_from_it(

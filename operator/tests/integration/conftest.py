@@ -135,3 +135,13 @@ POSTGRES = ROOT / "testbed" / "postgres.sh"
 def postgres_uri() -> Iterator[str]:
     """A private PostgreSQL on loopback."""
     yield from started_service(POSTGRES, "PostgreSQL", 600)
+
+
+FLINK = ROOT / "testbed" / "flink.sh"
+
+
+@pytest.fixture(scope="session")
+def flink_url() -> Iterator[str]:
+    """A real Flink 2.3 session cluster (JobManager + one TaskManager, 2 slots) and its SQL runner jar."""
+    subprocess.run(["bash", str(FLINK), "runner-jar"], check=True, capture_output=True, timeout=900)
+    yield from started_service(FLINK, "Flink", 900)

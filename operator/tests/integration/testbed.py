@@ -81,6 +81,12 @@ def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
 
 
+def sql_runner_jar() -> Path:
+    """Where testbed/flink.sh runner-jar puts the SQL runner (FLINK_VERSION as in that script)."""
+    cache = Path(os.environ.get("KAPPA_CACHE") or Path.home() / ".cache" / "kappa-operator")
+    return cache / "flink" / "sql-runner" / os.environ.get("FLINK_VERSION", "2.3.0") / "kappa-sql-runner.jar"
+
+
 class OperatorProcess:
     """`kappa run` as a separate process, the way it runs in a cluster, with its log in a file."""
 
@@ -108,6 +114,9 @@ class OperatorProcess:
                 "1",
                 "--reconcile-interval",
                 "1",
+                # The session runtime's SQL jobs (testbed/flink.sh runner-jar builds it; read at submit only).
+                "--sql-runner-jar",
+                str(sql_runner_jar()),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

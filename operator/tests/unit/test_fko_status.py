@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from kappa.machines.fko import count_restarts, deployment_view, kafka_topic_ready
+from kappa.machines.fko import (
+    PERIODIC_CHECKPOINT_INTERVAL,
+    SNAPSHOT_RESOURCE_ENABLED,
+    checkpoints_unreported,
+    count_restarts,
+    deployment_view,
+    fko_configuration,
+    flink_duration,
+    kafka_topic_ready,
+)
+from kappa.machines.upgrade import UpgradeSpec, gates
 
 FD = {
     "metadata": {"generation": 3},
@@ -37,6 +48,140 @@ def test_a_suspended_deployment_with_its_savepoint() -> None:
 
 def test_a_missing_deployment() -> None:
     assert deployment_view(None).exists is False
+
+
+# --- checkpoints, as FKO reports them ----------------------------------------------------------------------
+
+START = 1795280000000
+LEGACY = {SNAPSHOT_RESOURCE_ENABLED: "false", PERIODIC_CHECKPOINT_INTERVAL: "10 s"}
+
+
+def running(configuration: dict[str, str], checkpoint_info: dict[str, Any] | None) -> dict[str, Any]:
+    """A RUNNING FlinkDeployment whose status FKO wrote, with this checkpointInfo."""
+    job_status: dict[str, Any] = {"state": "RUNNING", "startTime": str(START)}
+    if checkpoint_info is not None:
+        job_status["checkpointInfo"] = checkpoint_info
+    return {
+        "metadata": {"generation": 1},
+        "spec": {"flinkVersion": "v1_20", "flinkConfiguration": configuration, "job": {"state": "running"}},
+        "status": {"lifecycleState": "STABLE", "jobStatus": job_status},
+    }
+
+
+def periodic(trigger_ms: int) -> dict[str, Any]:
+    """checkpointInfo after FKO's SnapshotObserver saw the checkpoint it triggered at trigger_ms complete."""
+    return {
+        "lastCheckpoint": {"timeStamp": trigger_ms, "triggerType": "PERIODIC", "formatType": "FULL"},
+        "lastPeriodicCheckpointTimestamp": trigger_ms,
+    }
+
+
+GATE_SPEC = UpgradeSpec("v2", timedelta(minutes=5), timedelta(minutes=5), max_restarts=3)
+
+
+IN_PROGRESS = {
+    "triggerId": "b2",
+    "triggerTimestamp": START + 15_000,
+    "triggerType": "PERIODIC",
+    "formatType": "FULL",
+}
+
+
+@pytest.mark.parametrize(
+    ("what", "fd", "passed"),
+    [
+        # Default FKO: periodic checkpoints become FlinkStateSnapshot resources, checkpointInfo stays at its
+        # defaults, however often Flink itself checkpoints.
+        ("snapshot resources (FKO's default)", running({}, {"lastPeriodicCheckpointTimestamp": 0}), False),
+        ("no checkpointInfo at all", running({}, None), False),
+        (
+            "legacy, first trigger in progress",
+            running(LEGACY, {**IN_PROGRESS, "lastPeriodicCheckpointTimestamp": 0}),
+            False,
+        ),
+        ("legacy, completed after the start", running(LEGACY, periodic(START + 5000)), True),
+        ("legacy, only the previous run's", running(LEGACY, periodic(START - 60_000)), False),
+        (
+            "legacy, the next one in progress",
+            running(LEGACY, {**periodic(START + 5000), **IN_PROGRESS}),
+            True,
+        ),
+    ],
+)
+def test_the_checkpointed_gate_reads_what_fko_reports(what: str, fd: dict[str, Any], passed: bool) -> None:
+    [gate] = [g for g in gates(deployment_view(fd), GATE_SPEC, False) if g.name == "Checkpointed"]
+    assert gate.passed is passed, what
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10 s", timedelta(seconds=10)),
+        ("1min", timedelta(minutes=1)),
+        ("2 m", timedelta(minutes=2)),
+        ("500", timedelta(milliseconds=500)),
+        ("3 Seconds", timedelta(seconds=3)),
+        ("1 d", timedelta(days=1)),
+        ("0 s", timedelta(0)),
+        ("", None),
+        ("1h30m", None),
+        ("-1 s", None),
+        ("0 0 * * * ?", None),
+    ],
+)
+def test_flink_durations(text: str, expected: timedelta | None) -> None:
+    assert flink_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("own", "readiness", "interval"),
+    [
+        ({}, timedelta(minutes=5), "60 s"),
+        ({}, timedelta(seconds=15), "3 s"),
+        ({}, timedelta(seconds=2), "1 s"),
+        ({}, timedelta(hours=1), "60 s"),
+        ({}, None, "1 min"),
+        ({PERIODIC_CHECKPOINT_INTERVAL: "1s"}, timedelta(minutes=5), "1s"),
+        ({PERIODIC_CHECKPOINT_INTERVAL: "0 0 * * * ?"}, timedelta(minutes=5), "0 0 * * * ?"),
+        ({PERIODIC_CHECKPOINT_INTERVAL: "0"}, timedelta(minutes=5), "60 s"),
+        ({PERIODIC_CHECKPOINT_INTERVAL: " "}, timedelta(minutes=5), "60 s"),
+        ({PERIODIC_CHECKPOINT_INTERVAL: "often"}, timedelta(minutes=5), "60 s"),
+        ({SNAPSHOT_RESOURCE_ENABLED: "true"}, timedelta(minutes=5), "60 s"),
+    ],
+)
+def test_every_flinkdeployment_gets_what_fko_needs_to_report_checkpoints(
+    own: dict[str, str], readiness: timedelta | None, interval: str
+) -> None:
+    injected = fko_configuration(own, readiness)
+    assert injected == {SNAPSHOT_RESOURCE_ENABLED: "false", PERIODIC_CHECKPOINT_INTERVAL: interval}
+    fd = running({**own, **injected}, None)
+    assert checkpoints_unreported(fd) is None
+
+
+@pytest.mark.parametrize(
+    ("configuration", "version", "why"),
+    [
+        ({}, "v1_20", "FlinkStateSnapshot"),
+        (
+            {SNAPSHOT_RESOURCE_ENABLED: "true", PERIODIC_CHECKPOINT_INTERVAL: "1 s"},
+            "v1_20",
+            "FlinkStateSnapshot",
+        ),
+        ({SNAPSHOT_RESOURCE_ENABLED: "false"}, "v1_20", "is not set"),
+        ({SNAPSHOT_RESOURCE_ENABLED: "false", PERIODIC_CHECKPOINT_INTERVAL: "0 ms"}, "v1_20", "is not set"),
+        ({SNAPSHOT_RESOURCE_ENABLED: "false", PERIODIC_CHECKPOINT_INTERVAL: "soon"}, "v1_20", "neither"),
+        (LEGACY, "v1_16", "Flink 1.17 or newer"),
+        (LEGACY, "v2_2", None),
+        ({SNAPSHOT_RESOURCE_ENABLED: "False", PERIODIC_CHECKPOINT_INTERVAL: "0 */5 * * * ?"}, "v1_20", None),
+    ],
+)
+def test_why_fko_would_not_report_checkpoints(
+    configuration: dict[str, str], version: str, why: str | None
+) -> None:
+    fd = running(configuration, None)
+    fd["spec"]["flinkVersion"] = version
+    reason = checkpoints_unreported(fd)
+    assert (reason is None) if why is None else (reason is not None and why in reason), reason
 
 
 @pytest.mark.parametrize(
@@ -99,7 +244,7 @@ def test_a_restart_between_two_looks_is_counted_from_the_update_time() -> None:
         ),
     ],
 )
-def test_kafka_topic_readiness(topic: dict | None, ready: bool, why: str) -> None:
+def test_kafka_topic_readiness(topic: dict[str, Any] | None, ready: bool, why: str) -> None:
     ok, message = kafka_topic_ready(topic)
     assert ok is ready
     assert why in message
