@@ -134,8 +134,9 @@ class FlinkRest:
     # -- jobs ------------------------------------------------------------------------------------------
 
     async def job(self, job_id: str) -> JobSeen | None:
-        """A job's state, its start, its last transition, its last completed checkpoint and, once FAILED, the
-        root cause; None when the cluster does not know the id."""
+        """A job's state, its start, its last transition, its last completed checkpoint and its latest
+        exception (a failure it restarted from, or the root cause of a FAILED job); None when the cluster does
+        not know the id."""
         detail = await self._call("GET", f"/jobs/{job_id}", ok404=True)
         if detail is None:
             return None
@@ -143,9 +144,7 @@ class FlinkRest:
         timestamps = {k: int(v) for k, v in (detail.get("timestamps") or {}).items() if v}
         checkpoints = await self._call("GET", f"/jobs/{job_id}/checkpoints", ok404=True) or {}
         completed = ((checkpoints.get("latest") or {}).get("completed")) or {}
-        failure = None
-        if state == "FAILED":
-            failure = await self.failure(job_id)
+        failure = await self.failure(job_id)
         start = int(detail.get("start-time") or 0) or None
         return JobSeen(
             state=state,

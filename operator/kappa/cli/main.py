@@ -57,11 +57,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _quiet_client_libraries(*, verbose: bool) -> None:
     """A component that is down is said once, by the adapters (one line when it goes, one when it is back).
     The client libraries would say it on every reconnect attempt: kafka-python logs each at ERROR (the quota
-    calls raise what failed, so nothing is lost); librdkafka's routine INFO lines are for --verbose."""
+    calls raise what failed, so nothing is lost); librdkafka's routine INFO lines, and httpx's line per
+    request, are for --verbose."""
     import logging
 
     logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.CRITICAL)
     logging.getLogger("kappa.librdkafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # httpx logs every request at INFO: the session runtime polls Flink's REST API on every look.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:

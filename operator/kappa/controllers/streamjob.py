@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -41,6 +40,7 @@ from kappa.render.flink import (
     injection_for,
     kafka_topic,
     substitute,
+    with_state,
 )
 from kappa.render.replay import replay_deployment, replay_retention
 
@@ -190,7 +190,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
             if not promote:
                 await self._write(obj, patch, conditions, events, generation, now)
                 self._track(job, namespace, name, bootstrap, [ustate.active], cdecision.state.step)
-                await self._act(runtime, actions, job, obj, bootstrap, views)
+                await self._act(runtime, actions, job, obj, bootstrap, views, deployed=versions)
                 return
 
         if (
@@ -262,7 +262,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         replaying = [seen.to_version for _, _, seen in runs.values() if seen.phase in REPLAYING]
         self._track(job, namespace, name, bootstrap, [nxt.active, nxt.target, *replaying], canary_step)
         try:
-            await self._act(runtime, actions, job, obj, bootstrap, views, runs)
+            await self._act(runtime, actions, job, obj, bootstrap, views, runs, deployed=versions)
         except RuntimeUnavailable as exc:
             message = f"{exc}; retrying"
             await self._write(
@@ -440,7 +440,10 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         bootstrap: str,
         views: dict[str, upgrade.Deployment],
         runs: dict[str, tuple[str, ReplayRunSpec, RunSeen]] | None = None,
+        deployed: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        """`deployed`: the versions' deployments as they are, by version."""
+        deployed = deployed or {}
         meta = obj["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
         lineage: dict[str, str] = (obj.get("status") or {}).get("outputVersions") or {}  # written first
@@ -461,6 +464,19 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
                         state=action.state,
                     )
                 )
+            elif (
+                isinstance(action, upgrade.Apply)
+                and action.version != job.version
+                and action.version in deployed
+            ):
+                # Another version than spec's (the one being replaced, or rolled back to): as it was deployed.
+                await runtime.apply(
+                    with_state(
+                        deployed[action.version],
+                        state=action.state,
+                        initial_savepoint_path=action.initial_savepoint,
+                    )
+                )
             elif isinstance(action, upgrade.Apply):
                 fd = flink_deployment(
                     namespace=namespace,
@@ -478,15 +494,6 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
                     state=action.state,
                     initial_savepoint_path=action.initial_savepoint,
                 )
-                if (
-                    action.initial_savepoint
-                    and views.get(action.version, upgrade.Deployment(exists=False)).exists
-                ):
-                    # FKO restores an existing deployment from initialSavepointPath only with a new nonce.
-                    # From the path, so stable across operator restarts: one restore is never asked twice.
-                    fd["spec"]["job"]["savepointRedeployNonce"] = (
-                        zlib.crc32(action.initial_savepoint.encode()) % 2**31
-                    )
                 await runtime.apply(fd)
             elif isinstance(action, upgrade.Delete):
                 await runtime.delete(namespace, names.deployment_name(name, action.version))
@@ -594,6 +601,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
                     obj,
                     job.source.kafka.bootstrap_servers or "",
                     {active: view},
+                    deployed={active: fd},
                 )
             except (UnknownVariable, ApiException) as exc:
                 # Deletion must not hang on a deployment that cannot be rendered or is refused.

@@ -68,7 +68,7 @@ class JobSeen:
     update_time_ms: int | None = None
     last_checkpoint_ms: int | None = None
     failure: str | None = None
-    """The root cause of a FAILED job, from its exception history."""
+    """The job's latest exception (its exception history has one per failure, restarted from or not)."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,9 @@ def _folded(rec: Record, seen: Seen) -> Record:
         start_time_ms=job.start_time_ms or rec.start_time_ms,
         update_time_ms=job.update_time_ms or rec.update_time_ms,
         last_checkpoint_ms=job.last_checkpoint_ms or rec.last_checkpoint_ms,
-        error=job.failure if job.state == "FAILED" else rec.error if job.state != "RUNNING" else None,
+        # This attempt's latest exception, restarted from or fatal: FKO's `error`, read by the NoNewExceptions
+        # gate. A failed stop's cause stays until the job runs cleanly again.
+        error=job.failure or (rec.error if job.state != "RUNNING" else None),
     )
 
 

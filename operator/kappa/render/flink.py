@@ -4,7 +4,9 @@ args and SQL variables."""
 
 from __future__ import annotations
 
+import copy
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -169,6 +171,7 @@ def flink_deployment(
             job_spec["entryClass"] = flink.entry_class
     if initial_savepoint_path:
         job_spec["initialSavepointPath"] = initial_savepoint_path
+        job_spec["savepointRedeployNonce"] = redeploy_nonce(initial_savepoint_path)
     if savepoint_redeploy_nonce is not None:
         job_spec["savepointRedeployNonce"] = savepoint_redeploy_nonce
     return {
@@ -192,6 +195,42 @@ def flink_deployment(
             },
             "job": job_spec,
         },
+    }
+
+
+def redeploy_nonce(initial_savepoint_path: str) -> int:
+    """FKO restores an existing deployment from initialSavepointPath only with a new savepointRedeployNonce.
+    Derived from the path, so it is stable across operator restarts and one restore is never asked twice; set
+    whenever a path is, so a new deployment's first apply and the ones after it are the same spec."""
+    return zlib.crc32(initial_savepoint_path.encode()) % 2**31
+
+
+def with_state(
+    deployed: dict[str, Any],
+    *,
+    state: Literal["running", "suspended"],
+    initial_savepoint_path: str | None = None,
+) -> dict[str, Any]:
+    """An existing version's FlinkDeployment in another state, its job as it was deployed: suspending a
+    version, resuming it or rolling back to it must never give it the current spec's (another version's)
+    logic."""
+    meta = deployed["metadata"]
+    spec = copy.deepcopy(deployed["spec"])
+    job = spec.setdefault("job", {})
+    job["state"] = state
+    if initial_savepoint_path:
+        job["initialSavepointPath"] = initial_savepoint_path
+        job["savepointRedeployNonce"] = redeploy_nonce(initial_savepoint_path)
+    return {
+        "apiVersion": deployed.get("apiVersion", "flink.apache.org/v1beta1"),
+        "kind": "FlinkDeployment",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "labels": dict(meta.get("labels") or {}),
+            "ownerReferences": list(meta.get("ownerReferences") or []),
+        },
+        "spec": spec,
     }
 
 

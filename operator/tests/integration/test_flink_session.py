@@ -9,6 +9,7 @@ import json
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -115,7 +116,7 @@ def world(
     postgres_uri: str,
     flink_url: str,
     kappa_operator: OperatorProcess,
-) -> tuple[str, Sessions]:
+) -> Iterator[tuple[str, Sessions]]:
     """A topic, a schema with v1's empty table, the Secret and the `sessions` MaterializedView."""
     ns = str(kubectl.namespace)
     topic, schema = f"clicks-{ns}", ns.replace("-", "_")
@@ -136,7 +137,21 @@ def world(
     view = _example("02-materializedview-sessions.yaml")
     view["spec"]["backend"]["postgres"]["schema"] = schema
     kubectl.apply(view)
-    return topic, Sessions(postgres_uri, schema)
+    wait_for_free_slots(flink_url)
+    yield topic, Sessions(postgres_uri, schema)
+    # The StreamJob's finalizer cancels its jobs on the session cluster: wait for it while the operator runs,
+    # or the next test finds the cluster's two slots taken.
+    kubectl.run("delete", "streamjob", "--all", "--timeout=120s", check=False)
+
+
+def wait_for_free_slots(flink_url: str, slots: int = 2, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if rest(flink_url, "/overview")["slots-available"] >= slots:
+            return
+        time.sleep(1)
+    running = [j["name"] for j in rest(flink_url, "/jobs/overview")["jobs"] if j["state"] == "RUNNING"]
+    raise AssertionError(f"the session cluster has no {slots} free slots; running: {running}")
 
 
 def sessionizer(topic: str, sessions: Sessions, bootstrap: str, flink_url: str) -> dict[str, Any]:
@@ -302,6 +317,7 @@ def test_a_savepoint_upgrade_on_real_flink_keeps_state_and_a_failing_version_rol
     # v3 fails at run time: it rolls back on its own to v2, from the savepoint v2 took for the upgrade.
     job["spec"]["version"] = "v3"
     job["spec"]["flink"]["sql"] = _failing(job["spec"]["flink"]["sql"])
+    job["spec"]["upgrade"]["stableFor"] = "30s"  # v3 fails only once c arrives, produced when it starts
     kubectl.apply(job)
     kubectl.wait_for(
         "sj",
