@@ -516,13 +516,14 @@ class Bench:
     def stop_live(self) -> None:
         if self.live is None or self.live.poll() is not None:
             return
+        stopped = time.monotonic()
         self.live.terminate()
         self.live.wait(timeout=30)
         if self.live_start is not None:
             t0, n0 = self.live_start
-            time.sleep(1)  # anything in flight lands
+            time.sleep(1)  # what was in flight at the stop lands
             self.fig.live_records = total(self.kafka.end_offsets()) - n0
-            self.fig.live_secs = time.monotonic() - t0
+            self.fig.live_secs = stopped - t0
 
     # -- v1 -------------------------------------------------------------------------------------------------
 
@@ -673,7 +674,7 @@ class Bench:
         steady = rate(f.steady_records, f.steady_secs)
 
         def ratio(a: float, b: float) -> str:
-            return f"{a / b:,.1f}" if a and b else "-"
+            return "-" if not (a and b) else f"{a / b:,.1f}" if a >= 10 * b else f"{a / b:.2f}"
 
         rows = [
             ("backlog", f"{f.backlog:,} records, produced at {rate(f.backlog, f.backlog_secs):,.0f}/s"),
@@ -755,6 +756,8 @@ class Bench:
             with psycopg.connect(self.pg, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
         self.timed("cleanup", t)
+        if hasattr(self, "kafka"):
+            del self.kafka  # its AdminClient would log the broker going away
         if not self.args.keep_stack:
             self.stack.down()
 

@@ -32,6 +32,8 @@ FD_API = "flink.apache.org/v1beta1"
 RECORD_SUFFIX = ".flink-session"
 RUNTIME_LABEL = "kappa.dev/runtime"
 DEPLOYMENT_ANNOTATION = "kappa.dev/deployment"
+FINALIZER = "kappa.dev/session-job"
+"""On each record: a namespace being deleted removes ConfigMaps at once, and their jobs would run on."""
 SQL_RUNNER_JAR_URI = "local:///opt/flink/usrlib/kappa-sql-runner.jar"
 
 log = logging.getLogger(__name__)
@@ -211,6 +213,7 @@ class SessionRuntime:
                         "labels": labels,
                         "annotations": {DEPLOYMENT_ANNOTATION: meta["name"]},
                         "ownerReferences": meta.get("ownerReferences") or [],
+                        "finalizers": [FINALIZER],
                     },
                     "data": {"spec": spec, "record": "{}"},
                 }
@@ -236,7 +239,7 @@ class SessionRuntime:
         cm = await self.kube.get("v1", "ConfigMap", namespace, _record_name(deployment))
         if cm is None:
             return False
-        await self._cancel(cm)
+        await self._forget(cm)
         await self.kube.delete("v1", "ConfigMap", namespace, _record_name(deployment))
         return True
 
@@ -245,7 +248,7 @@ class SessionRuntime:
             "v1", "ConfigMap", namespace, f"kappa.dev/job={job},{RUNTIME_LABEL}=session"
         )
         for cm in found:
-            await self._cancel(cm)
+            await self._forget(cm)
 
     async def dispose_savepoint(self, path: str) -> bool:
         await self._guard(self.rest.dispose_savepoint(path))
@@ -253,10 +256,25 @@ class SessionRuntime:
 
     # -- one step of machines/session_job.py per look ----------------------------------------------------
 
-    async def _cancel(self, cm: dict[str, Any]) -> None:
+    async def _forget(self, cm: dict[str, Any]) -> None:
+        """Cancel the record's job if it still runs, then let the record go (its finalizer)."""
         rec = _record_of(cm)
-        if rec.job_id and rec.job_state in session_job.LIVE_STATES | {None}:
+        if rec.job_id and rec.job_state in session_job.LIVE_STATES | {None, "RECONCILING"}:
             await self._guard(self.rest.cancel(rec.job_id))
+        finalizers = cm["metadata"].get("finalizers") or []
+        if FINALIZER in finalizers:
+            cm["metadata"]["finalizers"] = [f for f in finalizers if f != FINALIZER]
+            try:
+                await self.kube.replace(_clean(cm))
+            except ApiException as exc:
+                if exc.status not in (404, 409):
+                    raise
+                if exc.status == 409:  # changed meanwhile: again, from what is there now
+                    fresh = await self.kube.get(
+                        "v1", "ConfigMap", cm["metadata"]["namespace"], cm["metadata"]["name"]
+                    )
+                    if fresh is not None:
+                        await self._forget(fresh)
 
     async def _guard(self, call: Any) -> Any:
         """An unreachable cluster is an outage: logged once when it starts and once when it ends."""
@@ -362,7 +380,17 @@ def _clean(cm: dict[str, Any]) -> dict[str, Any]:
     meta = {
         k: v
         for k, v in cm["metadata"].items()
-        if k in ("name", "namespace", "labels", "annotations", "ownerReferences", "resourceVersion", "uid")
+        if k
+        in (
+            "name",
+            "namespace",
+            "labels",
+            "annotations",
+            "ownerReferences",
+            "finalizers",
+            "resourceVersion",
+            "uid",
+        )
         and v is not None
     }
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": cm.get("data") or {}}

@@ -63,6 +63,11 @@ def _quiet_client_libraries(*, verbose: bool) -> None:
 
     logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.CRITICAL)
     logging.getLogger("kappa.librdkafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # Quiet when healthy: Kopf logs every handler and timer run at INFO ("Timer 'poll_streamjob' succeeded.",
+    # six lines a minute per resource), and aiohttp every /healthz probe; the operator's own lines (one per
+    # state change) and Kopf's warnings and errors stay.
+    logging.getLogger("kopf.objects").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.DEBUG if verbose else logging.WARNING)
     # httpx logs every request at INFO: the session runtime polls Flink's REST API on every look.
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.INFO if verbose else logging.WARNING)

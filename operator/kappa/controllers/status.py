@@ -1,14 +1,15 @@
 """Writing status: one place that merges conditions, stamps observedGeneration, patches the status
 subresource and posts events. Intent goes first: callers write status before they touch any child.
 
-Warning events are posted as series (adapters/events.py): a Warning repeated with the same reason and message
-on the same object is one Event whose count grows, not a new Event per poll. Normal events, which mark
-transitions and so do not repeat, go through Kopf as before."""
+Events are posted as series (adapters/events.py): a Warning repeated with the same reason and message on the
+same object is one Event whose count grows, not a new Event per poll. Each is also one log line, the Warnings
+once per series."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -49,10 +50,35 @@ def _warnings() -> EventRecorder:
     return EventRecorder(load_api_client())
 
 
+log = logging.getLogger("kappa.events")
+_logged: dict[tuple[str, str, str], float] = {}
+RELOG_AFTER = 600.0  # seconds: a Warning still true after this is said again, once
+
+
+def _log(obj: dict[str, Any], event: Event, now: float) -> None:
+    """One log line per state change: every transition is an event, and a Warning repeated on every poll is
+    logged when it starts (and again after RELOG_AFTER), as its event series is counted, not reposted."""
+    meta = obj.get("metadata") or {}
+    where = f"{obj.get('kind', '')} {meta.get('namespace')}/{meta.get('name')}"
+    if event.type == "Warning":
+        key = (str(meta.get("uid")), event.reason, event.message)
+        if now - _logged.get(key, -RELOG_AFTER) < RELOG_AFTER:
+            return
+        if len(_logged) > 4096:
+            _logged.clear()
+        _logged[key] = now
+        log.warning("%s: %s: %s", where, event.reason, event.message)
+    else:
+        log.info("%s: %s: %s", where, event.reason, event.message)
+
+
 def post_events(obj: dict[str, Any], events: list[Event]) -> None:
     """Post in the background, like kopf.event: a reconcile never waits for its events."""
     for event in events:
-        if event.type == "Warning" and _in_event_loop():
+        _log(obj, event, time.monotonic())
+        # Through the recorder, not kopf.event: that needs a Kopf handler's context, which a background task
+        # such as the views' resync does not have (its events were lost).
+        if _in_event_loop():
             task = asyncio.create_task(
                 _warnings().record(obj, event.type, event.reason, event.message, time.time())
             )

@@ -77,6 +77,10 @@ def test_a_canary_that_fails_a_gate_is_removed_and_stable_is_untouched(
         timeout=60,
         what="canary aborted",
     )
+    # The abort is recorded before the candidate is removed (intent first): its removal follows.
+    deadline = time.monotonic() + 30
+    while "enricher-v2-canary" in deployments(kubectl) and time.monotonic() < deadline:
+        time.sleep(0.5)
 
     fds = deployments(kubectl)
     assert "enricher-v2-canary" not in fds

@@ -105,6 +105,15 @@ class Sessions:
         )
 
 
+def wait_state(flink_url: str, job_id: str, state: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    seen = rest(flink_url, f"/jobs/{job_id}")["state"]
+    while seen != state and time.monotonic() < deadline:
+        time.sleep(0.5)
+        seen = rest(flink_url, f"/jobs/{job_id}")["state"]
+    return str(seen)
+
+
 def phase(obj: dict[str, Any]) -> str | None:
     return (obj.get("status") or {}).get("phase")
 
@@ -245,7 +254,8 @@ def test_a_replay_on_real_flink_fixes_the_sessions_readers_get(
     )
     savepoint = observed["status"]["cutover"]["previousSavepoint"]
     assert Path(savepoint.removeprefix("file:")).is_dir()
-    assert rest(flink_url, f"/jobs/{v1_job['job_id']}")["state"] == "FINISHED"
+    # Flink reports the stop's savepoint complete a moment before the job itself is FINISHED.
+    assert wait_state(flink_url, v1_job["job_id"], "FINISHED") == "FINISHED"
 
     # After the rollback window, v1's job and group are gone; its table stays.
     kubectl.wait_for(
@@ -341,3 +351,12 @@ def test_a_savepoint_upgrade_on_real_flink_keeps_state_and_a_failing_version_rol
     sessions.wait_rows(closed(a + b + c, demo.GAP_V1_MS), timeout=120, table="sessions_v1")
     v2_again = record(kubectl, "sessionizer-v2")
     assert v2_again and v2_again["attempt"] == 2 and v2_again["submit_from"]
+
+    # Deleting the namespace stops the job on the session cluster: the StreamJob takes its final savepoint,
+    # and the records' finalizer keeps them until the job is stopped.
+    kubectl.run("delete", "namespace", str(kubectl.namespace), "--wait=false")
+    live = f"/jobs/{v2_again['job_id']}"
+    deadline = time.monotonic() + 120
+    while rest(flink_url, live)["state"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert rest(flink_url, live)["state"] in ("FINISHED", "CANCELED")

@@ -27,7 +27,14 @@ def test_a_streamjobs_group_lag_is_exported_as_gauges(
                 "version": "v1",
                 "source": {"kafka": {"bootstrapServers": kafka.bootstrap}, "topics": [topic]},
                 "output": {"topic": {"base": f"{topic}-out"}},
-                "flink": {"image": "img", "flinkVersion": "v1_20", "sql": ["SELECT 1"]},
+                "flink": {
+                    "image": "img",
+                    "flinkVersion": "v1_20",
+                    "sql": ["SELECT 1"],
+                    # FKO reports checkpoints it triggers; the default interval (a fifth of readinessTimeout,
+                    # 1 min here) is longer than this test waits.
+                    "flinkConfiguration": {"kubernetes.operator.periodic.checkpoint.interval": "1s"},
+                },
                 "upgrade": {"stableFor": "1s"},
             },
         }

@@ -7,20 +7,11 @@ import subprocess
 import time
 
 import pytest
-import yaml
 
 from tests.integration.testbed import ROOT, Kubectl, OperatorProcess, conditions
 
-
-def _sessionizer_for_fko_1_10() -> dict:
-    """The example, with a flinkVersion that the test bed's FKO 1.10 CRD accepts (it stops at v1_20)."""
-    job = yaml.safe_load((ROOT / "examples" / "03-streamjob-sessionizer.yaml").read_text())
-    job["spec"]["flink"]["flinkVersion"] = "v1_20"
-    return job
-
-
 KINDS = {
-    "sj": ("sessionizer", _sessionizer_for_fko_1_10()),
+    "sj": ("sessionizer", ROOT / "examples" / "03-streamjob-sessionizer.yaml"),
     "rr": ("sessionizer-v2", ROOT / "examples" / "04-replayrun-sessionizer-v2.yaml"),
     "mv": ("sessions", ROOT / "examples" / "02-materializedview-sessions.yaml"),
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from kappa.api.streamjob import StreamJobSpec
@@ -11,7 +13,9 @@ from kappa.render.flink import (
     flink_deployment,
     injection_for,
     kafka_topic,
+    redeploy_nonce,
     substitute,
+    with_state,
 )
 
 SQL_JOB = StreamJobSpec.model_validate(
@@ -118,3 +122,57 @@ def test_kafka_topic_per_version() -> None:
         "replicas": 3,
         "config": {"retention.ms": "-1"},
     }
+
+
+def _deployed() -> dict[str, Any]:
+    injection = injection_for(
+        "ns", "job", SQL_JOB, "v2", bootstrap_servers="k:9092", startup_mode="latest-offset"
+    )
+    fd = flink_deployment(namespace="ns", job="job", owner_uid="u", spec=SQL_JOB, injection=injection)
+    fd["status"] = {"jobStatus": {"state": "RUNNING"}}
+    fd["metadata"]["resourceVersion"] = "42"
+    return fd
+
+
+@pytest.mark.parametrize(
+    ("state", "savepoint", "expected_job"),
+    [
+        ("suspended", None, {"state": "suspended"}),
+        ("running", None, {"state": "running"}),
+        (
+            "running",
+            "file:/sp/1",
+            {
+                "state": "running",
+                "initialSavepointPath": "file:/sp/1",
+                "savepointRedeployNonce": redeploy_nonce("file:/sp/1"),
+            },
+        ),
+    ],
+)
+def test_another_version_keeps_the_job_it_was_deployed_with(
+    state: str, savepoint: str | None, expected_job: dict[str, object]
+) -> None:
+    deployed = _deployed()
+    changed = with_state(deployed, state=state, initial_savepoint_path=savepoint)  # type: ignore[arg-type]
+    assert changed["spec"]["job"]["args"] == deployed["spec"]["job"]["args"]
+    for key, value in expected_job.items():
+        assert changed["spec"]["job"][key] == value
+    assert "status" not in changed and "resourceVersion" not in changed["metadata"]
+    assert deployed["spec"]["job"]["state"] == "running"  # the input is not changed
+
+
+def test_a_restore_carries_a_nonce_from_its_path_on_the_first_apply_too() -> None:
+    injection = injection_for(
+        "ns", "job", SQL_JOB, "v3", bootstrap_servers="k:9092", startup_mode="latest-offset"
+    )
+    fd = flink_deployment(
+        namespace="ns",
+        job="job",
+        owner_uid="u",
+        spec=SQL_JOB,
+        injection=injection,
+        initial_savepoint_path="file:/a",
+    )
+    assert fd["spec"]["job"]["savepointRedeployNonce"] == redeploy_nonce("file:/a")
+    assert redeploy_nonce("file:/a") != redeploy_nonce("file:/b")
