@@ -62,7 +62,8 @@ class Story:
 
     def sql(self, query: str) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.args.postgres, autocommit=True) as conn:
-            return list(conn.execute(query).fetchall())
+            cursor = conn.execute(query)
+            return list(cursor.fetchall()) if cursor.description else []
 
     def end_offsets(self) -> int:
         admin = AdminClient({"bootstrap.servers": self.args.bootstrap})
@@ -219,12 +220,21 @@ class Story:
             rr = self.get("rr", "sessionizer-v2").get("status") or {}
             phase = rr.get("phase")
             progress = rr.get("progress") or {}
-            lag = (rr.get("lag") or {}).get("total", "-")
-            line = (
-                f"replay: {phase:<16} {progress.get('percent', '-'):>6} "
-                f"{progress.get('consumed', 0):>9,}/{progress.get('target', 0):,} records, "
-                f"{progress.get('recordsPerSecond', '-')} rec/s, ETA {progress.get('eta', '-')}, lag {lag}"
-            )
+            total = (rr.get("lag") or {}).get("total")
+            lag = f"{total:,}" if isinstance(total, int) else "-"
+            if phase == "CatchingUp":  # the backlog is replayed: now it follows the live head
+                line = (
+                    f"replay: {phase:<16} lag {lag} records against the live head "
+                    f"({(rr.get('lag') or {}).get('evaluation') or '-'}), caught up since "
+                    f"{rr.get('caughtUpSince') or '-'}"
+                )
+            else:
+                line = (
+                    f"replay: {phase:<16} {progress.get('percent', '-'):>6} "
+                    f"{progress.get('consumed', 0):>9,}/{progress.get('target', 0):,} records, "
+                    f"{progress.get('recordsPerSecond', '-')} rec/s, "
+                    f"ETA {progress.get('eta', '-')}, lag {lag}"
+                )
             if line != last:
                 self.say(line)
                 last = line
@@ -270,20 +280,21 @@ class Story:
         )
         for start, end, clicks in rows:
             self.say(f"  {user}: {start:%Y-%m-%d %H:%M:%S} - {end:%H:%M:%S}, {clicks} clicks")
-        k = f"kubectl --kubeconfig {self.args.kubeconfig} -n {self.ns}"
         print(
             f"""
 The story is done: readers of `sessions` got v1's buggy sessions, and now get v2's, recomputed from the log.
 v1 waits, suspended at its final savepoint, for the rollback window (30m). Everything keeps running.
 
 Try next:
-  {k} get sj,rr,mv                      # versions, phase, progress, lag
-  {k} describe rr sessionizer-v2        # conditions, validation, the cutover record, events
-  psql {self.args.postgres} -c 'SELECT count(*) FROM sessions'
-  .venv/bin/kappa rollback rr sessionizer-v2 -n {self.ns} --kubeconfig {self.args.kubeconfig}   # back to v1
-  curl -s {self.args.metrics} | grep kappa_                # the operator's metrics
-  open {self.args.flink} in a browser                      # the Flink jobs
-  make down                                                # stop everything
+  export KUBECONFIG={self.args.kubeconfig}
+  kubectl -n {self.ns} get sj,rr,mv                 # versions, phase, progress, lag
+  kubectl -n {self.ns} describe rr sessionizer-v2   # conditions, validation, the cutover record, events
+  kubectl -n {self.ns} get cm -l kappa.dev/runtime=session   # the session runtime's job records
+  psql {self.args.postgres} -c 'SELECT * FROM sessions LIMIT 5'
+  .venv/bin/kappa rollback rr sessionizer-v2 -n {self.ns}   # back to v1, resumed from its savepoint
+  curl -s {self.args.metrics} | grep '^kappa_'       # the operator's metrics
+  {self.args.flink}                          # Flink's web UI: the jobs of both versions
+  make down                                         # stop everything make run started
 Logs: {self.state}/operator.log, {self.state}/producer.log
 """,
             flush=True,

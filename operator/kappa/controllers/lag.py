@@ -64,9 +64,9 @@ class LagTracking:
         monitor = self.monitors.get(bootstrap)
         if monitor is None:
             return None
-        return monitor.admin.health.unreachable or (
-            f"lag poll of {bootstrap} failing: {monitor.failing}" if monitor.failing else None
-        )
+        # Only an outage: a poll failing for another reason (a topic deleted, a group's offsets expired) is
+        # not Kafka being unreachable, and the lag monitor logs it once itself.
+        return monitor.admin.health.unreachable
 
     async def run(self) -> None:
         while not self.stop.is_set():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import uuid
@@ -32,9 +33,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def _demo_operator_running() -> bool:
+    """`make run` leaves its operator running (cluster-wide, on the same control plane) until `make down`."""
+    cache = Path(os.environ.get("KAPPA_CACHE") or Path.home() / ".cache" / "kappa-operator")
+    pidfile = Path(os.environ.get("KAPPA_TESTBED_DIR") or cache / "testbed") / "demo" / "operator.pid"
+    try:
+        os.kill(int(pidfile.read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[Path]:
     """A running kube-apiserver with etcd and the garbage collector."""
+    if _demo_operator_running():
+        pytest.exit(
+            "the operator of `make run` is running on the same control plane and would act on the "
+            "tests' resources too: `make down` first",
+            returncode=2,
+        )
     for kubeconfig in started_service(CONTROLPLANE, "the control plane", 1800):
         yield Path(kubeconfig)
 
