@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CACHE ?= $(or $(KAPPA_CACHE),$(HOME)/.cache/kappa-operator)
 export PIP_CACHE_DIR ?= $(CACHE)/pip
 
-.PHONY: help venv crds lint unit test bench run up down e2e image clean
+.PHONY: help venv crds lint unit test bench run up down e2e image flink-image clean
 
 help:
 	@echo "make run    the local stack (control plane, Kafka, PostgreSQL, Flink), the operator, and the demo story"
@@ -62,6 +62,9 @@ e2e: venv
 
 image:
 	docker build -t kappa-operator:0.1.0 .
+
+flink-image:
+	docker build -f testbed/flink/Dockerfile -t kappa-dev/flink-sql-runner:2.2 .
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
