@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CACHE ?= $(or $(KAPPA_CACHE),$(HOME)/.cache/kappa-operator)
 export PIP_CACHE_DIR ?= $(CACHE)/pip
 
-.PHONY: help venv crds lint unit test bench run up down e2e image flink-image clean
+.PHONY: help venv crds lint unit test bench bench-replay run up down e2e image flink-image clean
 
 help:
 	@echo "make run    the local stack (control plane, Kafka, PostgreSQL, Flink), the operator, and the demo story"
@@ -14,6 +14,7 @@ help:
 	@echo "make down   stop everything make run started"
 	@echo "make up     start the local control plane only"
 	@echo "make bench  lag-poll benchmark against the test Kafka (prints figures)"
+	@echo "make bench-replay   replay speed on real Flink: replay/live and replay/plain-consumer ratios"
 	@echo "make e2e    kind-based end-to-end tests (needs Docker)"
 
 $(VENV)/.installed: pyproject.toml
@@ -28,8 +29,8 @@ crds: venv
 	$(VENV)/bin/kappa crds --out crds
 
 lint: venv
-	$(VENV)/bin/ruff check operator e2e benchmarks
-	$(VENV)/bin/ruff format --check operator e2e benchmarks
+	$(VENV)/bin/ruff check operator e2e benchmarks examples
+	$(VENV)/bin/ruff format --check operator e2e benchmarks examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/kappa crds --out crds --check
@@ -46,6 +47,9 @@ test: lint
 bench: venv
 	bash testbed/kafka.sh up
 	$(PY) benchmarks/lag_poll.py
+
+bench-replay: venv
+	$(PY) benchmarks/replay_speed.py
 
 run: venv
 	bash testbed/run-local.sh
