@@ -93,7 +93,7 @@ class Story:
         )
         if existing.returncode == 0:
             self.say(f"removing the last story's namespace {self.ns} (its StreamJob takes a final savepoint)")
-            subprocess.run(
+            gone = subprocess.run(
                 [
                     "kubectl",
                     "--kubeconfig",
@@ -101,11 +101,17 @@ class Story:
                     "delete",
                     "namespace",
                     self.ns,
-                    "--timeout=180s",
+                    "--timeout=300s",
                 ],
                 capture_output=True,
+                text=True,
                 check=False,
             )
+            if gone.returncode != 0:
+                raise SystemExit(
+                    f"namespace {self.ns} is still being deleted: {gone.stderr.strip()}; see "
+                    f"`kubectl get namespace {self.ns} -o yaml` and the operator log, then `make run` again"
+                )
         stop = self.state / "producer.pid"
         if stop.exists():
             subprocess.run(["kill", stop.read_text().strip()], capture_output=True, check=False)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
@@ -49,8 +49,6 @@ from kappa.machines.preflight import PartitionFacts, TopicFacts
 Partition = tuple[str, int]
 
 log = logging.getLogger(__name__)
-librdkafka_log = logging.getLogger("kappa.librdkafka")
-"""Where librdkafka's own log lines go, at their own level (connection failures at DEBUG: Reachability)."""
 
 
 @dataclass(frozen=True)
@@ -101,14 +99,13 @@ class Reachability:
 
 class ClusterHealth:
     """The Reachability of one Kafka cluster, shared by every client of it (admin, consumers, quota calls),
-    so that "Kafka at X unreachable" is said once whichever client noticed. Thread-safe: librdkafka's
-    callbacks run on the polling thread, admin results on the event loop, consumers in worker threads."""
+    so that "Kafka at X unreachable" is said once whichever client noticed. Thread-safe: admin results arrive
+    on the event loop, consumers run in worker threads."""
 
     def __init__(self, bootstrap_servers: str) -> None:
         self.bootstrap_servers = bootstrap_servers
         self._state = Reachability(f"Kafka at {bootstrap_servers}")
         self._lock = threading.Lock()
-        self._last_transport = ""
 
     @property
     def unreachable(self) -> str | None:
@@ -122,21 +119,6 @@ class ClusterHealth:
         if transition is not None:
             log.log(logging.WARNING if transition.down else logging.INFO, "%s", transition.message)
 
-    def error_cb(self, error: KafkaError) -> None:
-        """librdkafka's error callback: `all brokers down` (or an unresolvable name) is the cluster down; a
-        single broker's transport error is only remembered, as the reason named when all are down."""
-        code = error.code()
-        if code == KafkaError._TRANSPORT:
-            self._last_transport = error.str()
-            librdkafka_log.debug("%s: %s", self.bootstrap_servers, error.str())
-        elif code in (KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE):
-            last = f" ({self._last_transport})" if self._last_transport else ""
-            self.observe(False, f"{error.str()}{last}")
-        else:
-            librdkafka_log.log(
-                logging.ERROR if error.fatal() else logging.WARNING, "%s: %s", self.bootstrap_servers, error
-            )
-
 
 _CLUSTERS: dict[str, ClusterHealth] = {}
 _CLUSTERS_LOCK = threading.Lock()
@@ -149,38 +131,14 @@ def cluster_health(bootstrap_servers: str) -> ClusterHealth:
         return _CLUSTERS[bootstrap_servers]
 
 
-# Facilities of librdkafka's connection failures: the error callback and Reachability report those instead.
-_CONNECTION_FACILITIES = {"FAIL", "BROKERFAIL"}
-
-
-class _LibrdkafkaLog:
-    """What confluent-kafka calls as `logger`: it calls log(level, "%s [%s] %s", facility, client, text)."""
-
-    def log(self, level: int, fmt: str, *args: Any) -> None:
-        facility = args[0] if args else ""
-        librdkafka_log.log(logging.DEBUG if facility in _CONNECTION_FACILITIES else level, fmt, *args)
-
-
-LIBRDKAFKA_LOG = _LibrdkafkaLog()
-
-
 def quiet_client_config(bootstrap_servers: str) -> dict[str, Any]:
-    """Configuration every confluent-kafka client of the operator gets: its log and errors through Python
-    logging (served by the client's poll()), transport failures counted by the cluster's Reachability."""
-    return {"logger": LIBRDKAFKA_LOG, "error_cb": cluster_health(bootstrap_servers).error_cb}
-
-
-def _serve_callbacks(ref: weakref.ref[KafkaAdmin], stop: threading.Event) -> None:
-    """An AdminClient delivers logs and error callbacks only from poll(); without it they queue up. Holds the
-    adapter weakly, so a dropped adapter ends this thread within a second."""
-    while not stop.is_set():
-        owner = ref()
-        admin = owner._admin if owner is not None else None
-        del owner
-        if admin is None:
-            return
-        admin.poll(1.0)
-        del admin
+    """Configuration every confluent-kafka client of the operator gets: librdkafka's own log only from
+    CRITICAL up (KAPPA_LIBRDKAFKA_LOG_LEVEL, syslog levels, 7 for debugging). Its connection failures (ten
+    `FAIL` lines a second per client while a broker is down) are the adapters' to report, once per outage,
+    through the cluster's Reachability. No Python callback (`logger`, `error_cb`) is handed to librdkafka:
+    those run from its threads and need a poll loop beside every client, and a client destroyed while one is
+    served is how librdkafka crashes the process."""
+    return {"log_level": int(os.environ.get("KAPPA_LIBRDKAFKA_LOG_LEVEL", "2"))}
 
 
 class KafkaAdapterError(Exception):
@@ -305,14 +263,7 @@ class KafkaAdmin:
             "bootstrap.servers": bootstrap_servers,
             "client.id": client_id,
         }
-        self._admin = AdminClient(self._conf, **quiet_client_config(bootstrap_servers))
-        self._stop = threading.Event()
-        threading.Thread(
-            target=_serve_callbacks,
-            args=(weakref.ref(self), self._stop),
-            name=f"kafka-admin-{bootstrap_servers}",
-            daemon=True,
-        ).start()
+        self._admin = AdminClient({**self._conf, **quiet_client_config(bootstrap_servers)})
 
     # -- topics ---------------------------------------------------------------------------------------
 
@@ -687,9 +638,7 @@ class KafkaAdmin:
         return {p: PartitionFacts(log_starts[p], ends[p], start.offsets[p], stamps.get(p)) for p in parts}
 
     def close(self) -> None:
-        """AdminClient has no close; dropping the reference (and ending the thread that polls it) lets
-        librdkafka shut down its threads."""
-        self._stop.set()
+        """AdminClient has no close; dropping the reference lets librdkafka shut down its threads."""
         self._admin = None  # type: ignore[assignment]
 
 

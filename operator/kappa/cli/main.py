@@ -57,12 +57,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _quiet_client_libraries(*, verbose: bool) -> None:
     """A component that is down is said once, by the adapters (one line when it goes, one when it is back).
     The client libraries would say it on every reconnect attempt: kafka-python logs each at ERROR (the quota
-    calls raise what failed, so nothing is lost); librdkafka's routine INFO lines, and httpx's line per
-    request, are for --verbose."""
+    calls raise what failed, so nothing is lost); librdkafka's routine lines, and httpx's line per request,
+    are for --verbose."""
     import logging
 
     logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.CRITICAL)
-    logging.getLogger("kappa.librdkafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if verbose:  # librdkafka logs to stderr itself, from CRITICAL up unless asked (adapters/kafka.py)
+        os.environ.setdefault("KAPPA_LIBRDKAFKA_LOG_LEVEL", "6")
     # Quiet when healthy: Kopf logs every handler and timer run at INFO ("Timer 'poll_streamjob' succeeded.",
     # six lines a minute per resource), and aiohttp every /healthz probe; the operator's own lines (one per
     # state change) and Kopf's warnings and errors stay.

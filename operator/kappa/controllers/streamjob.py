@@ -619,6 +619,15 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
             await self._record_final_savepoint(obj, active, path)
             self.lag.untrack(names.consumer_group(namespace, name, active))
             return True
+        if view.job_state in ("FAILED", "CANCELED"):
+            # Nothing runs that could take a savepoint: waiting for one would only hold the deletion.
+            kopf.event(
+                body,
+                type="Warning",
+                reason="FinalSavepointSkipped",
+                message=f"{active}'s job is {view.job_state}: no final savepoint can be taken",
+            )
+            return True
         if datetime.now(UTC) - asked > duration(job.upgrade.savepoint_timeout):
             message = (
                 f"no final savepoint of {active} within {job.upgrade.savepoint_timeout}: {view.error or ''}"
