@@ -242,8 +242,15 @@ def retried(
     return wrapper  # type: ignore[return-value]  # functools.wraps types it as _Wrapped
 
 
-# Errors that say the cluster did not answer at all (rather than answering no).
-_UNREACHABLE = (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE)
+# Errors that say the cluster did not answer at all (rather than answering no). A call that kept failing
+# until its deadline against a closed port or an unanswering broker ends in `_TIMED_OUT` ("Failed while
+# waiting for controller"), not in a transport error.
+_UNREACHABLE = (
+    KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._RESOLVE,
+    KafkaError._TIMED_OUT,
+)
 
 
 def _is(exc: BaseException, *codes: int) -> bool:
