@@ -38,7 +38,8 @@ if alive "$STATE/operator.pid"; then
   say "the operator runs already (PID $(cat "$STATE/operator.pid"))"
 else
   say "the operator (log: $STATE/operator.log)"
-  nohup "$ROOT/.venv/bin/kappa" run --kubeconfig "$operator_kubeconfig" \
+  # Restarted if it dies, as in a cluster (testbed/supervise.sh); `make down` stops both.
+  nohup "$ROOT/testbed/supervise.sh" "$ROOT/.venv/bin/kappa" run --kubeconfig "$operator_kubeconfig" \
     --runtime Session --flink-rest-url "$flink" --sql-runner-jar "$jar" \
     --health-port "$HEALTH_PORT" --metrics-port "$METRICS_PORT" >>"$STATE/operator.log" 2>&1 </dev/null &
   echo $! >"$STATE/operator.pid"
