@@ -4,8 +4,8 @@ where the admin API cannot answer: record timestamps and marker-aware record cou
 Every method is async. Admin calls return concurrent futures, awaited with asyncio.wrap_future; consumer
 calls block and run in a worker thread. Nothing here blocks the event loop.
 
-librdkafka's own log and its error callbacks go through Python logging: a cluster that does not answer is
-logged once when it stops answering and once when it answers again (`Reachability`), not on every reconnect
+librdkafka logs only from CRITICAL up (`quiet_client_config`): a cluster that does not answer is logged by the
+adapters, once when it stops answering and once when it answers again (`Reachability`), not on every reconnect
 attempt, which librdkafka makes several times a second.
 """
 

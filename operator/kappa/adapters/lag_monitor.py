@@ -93,11 +93,6 @@ class LagMonitor:
         self._latest: dict[str, GroupLag] = {}
         self._polls = Reachability(f"lag poll of {admin.bootstrap_servers}", failing="failing")
 
-    @property
-    def failing(self) -> str | None:
-        """Why the last poll failed, while polls fail; None once one succeeds."""
-        return self._polls.reason if self._polls.up is False else None
-
     def _polled(self, error: BaseException | None) -> None:
         transition = self._polls.observe(error is None, _describe(error) if error else "", self.clock())
         if transition is None:

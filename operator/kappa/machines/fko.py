@@ -103,36 +103,6 @@ def fko_configuration(
     }
 
 
-def _flink_version(value: Any) -> tuple[int, int] | None:
-    match = re.fullmatch(r"v(\d+)_(\d+)", str(value or ""))
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def checkpoints_unreported(fd: Mapping[str, Any] | None) -> str | None:
-    """Why FKO will never fill `checkpointInfo.lastCheckpoint` for this FlinkDeployment, or None when it will
-    (given a RUNNING job that completes checkpoints): for a gate message that says more than "none yet"."""
-    spec = (fd or {}).get("spec") or {}
-    configuration = spec.get("flinkConfiguration") or {}
-    if str(configuration.get(SNAPSHOT_RESOURCE_ENABLED, "true")).strip().lower() != "false":
-        return (
-            f"FKO records its checkpoints as FlinkStateSnapshot resources, not in status: "
-            f"{SNAPSHOT_RESOURCE_ENABLED} is not false"
-        )
-    interval = str(configuration.get(PERIODIC_CHECKPOINT_INTERVAL) or "").strip()
-    duration = flink_duration(interval)
-    if not interval or (duration is not None and duration <= timedelta(0)):
-        return f"FKO triggers no checkpoints: {PERIODIC_CHECKPOINT_INTERVAL} is not set"
-    if duration is None and not _is_cron(interval):
-        return (
-            f"FKO triggers no checkpoints: {PERIODIC_CHECKPOINT_INTERVAL} {interval!r} is neither a duration "
-            "nor a cron expression"
-        )
-    version = _flink_version(spec.get("flinkVersion"))
-    if version is None or version < (1, 17):
-        return f"FKO triggers checkpoints only for Flink 1.17 or newer, not {spec.get('flinkVersion')}"
-    return None
-
-
 def _ms(value: Any) -> datetime | None:
     try:
         return datetime.fromtimestamp(int(value) / 1000, tz=UTC) if value not in (None, "", 0, "0") else None

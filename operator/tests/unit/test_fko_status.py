@@ -10,7 +10,6 @@ import pytest
 from kappa.machines.fko import (
     PERIODIC_CHECKPOINT_INTERVAL,
     SNAPSHOT_RESOURCE_ENABLED,
-    checkpoints_unreported,
     count_restarts,
     deployment_view,
     fko_configuration,
@@ -154,34 +153,6 @@ def test_every_flinkdeployment_gets_what_fko_needs_to_report_checkpoints(
 ) -> None:
     injected = fko_configuration(own, readiness)
     assert injected == {SNAPSHOT_RESOURCE_ENABLED: "false", PERIODIC_CHECKPOINT_INTERVAL: interval}
-    fd = running({**own, **injected}, None)
-    assert checkpoints_unreported(fd) is None
-
-
-@pytest.mark.parametrize(
-    ("configuration", "version", "why"),
-    [
-        ({}, "v1_20", "FlinkStateSnapshot"),
-        (
-            {SNAPSHOT_RESOURCE_ENABLED: "true", PERIODIC_CHECKPOINT_INTERVAL: "1 s"},
-            "v1_20",
-            "FlinkStateSnapshot",
-        ),
-        ({SNAPSHOT_RESOURCE_ENABLED: "false"}, "v1_20", "is not set"),
-        ({SNAPSHOT_RESOURCE_ENABLED: "false", PERIODIC_CHECKPOINT_INTERVAL: "0 ms"}, "v1_20", "is not set"),
-        ({SNAPSHOT_RESOURCE_ENABLED: "false", PERIODIC_CHECKPOINT_INTERVAL: "soon"}, "v1_20", "neither"),
-        (LEGACY, "v1_16", "Flink 1.17 or newer"),
-        (LEGACY, "v2_2", None),
-        ({SNAPSHOT_RESOURCE_ENABLED: "False", PERIODIC_CHECKPOINT_INTERVAL: "0 */5 * * * ?"}, "v1_20", None),
-    ],
-)
-def test_why_fko_would_not_report_checkpoints(
-    configuration: dict[str, str], version: str, why: str | None
-) -> None:
-    fd = running(configuration, None)
-    fd["spec"]["flinkVersion"] = version
-    reason = checkpoints_unreported(fd)
-    assert (reason is None) if why is None else (reason is not None and why in reason), reason
 
 
 @pytest.mark.parametrize(
