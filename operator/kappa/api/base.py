@@ -63,11 +63,47 @@ class KappaModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+MAX_VERSION = 20
+"""Characters of a version name: part of every derived name."""
+
+# The limits of the names the operator derives (render/names.py), and the longest inputs that keep every
+# derived name inside its limit for any version (at most MAX_VERSION characters) and the canary's suffix.
+KAFKA_TOPIC_MAX = 249
+"""Kafka refuses longer topic names."""
+POSTGRES_IDENTIFIER_MAX = 63
+"""PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes), so two versions' tables could collide."""
+FLINK_DEPLOYMENT_NAME_MAX = 45
+"""FKO's validator refuses a longer FlinkDeployment name: it is Flink's kubernetes.cluster-id (at most 45
+characters), from which Flink names the JobManager Deployment, Services `{name}` and `{name}-rest`, ConfigMaps
+and the label `app: {name}`."""
+LABEL_VALUE_MAX = 63
+"""Kubernetes label values."""
+CANARY_SUFFIX = "-canary"
+"""A canary's version in derived names is `{version}-canary`: deployment, group, shadow topic and table."""
+MAX_TOPIC_BASE = KAFKA_TOPIC_MAX - len(".") - MAX_VERSION - len(CANARY_SUFFIX)
+"""221: the canary's shadow topic `{base}.{version}-canary` fits Kafka's 249."""
+MAX_TABLE_BASE = POSTGRES_IDENTIFIER_MAX - len("_") - MAX_VERSION - len("_canary")
+"""35: the canary's table `{base}_{version}_canary` fits PostgreSQL's 63."""
+MAX_JOB_PLUS_VERSION = FLINK_DEPLOYMENT_NAME_MAX - len("-") - len(CANARY_SUFFIX)
+"""37: a StreamJob's canary FlinkDeployment `{job}-{version}-canary` fits FKO's 45."""
+MAX_REPLAY_JOB_PLUS_VERSION = FLINK_DEPLOYMENT_NAME_MAX - len("-")
+"""44: a ReplayRun's FlinkDeployment `{job}-{version}` fits FKO's 45."""
+OBJECT_NAME_MAX = 253
+"""Kubernetes object names (DNS-1123 subdomains)."""
+VIEW_CLAIM_SUFFIX = ".view-claim"
+"""The Lease `{view}.view-claim` through which one ReplayRun at a time holds a MaterializedView."""
+MAX_VIEW_NAME = OBJECT_NAME_MAX - len(VIEW_CLAIM_SUFFIX)
+"""242: a MaterializedView's claim Lease fits a Kubernetes name."""
+OUTPUT_TOPIC_RE = r"^[a-z0-9][a-z0-9._-]*$"
+"""Topics the operator creates: Strimzi names the KafkaTopic after the topic ('.' and '_' become '-'), and a
+Kubernetes name is lowercase and starts with a letter or digit (DNS-1123)."""
+
+
 def version_name(description: str) -> Any:
     """A version name that is safe inside DNS labels, resource names and consumer group ids."""
     return Field(
         min_length=1,
-        max_length=20,
+        max_length=MAX_VERSION,
         description=description,
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -95,6 +131,25 @@ VersionName = Annotated[
     AfterValidator(_dns_label_part),
 ]
 Duration = Annotated[str, Field(pattern=DURATION_RE, max_length=32)]
+"""A duration that may be 0s (a stableFor, a rollback window)."""
+
+
+def positive_duration(message: str) -> Any:
+    return Field(
+        pattern=DURATION_RE,
+        max_length=32,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("duration(self) > duration('0s')", message, reason="FieldValueInvalid")
+            ]
+        },
+    )
+
+
+Deadline = Annotated[
+    str, positive_duration("must be longer than 0s: it is a deadline, and 0s expires at once")
+]
+"""A duration after which something is given up: 0s would give up before anything could happen."""
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -107,9 +162,81 @@ def duration(text: str) -> timedelta:
     )
 
 
-TopicName = Annotated[str, Field(min_length=1, max_length=249, pattern=TOPIC_RE)]
-SqlIdentifier = Annotated[str, Field(min_length=1, max_length=63, pattern=SQL_IDENTIFIER_RE)]
-ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+TopicName = Annotated[str, Field(min_length=1, max_length=KAFKA_TOPIC_MAX, pattern=TOPIC_RE)]
+SqlIdentifier = Annotated[
+    str, Field(min_length=1, max_length=POSTGRES_IDENTIFIER_MAX, pattern=SQL_IDENTIFIER_RE)
+]
+_LOWERCASE_TOPIC = cel(
+    f"self.matches('{OUTPUT_TOPIC_RE}')",
+    "must be lowercase letters, digits, '.', '_' or '-', starting with a letter or digit: the operator "
+    "creates this topic, and Strimzi's KafkaTopic is named after it (a lowercase DNS-1123 name)",
+    reason="FieldValueInvalid",
+)
+OutputTopic = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=KAFKA_TOPIC_MAX,
+        pattern=TOPIC_RE,
+        json_schema_extra={"x-kubernetes-validations": [_LOWERCASE_TOPIC]},
+    ),
+]
+"""A topic the operator creates under this exact name."""
+TopicBase = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=KAFKA_TOPIC_MAX,
+        pattern=TOPIC_RE,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _LOWERCASE_TOPIC,
+                cel(
+                    f"size(self) <= {MAX_TOPIC_BASE}",
+                    f"must be at most {MAX_TOPIC_BASE} characters: versions write `{{base}}.{{version}}` and "
+                    f"a canary `{{base}}.{{version}}-canary`, which must fit Kafka's {KAFKA_TOPIC_MAX} "
+                    f"with a {MAX_VERSION}-character version",
+                    reason="FieldValueInvalid",
+                ),
+            ]
+        },
+    ),
+]
+"""The base of versioned topics `{base}.{version}`."""
+TableBase = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=POSTGRES_IDENTIFIER_MAX,
+        pattern=SQL_IDENTIFIER_RE,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    f"size(self) <= {MAX_TABLE_BASE}",
+                    f"must be at most {MAX_TABLE_BASE} characters: versions write `{{base}}_{{version}}` and "
+                    f"a canary `{{base}}_{{version}}_canary`, which must fit PostgreSQL's "
+                    f"{POSTGRES_IDENTIFIER_MAX}-byte identifiers with a {MAX_VERSION}-character version",
+                    reason="FieldValueInvalid",
+                )
+            ]
+        },
+    ),
+]
+"""The base of versioned tables `{base}_{version}`."""
+SqlStatement = Annotated[
+    str,
+    Field(
+        max_length=65536,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("self.trim() != ''", "a SQL statement must not be empty", reason="FieldValueRequired")
+            ]
+        },
+    ),
+]
+ObjectName = Annotated[
+    str, Field(min_length=1, max_length=OBJECT_NAME_MAX, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+]
 
 
 def defaulted(model: type[BaseModel], description: str) -> Any:

@@ -8,15 +8,23 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kappa.api.base import GROUP, VERSION, cel
+from kappa.api.base import (
+    FLINK_DEPLOYMENT_NAME_MAX,
+    GROUP,
+    LABEL_VALUE_MAX,
+    MAX_JOB_PLUS_VERSION,
+    MAX_REPLAY_JOB_PLUS_VERSION,
+    MAX_VIEW_NAME,
+    OBJECT_NAME_MAX,
+    VERSION,
+    VIEW_CLAIM_SUFFIX,
+    cel,
+)
 from kappa.api.materializedview import MaterializedViewSpec, MaterializedViewStatus
 from kappa.api.replayrun import ReplayRunSpec, ReplayRunStatus
 from kappa.api.streamjob import StreamJobSpec, StreamJobStatus
 
 Schema = dict[str, Any]
-
-# A job's name is part of FlinkDeployment, Service and group names, followed by a version and `-rest`.
-MAX_NAME_PLUS_VERSION = 52
 
 
 @dataclass(frozen=True)
@@ -78,9 +86,10 @@ STREAMJOB = Kind(
             "letter): it names FlinkDeployments and Services",
         ),
         cel(
-            f"size(self.metadata.name) + size(self.spec.version) <= {MAX_NAME_PLUS_VERSION}",
-            f"metadata.name and spec.version together must be at most {MAX_NAME_PLUS_VERSION} characters, "
-            "so that {name}-{version}-rest fits a 63-character DNS label",
+            f"size(self.metadata.name) + size(self.spec.version) <= {MAX_JOB_PLUS_VERSION}",
+            f"metadata.name and spec.version together must be at most {MAX_JOB_PLUS_VERSION} characters, so "
+            "that the canary's FlinkDeployment {name}-{version}-canary fits the "
+            f"{FLINK_DEPLOYMENT_NAME_MAX} characters FKO allows (it is Flink's kubernetes.cluster-id)",
             field_path=".spec.version",
         ),
     ],
@@ -113,8 +122,10 @@ REPLAYRUN = Kind(
             reason="FieldValueForbidden",
         ),
         cel(
-            f"size(self.jobRef.name) + size(self.version) <= {MAX_NAME_PLUS_VERSION}",
-            f"jobRef.name and version together must be at most {MAX_NAME_PLUS_VERSION} characters",
+            f"size(self.jobRef.name) + size(self.version) <= {MAX_REPLAY_JOB_PLUS_VERSION}",
+            f"jobRef.name and version together must be at most {MAX_REPLAY_JOB_PLUS_VERSION} characters, so "
+            "that the replay's FlinkDeployment {jobRef.name}-{version} fits the "
+            f"{FLINK_DEPLOYMENT_NAME_MAX} characters FKO allows (it is Flink's kubernetes.cluster-id)",
             field_path=".version",
         ),
         cel(
@@ -122,6 +133,21 @@ REPLAYRUN = Kind(
             " || self.until.timestamp > self.from.timestamp",
             "until.timestamp must be after from.timestamp",
             field_path=".until.timestamp",
+        ),
+        cel(
+            "!has(self.from.offsets) || !has(self.until.offsets) || self.until.offsets.all(u, "
+            "self.from.offsets.all(f, "
+            "f.topic != u.topic || f.partition != u.partition || f.offset <= u.offset))",
+            "until.offsets must not lie before from.offsets: on each partition the end offset must be >= the "
+            "start offset",
+            field_path=".until.offsets",
+        ),
+    ],
+    root_rules=[
+        cel(
+            f"size(self.metadata.name) <= {LABEL_VALUE_MAX}",
+            f"metadata.name must be at most {LABEL_VALUE_MAX} characters: it is the value of the label "
+            "kappa.dev/replayrun on the replay's FlinkDeployment",
         ),
     ],
 )
@@ -139,6 +165,14 @@ MATERIALIZEDVIEW = Kind(
         _column("Previous", ".status.previousVersion"),
         _AGE,
         _READY,
+    ],
+    root_rules=[
+        cel(
+            f"size(self.metadata.name) <= {MAX_VIEW_NAME}",
+            f"metadata.name must be at most {MAX_VIEW_NAME} characters: the Lease "
+            f"{{name}}{VIEW_CLAIM_SUFFIX} through which a ReplayRun holds the view must fit the "
+            f"{OBJECT_NAME_MAX} characters of a Kubernetes name",
+        ),
     ],
 )
 

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from kappa.api.base import (
     CommonStatus,
-    Duration,
     KappaModel,
     ObjectName,
     SqlIdentifier,
     VersionName,
     cel,
+    positive_duration,
     validated,
 )
+
+LockTimeout = Annotated[
+    str,
+    positive_duration(
+        "must be longer than 0s: PostgreSQL reads a lock_timeout of 0 as no timeout, and the cutover could "
+        "then wait behind a reader's lock for ever"
+    ),
+]
 
 
 class SecretKeyRef(KappaModel):
@@ -30,7 +38,9 @@ class PostgresBackend(KappaModel):
     secret_ref: SecretKeyRef = Field(description="Connection URI; never copied into status, events or logs.")
     schema_: SqlIdentifier = Field(default="public", alias="schema", description="Schema of view and tables.")
     view: SqlIdentifier = Field(description="The stable view readers query.")
-    lock_timeout: Duration = Field(default="2s", description="lock_timeout of the cutover transaction.")
+    lock_timeout: LockTimeout = Field(
+        default="2s", description="lock_timeout of the cutover transaction; more than 0s."
+    )
     retries: int = Field(default=5, ge=0, le=100, description="Cutover retries after a lock timeout.")
 
 

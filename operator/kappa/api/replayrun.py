@@ -11,12 +11,16 @@ from pydantic import Field
 from kappa.api.base import (
     Bounds,
     CommonStatus,
+    Deadline,
     Duration,
     KappaModel,
     ObjectName,
+    OutputTopic,
     SqlIdentifier,
+    SqlStatement,
     TopicName,
     VersionName,
+    at_most_one,
     cel,
     defaulted,
     exactly_one,
@@ -37,6 +41,11 @@ ReplayPhase = Literal[
     "Aborted",
     "RolledBack",
 ]
+
+
+MAX_EXPLICIT_OFFSETS = 256
+"""Partitions in from.offsets and until.offsets: admission compares the two lists pairwise, and the API server
+bounds what a CEL rule may cost (1024 x 1024 pairs would be 12 times over)."""
 
 
 class JobRef(KappaModel):
@@ -64,7 +73,10 @@ class ReplayFrom(KappaModel):
         default=None, description="From the first record at or after this time."
     )
     offsets: list[PartitionOffset] | None = Field(
-        default=None, min_length=1, max_length=1024, description="From explicit offsets, per partition."
+        default=None,
+        min_length=1,
+        max_length=MAX_EXPLICIT_OFFSETS,
+        description="From explicit offsets, per partition.",
     )
 
 
@@ -81,7 +93,10 @@ class ReplayUntil(KappaModel):
     live: Literal[True] | None = Field(default=None, description="Catch up with the head and cut over.")
     timestamp: datetime | None = Field(default=None, description="Stop at this time; no cutover.")
     offsets: list[PartitionOffset] | None = Field(
-        default=None, min_length=1, max_length=1024, description="Stop at these offsets; no cutover."
+        default=None,
+        min_length=1,
+        max_length=MAX_EXPLICIT_OFFSETS,
+        description="Stop at these offsets; no cutover. Each at or after its partition's start.",
     )
 
 
@@ -90,7 +105,9 @@ class Overrides(KappaModel):
 
     image: str | None = Field(default=None, min_length=1, max_length=512, description="Container image.")
     args: list[str] | None = Field(default=None, max_length=64, description="Program arguments.")
-    sql: list[str] | None = Field(default=None, min_length=1, max_length=64, description="SQL statements.")
+    sql: list[SqlStatement] | None = Field(
+        default=None, min_length=1, max_length=64, description="SQL statements, none empty."
+    )
     parallelism: int | None = Field(default=None, ge=1, le=1024, description="Parallelism of the replay.")
     flink_configuration: dict[str, str] | None = Field(
         default=None, max_length=256, description="Flink config."
@@ -100,7 +117,9 @@ class Overrides(KappaModel):
 class ReplayOutput(KappaModel):
     """The replay's versioned output. Derived from the StreamJob by default; never the active one."""
 
-    topic: TopicName | None = Field(default=None, description="Output topic; default `{base}.{version}`.")
+    topic: OutputTopic | None = Field(
+        default=None, description="Output topic, lowercase; default `{base}.{version}`."
+    )
     table: SqlIdentifier | None = Field(default=None, description="Output table; default `{base}_{version}`.")
     retention_ms: int | None = Field(
         default=None,
@@ -115,7 +134,13 @@ class Throttle(KappaModel):
 
     model_config = validated(
         cel(
-            exactly_one(["recordsPerSecond", "bytesPerSecond"]),
+            "has(self.recordsPerSecond) || has(self.bytesPerSecond)",
+            "a throttle needs a rate: set one of spec.throttle.recordsPerSecond or "
+            "spec.throttle.bytesPerSecond",
+            reason="FieldValueRequired",
+        ),
+        cel(
+            at_most_one(["recordsPerSecond", "bytesPerSecond"]),
             "a throttle has one unit: set either recordsPerSecond or bytesPerSecond, not both",
         ),
         cel(
@@ -146,8 +171,12 @@ class CatchUp(KappaModel):
     )
 
     max_lag_records: int = Field(default=1000, ge=0, description="Lag allowed on every partition.")
-    stable_for: Duration = Field(default="2m", description="How long lag must stay within bounds.")
-    timeout: Duration = Field(default="6h", description="Deadline for catching up once replaying ends.")
+    stable_for: Duration = Field(
+        default="2m", description="How long lag must stay within bounds; 0s: caught up at the first look."
+    )
+    timeout: Deadline = Field(
+        default="6h", description="Deadline for catching up once replaying ends; more than 0s."
+    )
 
 
 class SampleKeyDiff(KappaModel):
@@ -184,18 +213,18 @@ class Validation(KappaModel):
     no_data: Literal["Fail", "Pass"] = Field(
         default="Fail", description="Decision when there is nothing to compare."
     )
-    timeout: Duration = Field(default="30m", description="Deadline for validation.")
+    timeout: Deadline = Field(default="30m", description="Deadline for validation; more than 0s.")
 
 
 class Timeouts(KappaModel):
-    """A deadline for every phase that has no other."""
+    """A deadline for every phase that has no other; each more than 0s."""
 
-    preflight: Duration = Field(default="5m", description="Deadline for the preflight checks.")
-    replaying: Duration = Field(default="24h", description="Deadline for reaching the target offsets.")
-    awaiting_approval: Duration = Field(
+    preflight: Deadline = Field(default="5m", description="Deadline for the preflight checks.")
+    replaying: Deadline = Field(default="24h", description="Deadline for reaching the target offsets.")
+    awaiting_approval: Deadline = Field(
         default="72h", description="How long a Manual run waits for kappa.dev/approve before failing."
     )
-    cutting_over: Duration = Field(default="5m", description="Deadline for the atomic alias switch.")
+    cutting_over: Deadline = Field(default="5m", description="Deadline for the atomic alias switch.")
 
 
 class ReplayRunSpec(KappaModel):
@@ -217,7 +246,9 @@ class ReplayRunSpec(KappaModel):
         default="Manual", description="Manual waits for `kappa.dev/approve` before cutover."
     )
     rollback_window: Duration = Field(
-        default="30m", description="How long the previous version stays ready for rollback after cutover."
+        default="30m",
+        description="How long the previous version stays ready for rollback after cutover; 0s: it is "
+        "decommissioned right after the cutover.",
     )
     timeouts: Timeouts = defaulted(Timeouts, "Deadlines of the other phases.")
 

@@ -8,12 +8,17 @@ from typing import Literal
 from pydantic import Field
 
 from kappa.api.base import (
+    MAX_TABLE_BASE,
+    MAX_TOPIC_BASE,
     Bounds,
     CommonStatus,
+    Deadline,
     Duration,
     KappaModel,
     ObjectName,
-    SqlIdentifier,
+    SqlStatement,
+    TableBase,
+    TopicBase,
     TopicName,
     VersionName,
     cel,
@@ -87,7 +92,11 @@ class Source(KappaModel):
 class TopicOutput(KappaModel):
     """A versioned output topic `{base}.{version}`, created per version."""
 
-    base: TopicName = Field(description="Base topic name; each version writes `{base}.{version}`.")
+    base: TopicBase = Field(
+        description="Base topic name; each version writes `{base}.{version}` (a canary "
+        f"`{{base}}.{{version}}-canary`). Lowercase, at most {MAX_TOPIC_BASE} characters, so that every "
+        "derived topic fits Kafka's 249."
+    )
     partitions: int = Field(default=1, ge=1, le=10000, description="Partitions of each versioned topic.")
     replicas: int = Field(default=1, ge=1, le=32, description="Replication factor of each versioned topic.")
     config: dict[str, str] = Field(
@@ -98,7 +107,11 @@ class TopicOutput(KappaModel):
 class TableOutput(KappaModel):
     """A versioned output table `{base}_{version}`."""
 
-    base: SqlIdentifier = Field(description="Base table name; each version writes `{base}_{version}`.")
+    base: TableBase = Field(
+        description="Base table name; each version writes `{base}_{version}` (a canary "
+        f"`{{base}}_{{version}}_canary`). At most {MAX_TABLE_BASE} characters, so that every derived table "
+        "fits PostgreSQL's 63-byte identifiers."
+    )
 
 
 class Output(KappaModel):
@@ -157,11 +170,11 @@ class FlinkSpec(KappaModel):
     )
     entry_class: str | None = Field(default=None, max_length=512, description="Main class of the jar.")
     args: list[str] = Field(default_factory=list, max_length=64, description="Program arguments.")
-    sql: list[str] | None = Field(
+    sql: list[SqlStatement] | None = Field(
         default=None,
         min_length=1,
         max_length=64,
-        description="Flink SQL statements. ${KAPPA_*} variables are substituted per version.",
+        description="Flink SQL statements, none empty. ${KAPPA_*} variables are substituted per version.",
     )
     parallelism: int = Field(default=1, ge=1, le=1024, description="Job parallelism.")
     flink_configuration: dict[str, str] = Field(
@@ -175,7 +188,9 @@ class FlinkSpec(KappaModel):
 class CanarySpec(KappaModel):
     """Canary analysis: the candidate runs beside stable with its own group and a shadow output."""
 
-    duration: Duration = Field(default="10m", description="How long to analyse before deciding.")
+    duration: Deadline = Field(
+        default="10m", description="How long to analyse before deciding; more than 0s."
+    )
     max_restarts: int = Field(default=0, ge=0, le=100, description="Candidate restarts allowed.")
     max_lag_records: int = Field(default=10000, ge=0, description="Candidate lag allowed at the end.")
     output_rate_ratio: Bounds = Field(
@@ -205,19 +220,25 @@ class UpgradeSpec(KappaModel):
         description="savepoint: stop with savepoint, start new version from it. canary: analyse beside "
         "stable first. replay: create a ReplayRun for the new version.",
     )
-    readiness_timeout: Duration = Field(
-        default="5m", description="Time for the new version to pass its readiness gates before rollback."
+    readiness_timeout: Deadline = Field(
+        default="5m",
+        description="Time for the new version to pass its readiness gates before rollback; more than 0s.",
     )
     max_restarts: int = Field(default=3, ge=0, le=100, description="Restarts allowed during readiness.")
     stable_for: Duration = Field(
         default="30s",
         description="How long every readiness gate must hold without a break before the new version is "
-        "ready; one healthy moment between crashes is not enough.",
+        "ready; one healthy moment between crashes is not enough. 0s: ready the first time every gate "
+        "passes.",
     )
     rollback_window: Duration = Field(
-        default="30m", description="How long the previous version stays suspended, ready for rollback."
+        default="30m",
+        description="How long the previous version stays suspended, ready for rollback. 0s: no rollback "
+        "window, the previous version is removed once the new one is ready.",
     )
-    savepoint_timeout: Duration = Field(default="10m", description="Deadline for taking a savepoint.")
+    savepoint_timeout: Deadline = Field(
+        default="10m", description="Deadline for taking a savepoint; more than 0s."
+    )
     canary: CanarySpec = defaulted(CanarySpec, "Canary analysis settings (strategy canary).")
 
 

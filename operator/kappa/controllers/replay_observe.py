@@ -15,7 +15,13 @@ from kappa.controllers.cluster import ViewUnavailable, open_view
 from kappa.controllers.replay_context import Context, ReplayBase, entries_of, offsets_of
 from kappa.controllers.status import dt
 from kappa.machines import replay, validation
-from kappa.machines.preflight import Check, ReplayPlan, fell_off_retention, preflight
+from kappa.machines.preflight import (
+    Check,
+    ReplayPlan,
+    check_start_not_in_future,
+    fell_off_retention,
+    preflight,
+)
 from kappa.render.replay import output_table, output_topic
 
 log = logging.getLogger(__name__)
@@ -90,6 +96,9 @@ class ReplayObservations(ReplayBase):
                         f"{ctx.view_spec.active_version}; remove the pin to cut over",
                     )
                 )
+        now_ms = int(ctx.now.timestamp() * 1000)
+        if run.from_.timestamp:
+            checks.append(check_start_not_in_future(int(run.from_.timestamp.timestamp() * 1000), now_ms))
         try:
             start = await admin.resolve_start(
                 job.source.topics,
@@ -115,9 +124,14 @@ class ReplayObservations(ReplayBase):
             if run.throttle and run.throttle.records_per_second
             else None
         )
-        checks += preflight(
-            topics, facts, ReplayPlan(rate, out_topic, topic_exists), int(ctx.now.timestamp() * 1000)
-        ).checks
+        plan = ReplayPlan(
+            rate,
+            out_topic,
+            topic_exists,
+            end=None if run.until.live else target,
+            end_field="spec.until.offsets" if run.until.offsets else "spec.until.timestamp",
+        )
+        checks += preflight(topics, facts, plan, now_ms).checks
         table = output_table(job, run)
         if table and ctx.view_spec and ctx.view_spec.backend.type == "postgres":
             try:

@@ -1,11 +1,13 @@
-"""Retention preflight for a planned replay: is the start still retained, does the replay fit retention
-with a 2x margin, is the source compacted, is the output name free. Pure: the Kafka adapter gathers facts.
+"""Retention preflight for a planned replay: is the start still retained and not in the future, does a
+bounded replay end at or after its start, does the replay fit retention with a 2x margin, is the source
+compacted, is the output name free. Pure: the Kafka adapter gathers facts, the controller passes `now`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 Partition = tuple[str, int]
@@ -37,6 +39,10 @@ class ReplayPlan:
     records_per_second: float | None
     output_topic: str | None = None
     output_exists: bool = False
+    end: Mapping[Partition, int] | None = None
+    """A bounded replay's end offsets, resolved: spec.until.offsets, or those at spec.until.timestamp."""
+    end_field: str = "spec.until"
+    """The field the end came from, to name it when it lies before the start."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,40 @@ def check_start_retained(partitions: Mapping[Partition, PartitionFacts]) -> Chec
         "StartRetained",
         f"the start position is retained on all {len(partitions)} partition(s)",
     )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def check_start_not_in_future(from_timestamp_ms: int, now_ms: int) -> Check:
+    """A start in the future has nothing to replay yet: the run would seed its group at the head, replay
+    nothing and fail validation later, after creating a group, an output and a deployment. CEL has no clock,
+    so this is refused here, before the start is resolved against Kafka."""
+    if from_timestamp_ms > now_ms:
+        return Check(
+            "StartTime",
+            "Error",
+            "StartInFuture",
+            f"spec.from.timestamp {_iso(from_timestamp_ms)} is in the future (now {_iso(now_ms)}): there is "
+            "nothing to replay from there yet; use a time in the past, or spec.from.earliest",
+        )
+    return Check("StartTime", "OK", "StartInPast", f"spec.from.timestamp {_iso(from_timestamp_ms)} is past")
+
+
+def check_end_after_start(partitions: Mapping[Partition, PartitionFacts], plan: ReplayPlan) -> Check:
+    """A bounded replay whose end lies before its start would read nothing and report success at 100 %."""
+    end = plan.end or {}
+    before = [(p, f.start, end[p]) for p, f in sorted(partitions.items()) if p in end and end[p] < f.start]
+    if before:
+        detail = ", ".join(f"{_fmt(p)}: end {e} < start {s}" for p, s, e in before)
+        return Check(
+            "EndAfterStart",
+            "Error",
+            "EndBeforeStart",
+            f"{plan.end_field} lies before the start on {len(before)} partition(s): {detail}",
+        )
+    return Check("EndAfterStart", "OK", "EndAfterStart", f"{plan.end_field} is at or after the start")
 
 
 def check_not_compacted(topics: Mapping[str, TopicFacts]) -> Check:
@@ -162,14 +202,15 @@ def preflight(
     plan: ReplayPlan,
     now_ms: int,
 ) -> Preflight:
-    return Preflight(
-        (
-            check_start_retained(partitions),
-            check_not_compacted(topics),
-            check_fits_retention(topics, partitions, plan, now_ms),
-            check_output_free(plan),
-        )
-    )
+    checks = [check_start_retained(partitions)]
+    if plan.end is not None:
+        checks.append(check_end_after_start(partitions, plan))
+    checks += [
+        check_not_compacted(topics),
+        check_fits_retention(topics, partitions, plan, now_ms),
+        check_output_free(plan),
+    ]
+    return Preflight(tuple(checks))
 
 
 def fell_off_retention(

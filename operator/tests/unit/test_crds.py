@@ -82,3 +82,57 @@ def test_kopf_bookkeeping_has_room_in_status() -> None:
 def test_generated_yaml_round_trips() -> None:
     for name, crd in GENERATED.items():
         assert yaml.safe_load(render_yaml(crd)) == crd, name
+
+
+def test_the_admission_bounds_fit_every_derived_name_at_its_limit() -> None:
+    """The bounds in the CRDs come from render/names.py: with every input at its bound, the longest name the
+    operator derives exactly fits its own limit (so a bound is neither too loose nor tighter than needed)."""
+    import re
+
+    from kappa.adapters.job_runtime import RECORD_SUFFIX
+    from kappa.api.base import (
+        CANARY_SUFFIX,
+        FLINK_DEPLOYMENT_NAME_MAX,
+        KAFKA_TOPIC_MAX,
+        LABEL_VALUE_MAX,
+        MAX_JOB_PLUS_VERSION,
+        MAX_REPLAY_JOB_PLUS_VERSION,
+        MAX_TABLE_BASE,
+        MAX_TOPIC_BASE,
+        MAX_VERSION,
+        MAX_VIEW_NAME,
+        OBJECT_NAME_MAX,
+        POSTGRES_IDENTIFIER_MAX,
+        VIEW_CLAIM_SUFFIX,
+    )
+    from kappa.api.streamjob import StreamJobStatus
+    from kappa.render import names
+    from kappa.render.flink import kafka_topic_name
+
+    fko_name = re.compile(r"[a-z]([-a-z\d]{0,43}[a-z\d])?")  # FKO's DefaultValidator: Flink's cluster-id
+    dns_1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+    version = "v" * MAX_VERSION
+    canary = f"{version}{CANARY_SUFFIX}"  # how the StreamJob controller names the canary's version
+    namespace = "n" * 63
+    job = "j" * (MAX_JOB_PLUS_VERSION - MAX_VERSION)
+    replay_job = "r" * (MAX_REPLAY_JOB_PLUS_VERSION - MAX_VERSION)
+
+    deployments = {
+        "canary": names.deployment_name(job, canary),
+        "replay": names.deployment_name(replay_job, version),
+    }
+    for deployment in deployments.values():
+        assert len(deployment) == FLINK_DEPLOYMENT_NAME_MAX and fko_name.fullmatch(deployment), deployment
+        assert len(f"{deployment}-rest") <= 63  # FKO's REST Service, a DNS-1035 label
+        assert len(f"{deployment}{RECORD_SUFFIX}") <= 253  # the session runtime's record ConfigMap
+        assert len(f"{deployment}-final") <= 253  # the final FlinkStateSnapshot
+    topic = names.output_topic("t" * MAX_TOPIC_BASE, canary)
+    assert len(topic) == KAFKA_TOPIC_MAX
+    assert dns_1123.fullmatch(kafka_topic_name(names.output_topic("a.b_c-d", canary)))
+    table = names.output_table("t" * MAX_TABLE_BASE, canary)
+    assert len(table.encode()) == POSTGRES_IDENTIFIER_MAX
+    group = names.consumer_group(namespace, job, canary)
+    assert len(group) <= StreamJobStatus.model_fields["consumer_group"].metadata[0].max_length
+    assert len(names.transactional_id_prefix(namespace, job, canary)) == len(group)
+    assert len(job) <= LABEL_VALUE_MAX and len(replay_job) <= LABEL_VALUE_MAX  # label kappa.dev/job
+    assert len(f"{'m' * MAX_VIEW_NAME}{VIEW_CLAIM_SUFFIX}") == OBJECT_NAME_MAX  # a view's claim Lease

@@ -8,6 +8,7 @@ from kappa.machines.preflight import (
     PartitionFacts,
     ReplayPlan,
     TopicFacts,
+    check_start_not_in_future,
     fell_off_retention,
     preflight,
 )
@@ -111,3 +112,47 @@ def test_fell_off_retention() -> None:
     committed = {("c", 0): 10, ("c", 1): 50, ("c", 2): None}
     starts = {("c", 0): 20, ("c", 1): 20, ("c", 2): 20}
     assert fell_off_retention(committed, starts) == [(("c", 0), 10, 20)]
+
+
+@pytest.mark.parametrize(
+    ("case", "start", "end", "severity", "reason"),
+    [
+        ("end before start", 500, {("clicks", 0): 600, ("clicks", 1): 499}, "Error", "EndBeforeStart"),
+        ("end at start", 500, {("clicks", 0): 500, ("clicks", 1): 500}, "OK", "EndAfterStart"),
+        ("end after start", 500, {("clicks", 0): 501, ("clicks", 1): 900}, "OK", "EndAfterStart"),
+        ("end on one partition only", 500, {("clicks", 1): 400}, "Error", "EndBeforeStart"),
+    ],
+)
+def test_a_bounded_end_before_its_start_is_refused_naming_the_field(
+    case: str, start: int, end: dict, severity: str, reason: str
+) -> None:
+    plan = ReplayPlan(1000, end=end, end_field="spec.until.offsets")
+    result = preflight(TOPICS, parts(start=start), plan, NOW)
+    found = {c.name: c for c in result.checks}["EndAfterStart"]
+    assert (found.severity, found.reason) == (severity, reason), found.message
+    assert found.message.startswith("spec.until.offsets")
+    if severity == "Error":
+        assert not result.passed
+        assert "clicks[1]: end" in found.message and "< start 500" in found.message
+
+
+def test_a_live_replay_has_no_end_to_check() -> None:
+    result = preflight(TOPICS, parts(), ReplayPlan(1000), NOW)
+    assert "EndAfterStart" not in {c.name for c in result.checks}
+
+
+@pytest.mark.parametrize(
+    ("offset_ms", "severity", "reason"),
+    [
+        (1, "Error", "StartInFuture"),
+        (24 * HOUR, "Error", "StartInFuture"),
+        (0, "OK", "StartInPast"),
+        (-HOUR, "OK", "StartInPast"),
+    ],
+)
+def test_a_start_timestamp_in_the_future_is_refused_naming_the_field(
+    offset_ms: int, severity: str, reason: str
+) -> None:
+    check = check_start_not_in_future(NOW + offset_ms, NOW)
+    assert (check.severity, check.reason) == (severity, reason)
+    assert check.message.startswith("spec.from.timestamp ")
