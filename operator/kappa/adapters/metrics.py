@@ -56,3 +56,8 @@ view_switches = Counter(
     "Switches done by the MaterializedView controller itself (first version, spec.activeVersion pins).",
     ["namespace", "view"],
 )
+leader = Gauge(
+    "kappa_leader",
+    "1 while this replica holds the leader-election Lease and acts, 0 while it stands by (kappa run "
+    "--leader-election).",
+)

@@ -43,14 +43,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         start_http_server(args.metrics_port, addr=args.health_host)
     namespaces = args.namespace or []
-    kopf.run(
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        standalone=True,
-        liveness_endpoint=f"http://{args.health_host}:{args.health_port}/healthz"
-        if args.health_port
-        else None,
-    )
+    election = None
+    if args.leader_election:  # a standby runs no Kopf at all, so it acts on nothing (docs/two-replicas.md)
+        from kappa.adapters.leader import LeaderElection
+
+        election = LeaderElection(
+            args.leader_election,
+            lease_duration=args.lease_duration,
+            renew_deadline=args.renew_deadline,
+            retry_period=args.retry_period,
+        )
+        election.wait_until_leading(args.health_host, args.health_port)
+    try:
+        kopf.run(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=True,
+            liveness_endpoint=f"http://{args.health_host}:{args.health_port}/healthz"
+            if args.health_port
+            else None,
+        )
+    finally:
+        if election:
+            election.release()
     return 0
 
 
@@ -172,6 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("KAPPA_SAVEPOINT_DIR"),
         help="where the session runtime asks for savepoints; default: the cluster's savepoint directory",
     )
+    run.add_argument(
+        "--leader-election",
+        metavar="[NAMESPACE/]LEASE",
+        help="act only while holding this coordination.k8s.io Lease, so that of several replicas one acts; "
+        "the namespace defaults to the operator's own (off when not given)",
+    )
+    run.add_argument("--lease-duration", type=int, default=15, help="seconds a silent leader keeps its Lease")
+    run.add_argument("--renew-deadline", type=float, default=10, help="seconds a leader may fail to renew")
+    run.add_argument("--retry-period", type=float, default=2, help="seconds between renewals and looks")
     run.add_argument("--log-format", choices=["full", "json"], default="full", help="json for log shippers")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_cmd_run)

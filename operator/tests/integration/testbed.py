@@ -90,11 +90,14 @@ def sql_runner_jar() -> Path:
 class OperatorProcess:
     """`kappa run` as a separate process, the way it runs in a cluster, with its log in a file."""
 
-    def __init__(self, kubeconfig: Path, log_path: Path, health_port: int, metrics_port: int) -> None:
+    def __init__(
+        self, kubeconfig: Path, log_path: Path, health_port: int, metrics_port: int, args: Iterable[str] = ()
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.health_port = health_port
         self.metrics_port = metrics_port
+        self.args = list(args)  # more `kappa run` flags
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60, env: dict[str, str] | None = None) -> None:
@@ -117,6 +120,7 @@ class OperatorProcess:
                 # The session runtime's SQL jobs (testbed/flink.sh runner-jar builds it; read at submit only).
                 "--sql-runner-jar",
                 str(sql_runner_jar()),
+                *self.args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
