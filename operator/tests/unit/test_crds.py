@@ -106,6 +106,7 @@ def test_the_admission_bounds_fit_every_derived_name_at_its_limit() -> None:
         VIEW_CLAIM_SUFFIX,
     )
     from kappa.api.streamjob import StreamJobStatus
+    from kappa.machines import session_job
     from kappa.render import names
     from kappa.render.flink import kafka_topic_name
 
@@ -136,3 +137,5 @@ def test_the_admission_bounds_fit_every_derived_name_at_its_limit() -> None:
     assert len(names.transactional_id_prefix(namespace, job, canary)) == len(group)
     assert len(job) <= LABEL_VALUE_MAX and len(replay_job) <= LABEL_VALUE_MAX  # label kappa.dev/job
     assert len(f"{'m' * MAX_VIEW_NAME}{VIEW_CLAIM_SUFFIX}") == OBJECT_NAME_MAX  # a view's claim Lease
+    # A session job's id is a fixed-length hash of its record, whatever the names: Flink's 32 hex digits.
+    assert re.fullmatch(r"[0-9a-f]{32}", session_job.job_id("u" * 36, 999))
