@@ -127,7 +127,11 @@ def _dns_label_part(value: str) -> str:
 
 VersionName = Annotated[
     str,
-    version_name("A logic version, e.g. `v3`. Part of every derived name."),
+    version_name(
+        "A logic version, e.g. `v3`. Part of every derived name: together with a StreamJob's metadata.name "
+        f"at most {MAX_JOB_PLUS_VERSION} characters, with a ReplayRun's jobRef.name at most "
+        f"{MAX_REPLAY_JOB_PLUS_VERSION} (FKO allows {FLINK_DEPLOYMENT_NAME_MAX} for a FlinkDeployment name)."
+    ),
     AfterValidator(_dns_label_part),
 ]
 Duration = Annotated[str, Field(pattern=DURATION_RE, max_length=32)]
