@@ -21,6 +21,7 @@ import pytest
 
 from kappa.adapters.leader import EXIT_LOST_LEASE
 from tests.integration.conftest import free_port
+from tests.integration.test_rbac import can_i
 from tests.integration.testbed import Kubectl, OperatorProcess
 
 # kappa run's defaults, which the manifests ship.
@@ -197,3 +198,9 @@ def test_a_leader_that_loses_its_lease_exits(replicas: Replicas) -> None:
     print(f"a leader whose Lease was taken exited after {time.monotonic() - stolen:.1f}s")
     assert code == EXIT_LOST_LEASE
     assert "Lost leadership" in d.log()
+
+
+def test_the_operator_may_take_and_renew_its_lease_but_not_delete_it(operator_kubeconfig: Path) -> None:
+    own = Kubectl(operator_kubeconfig, "kappa-system")
+    assert all(can_i(own, verb, "coordination.k8s.io", "leases", "") for verb in ("get", "create", "update"))
+    assert not can_i(own, "delete", "coordination.k8s.io", "leases", "")
