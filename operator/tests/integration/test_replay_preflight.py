@@ -1,7 +1,7 @@
 """A ReplayRun that could never replay anything is refused at preflight, before it creates anything, with a
 message naming the field: a start in the future (CEL has no clock, so admission cannot), and a bounded end
 that lies before the start once the start is resolved (admission refuses it only when both are explicit
-offsets). Real API server, Kafka and PostgreSQL; FKO is played by its double. About 40 s: the shop, then two
+offsets). Real API server, Kafka and PostgreSQL; FKO is played by its double. About 50 s: the shop, then two
 runs that end at preflight.
 """
 
