@@ -155,22 +155,29 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         events: list[Event] = []
 
         strategy = job.upgrade.strategy
+        canary_step = (status.get("canary") or {}).get("step")
+        upgrading = ustate.step not in ("Idle", "RolledBack")
         wants_canary = (
             strategy == "canary"
-            and ustate.step == "Idle"
+            and not upgrading
             and ustate.active is not None
             and job.version not in (ustate.active, ustate.failed_version)
         )
-        promote = False
-        if wants_canary or (status.get("canary") or {}).get("step") in ("Deploying", "Analysing"):
+        promote, promoted = False, None
+        # A promotion is over once the upgrade machine rests again: the canary goes back to Idle then.
+        settling = canary_step == "Promoting" and not upgrading
+        if wants_canary or settling or canary_step in ("Deploying", "Analysing"):
             cdecision, seen = await self._canary(
-                job, status, ustate, canaries, bootstrap, now, namespace, name
+                job, status, ustate, canaries, bootstrap, now, namespace, name, upgrading
             )
             baseline = seen.baseline or (status.get("canary") or {}).get("baseline")
-            seen_state, seen_restarts = seen.job_state, seen.restarts
+            seen_state, seen_restarts, seen_update = seen.job_state, seen.restarts, seen.job_update_time
+            if cdecision.state.version != (status.get("canary") or {}).get("version"):
+                # Another candidate: nothing seen of the one before counts for it.
+                baseline, seen_state, seen_restarts, seen_update = seen.baseline, None, 0, None
             patch["canary"] = {
                 "jobState": seen_state,
-                "jobUpdateTime": seen.job_update_time,
+                "jobUpdateTime": seen_update,
                 "restarts": seen_restarts,
                 "baseline": baseline,
                 "step": cdecision.state.step,
@@ -187,6 +194,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
             actions += cdecision.actions
             conditions += cdecision.conditions
             promote = cdecision.promote
+            promoted = cdecision.state.version if promote else None
             if not promote:
                 await self._write(obj, patch, conditions, events, generation, now)
                 self._track(job, namespace, name, bootstrap, [ustate.active], cdecision.state.step)
@@ -213,7 +221,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
             # Echoed whatever the outcome, so that `kubectl wait` and Argo CD can follow the request.
             patch["handledRequests"] = {**(status.get("handledRequests") or {}), "rollback": rollback_request}
         spec = upgrade.UpgradeSpec(
-            live.version,
+            promoted or live.version,  # a canary promotes the version it analysed, never another one
             duration(job.upgrade.readiness_timeout),
             duration(job.upgrade.savepoint_timeout),
             job.upgrade.max_restarts,

@@ -49,6 +49,7 @@ class CanaryAnalysis(StreamJobBase):
         now: datetime,
         namespace: str,
         name: str,
+        upgrading: bool,
     ) -> tuple[canary.CanaryDecision, CanarySeen]:
         cstate = canary_state(status)
         c = job.upgrade.canary
@@ -62,6 +63,8 @@ class CanaryAnalysis(StreamJobBase):
             rate_min=c.output_rate_ratio.min or 0.0,
             rate_max=c.output_rate_ratio.max or float("inf"),
             no_data=c.no_data,
+            failed=ustate.failed_version,
+            upgrading=upgrading,
         )
         fd = canaries.get(cstate.version or job.version)
         previous = status.get("canary") or {}

@@ -1,12 +1,15 @@
 """The StreamJob canary: run the candidate beside stable, analyse it, then promote or abort. Pure.
 
     Idle ─version change─▶ Deploying ─running─▶ Analysing ─duration over, gates pass─▶ Promoting (→ upgrade)
-                              │ deadline            │ gate fails / no data (Fail) / deadline
-                              ▼                     ▼
-                           Aborted ◀──────────── Aborted (canary removed, stable untouched)
+      ▲                       │ deadline            │ gate fails / no data (Fail) / deadline      │
+      │                       ▼                     ▼                                             │
+      │                    Aborted ◀──────────── Aborted (canary removed, stable untouched)      │
+      └──────────── the upgrade is over (promoted, or rolled back) ◀─────────────────────────────┘
 
 The candidate is its own FlinkDeployment (`{job}-{version}-canary`) with its own consumer group starting at
-latest and a shadow output, so stable is never touched until promotion, which is a savepoint upgrade.
+latest and a shadow output, so stable is never touched until promotion, which is a savepoint upgrade of the
+version that was analysed, never of another one. A version change while deploying or analysing removes the
+candidate and starts over with the new version (or stops, when spec went back to stable).
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ class CanarySpec:
     rate_max: float
     no_data: NoData
     max_extensions: int = 1
+    failed: str | None = None
+    """A version the upgrade machine rolled back or refused: not a candidate until spec.version moves on."""
+    upgrading: bool = False
+    """The upgrade machine is busy (savepointing, starting, rolling back): a promotion is still under way."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,7 @@ def _abort(
 
 
 def decide_idle(state: CanaryState, seen: CanaryObserved, spec: CanarySpec, now: datetime) -> CanaryDecision:
-    if spec.version == spec.stable:
+    if spec.version in (spec.stable, spec.failed) or spec.upgrading:
         return CanaryDecision(state)
     message = f"deploying canary {spec.version} beside stable {spec.stable}"
     return CanaryDecision(
@@ -157,10 +164,33 @@ def decide_idle(state: CanaryState, seen: CanaryObserved, spec: CanarySpec, now:
     )
 
 
+def decide_superseded(
+    state: CanaryState, seen: CanaryObserved, spec: CanarySpec, now: datetime
+) -> CanaryDecision:
+    """spec.version moved while a candidate was deployed or analysed: what was analysed is not what spec
+    asks for, so that candidate goes, and a new one is analysed from the start (none when spec is back on
+    stable)."""
+    assert state.version is not None
+    idle = _enter(state, "Idle", now, None, version=None, extensions=0, result=None)
+    restart = decide_idle(idle, seen, spec, now)
+    message = f"spec.version moved from {state.version} to {spec.version} during its canary: " + (
+        "analysing the new version from the start" if restart.state.step == "Deploying" else "canary stopped"
+    )
+    return CanaryDecision(
+        restart.state,
+        actions=[RemoveCanary(state.version), *restart.actions],
+        conditions=restart.conditions or progressing("CanarySuperseded", message),
+        events=[Event("Normal", "CanarySuperseded", message)],
+        requeue_after=5,
+    )
+
+
 def decide_deploying(
     state: CanaryState, seen: CanaryObserved, spec: CanarySpec, now: datetime
 ) -> CanaryDecision:
     assert state.version is not None
+    if spec.version != state.version:
+        return decide_superseded(state, seen, spec, now)
     if seen.canary.job_state == RUNNING:
         message = f"analysing canary {state.version} for {spec.duration}"
         return CanaryDecision(
@@ -183,6 +213,8 @@ def decide_analysing(
     state: CanaryState, seen: CanaryObserved, spec: CanarySpec, now: datetime
 ) -> CanaryDecision:
     assert state.version is not None
+    if spec.version != state.version:
+        return decide_superseded(state, seen, spec, now)
     results = analysis_gates(seen, spec)
     by_name = {g.name: g for g in results}
     # Failures that cannot heal abort at once; the rest are judged when the analysis ends.
@@ -233,11 +265,21 @@ def decide_analysing(
     )
 
 
-def decide_finished(
+def decide_promoting(
     state: CanaryState, seen: CanaryObserved, spec: CanarySpec, now: datetime
 ) -> CanaryDecision:
-    """Promoting hands over to the upgrade machine; Aborted waits for a new version."""
-    if state.step == "Aborted" and spec.version not in (state.version, spec.stable):
+    """The upgrade machine carries the promotion, under its own deadlines. Once it is over (the version is
+    stable, or it was rolled back) the canary is idle again, ready for the next version change."""
+    if spec.upgrading:
+        return CanaryDecision(state)
+    return decide_idle(_enter(state, "Idle", now, None), seen, spec, now)
+
+
+def decide_aborted(
+    state: CanaryState, seen: CanaryObserved, spec: CanarySpec, now: datetime
+) -> CanaryDecision:
+    """An aborted candidate waits for a new version."""
+    if spec.version not in (state.version, spec.stable):
         return decide_idle(_enter(state, "Idle", now, None), seen, spec, now)
     return CanaryDecision(state)
 
@@ -246,9 +288,19 @@ STEPS: dict[Step, Callable[[CanaryState, CanaryObserved, CanarySpec, datetime], 
     "Idle": decide_idle,
     "Deploying": decide_deploying,
     "Analysing": decide_analysing,
-    "Promoting": decide_finished,
-    "Aborted": decide_finished,
+    "Promoting": decide_promoting,
+    "Aborted": decide_aborted,
 }
+
+DEADLINES: dict[Step, str] = {
+    "Idle": "none: at rest",
+    "Deploying": "spec.upgrade.readinessTimeout, then Aborted (CanaryFailedToStart)",
+    "Analysing": "spec.upgrade.canary.duration (extended at most max_extensions times), then promoted or "
+    "Aborted",
+    "Promoting": "the upgrade machine's own deadlines (savepointTimeout, readinessTimeout)",
+    "Aborted": "none: at rest until spec.version changes",
+}
+"""What bounds each step, for the table test and the docs: every working step has a deadline."""
 
 
 def decide(state: CanaryState, seen: CanaryObserved, spec: CanarySpec, now: datetime) -> CanaryDecision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -252,3 +253,106 @@ def test_an_aborted_canary_never_touches_stable() -> None:
 def test_the_extension_restarts_the_analysis_clock() -> None:
     extended = decide(ANALYSING, seen(inputs=0, rate=0.0, stable_rate=0.0), spec("Extend"), at(11)).state
     assert (extended.deadline, extended.extensions) == (at(21), 1)
+
+
+# Every version change at every canary step. spec.version is one of: the candidate (v2), stable (v1), a
+# newer version (v3); the upgrade machine is busy or at rest. What must never happen: a promotion of anything
+# but the analysed candidate, a candidate left behind, or a canary that never starts again.
+PROMOTING = CanaryState("Promoting", version="v2", entered_at=at(11), result="Promoted")
+ABORTED = CanaryState("Aborted", version="v2", entered_at=at(11), result="Aborted")
+PASSED = at(12)  # past ANALYSING's deadline, with every gate passing
+VERSION_CHANGES = [
+    # state, spec.version, stable, failed, upgrading, now → step, version, actions, promote
+    (CanaryState(), "v2", "v1", None, False, at(0), "Deploying", "v2", [DeployCanary("v2")], False),
+    (CanaryState(), "v2", "v1", "v2", False, at(0), "Idle", None, [], False),  # rolled back: not again
+    (CanaryState(), "v2", "v1", None, True, at(0), "Idle", None, [], False),  # upgrade busy: wait
+    (DEPLOYING, "v2", "v1", None, False, at(1), "Analysing", "v2", [], False),
+    (
+        DEPLOYING,
+        "v3",
+        "v1",
+        None,
+        False,
+        at(1),
+        "Deploying",
+        "v3",
+        [RemoveCanary("v2"), DeployCanary("v3")],
+        False,
+    ),
+    (DEPLOYING, "v1", "v1", None, False, at(1), "Idle", None, [RemoveCanary("v2")], False),
+    (ANALYSING, "v2", "v1", None, False, PASSED, "Promoting", "v2", [RemoveCanary("v2")], True),
+    (
+        ANALYSING,
+        "v3",
+        "v1",
+        None,
+        False,
+        PASSED,
+        "Deploying",
+        "v3",
+        [RemoveCanary("v2"), DeployCanary("v3")],
+        False,
+    ),
+    (ANALYSING, "v1", "v1", None, False, PASSED, "Idle", None, [RemoveCanary("v2")], False),
+    (PROMOTING, "v2", "v1", None, True, at(12), "Promoting", "v2", [], False),  # upgrade still carrying it
+    (PROMOTING, "v3", "v1", None, True, at(12), "Promoting", "v2", [], False),  # v3 waits for the upgrade
+    (PROMOTING, "v2", "v2", None, False, at(20), "Idle", "v2", [], False),  # promoted: at rest
+    (PROMOTING, "v3", "v2", None, False, at(20), "Deploying", "v3", [DeployCanary("v3")], False),
+    (PROMOTING, "v2", "v1", "v2", False, at(20), "Idle", "v2", [], False),  # the upgrade rolled v2 back
+    (PROMOTING, "v3", "v1", "v2", False, at(20), "Deploying", "v3", [DeployCanary("v3")], False),
+    (ABORTED, "v2", "v1", None, False, at(20), "Aborted", "v2", [], False),
+    (ABORTED, "v1", "v1", None, False, at(20), "Aborted", "v2", [], False),
+    (ABORTED, "v3", "v1", None, False, at(20), "Deploying", "v3", [DeployCanary("v3")], False),
+]
+
+
+@pytest.mark.parametrize(
+    ("state", "version", "stable", "failed", "upgrading", "now", "step", "candidate", "actions", "promote"),
+    VERSION_CHANGES,
+    ids=[
+        f"{c[0].step}-spec-{c[1]}-stable-{c[2]}"
+        + (f"-failed-{c[3]}" if c[3] else "")
+        + ("-busy" if c[4] else "")
+        for c in VERSION_CHANGES
+    ],
+)
+def test_every_version_change_at_every_step(
+    state: CanaryState,
+    version: str,
+    stable: str,
+    failed: str | None,
+    upgrading: bool,
+    now: datetime,
+    step: str,
+    candidate: str | None,
+    actions: list,
+    promote: bool,
+) -> None:
+    the_spec = dataclasses.replace(spec(version=version), stable=stable, failed=failed, upgrading=upgrading)
+    decision = decide(state, seen(), the_spec, now)
+    assert (decision.state.step, decision.state.version) == (step, candidate)
+    assert decision.actions == actions
+    assert decision.promote is promote
+    if promote:  # only the analysed candidate, and only when it is what spec asks for
+        assert decision.state.version == state.version == version
+
+
+def test_a_canary_promotes_again_after_a_promotion() -> None:
+    """The stuck canary: after one promotion the next version change must start a new canary."""
+    promoted = decide(ANALYSING, seen(), spec(), PASSED)
+    assert promoted.promote
+    after = dataclasses.replace(spec(version="v3"), stable="v2")
+    again = decide(promoted.state, seen(Deployment(exists=False)), after, at(30))
+    assert again.state.step == "Deploying" and again.actions == [DeployCanary("v3")]
+
+
+def test_every_working_step_has_a_deadline() -> None:
+    """Deploying and Analysing carry their own deadline; Promoting is bounded by the upgrade's; Idle and
+    Aborted are at rest."""
+    from kappa.machines.canary import DEADLINES, STEPS
+
+    assert set(DEADLINES) == set(STEPS)
+    assert decide(CanaryState(), seen(), spec(), at(0)).state.deadline == at(5)
+    assert decide(DEPLOYING, seen(), spec(), at(1)).state.deadline == at(11)
+    for step, bound in DEADLINES.items():
+        assert bound.startswith("none") == (step in ("Idle", "Aborted")), step
