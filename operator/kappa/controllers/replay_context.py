@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kappa.adapters.claims import ViewClaims
 from kappa.adapters.job_runtime import JobRuntime
 from kappa.adapters.kafka import KafkaAdmin, Partition
 from kappa.adapters.kube import Kube
@@ -153,6 +154,7 @@ class ReplayBase:
         self.kube = kube
         self.lag = lag
         self.runtimes = Runtimes(kube)
+        self.claims = ViewClaims(kube)
 
     async def _write(
         self,

@@ -39,7 +39,8 @@ class ReplayObservations(ReplayBase):
     # -- observations ---------------------------------------------------------------------------------
 
     async def _holder(self, ctx: Context) -> str | None:
-        """Another run that holds the same view: one past Pending, or a Pending one created earlier."""
+        """Another run that holds the same view, or None once this run holds it. Holding is an atomic claim
+        (adapters/claims.py): status alone cannot tell, since runs created together have written none yet."""
         if not ctx.view_name:
             return None
         mine = (ctx.obj["metadata"]["creationTimestamp"], ctx.name)
@@ -52,7 +53,18 @@ class ReplayObservations(ReplayBase):
                 return str(meta["name"])
             if phase == "Pending" and (meta["creationTimestamp"], meta["name"]) < mine:
                 return str(meta["name"])
-        return None
+
+        async def ended(name: str, uid: str) -> bool:
+            """A claim's holder holds nothing any more: deleted, recreated under its name, or ended."""
+            return await self._claim_ended(ctx.namespace, name, uid)
+
+        return await self.claims.claim(ctx.namespace, ctx.view_name, ctx.obj, ended)
+
+    async def _claim_ended(self, namespace: str, name: str, uid: str) -> bool:
+        holder = await self.kube.get(API_VERSION, "ReplayRun", namespace, name)
+        if holder is None or holder["metadata"]["uid"] != uid:
+            return True
+        return (holder.get("status") or {}).get("phase") in replay.FINAL
 
     async def _preflight(self, ctx: Context, admin: KafkaAdmin) -> tuple[Check, ...] | None:
         """Nothing is created before every check passes. None: could not check now (retried until the

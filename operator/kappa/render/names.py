@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kappa.api.base import VIEW_CLAIM_SUFFIX
+
 
 def consumer_group(namespace: str, job: str, version: str) -> str:
     """A new group per version: a reused group is how replays silently skip or repeat records."""
@@ -23,3 +25,8 @@ def output_topic(base: str, version: str) -> str:
 
 def output_table(base: str, version: str) -> str:
     return f"{base}_{version.replace('-', '_')}"
+
+
+def view_claim(view: str) -> str:
+    """The Lease through which one ReplayRun at a time holds a MaterializedView (adapters/claims.py)."""
+    return f"{view}{VIEW_CLAIM_SUFFIX}"  # admission bounds view names by it (api/base.py)

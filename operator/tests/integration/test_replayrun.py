@@ -8,6 +8,7 @@ operator seeds).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 
 from kappa.controllers.failpoints import EXIT_CODE as FAILPOINT_EXIT
 from tests.doubles.fko import FakeFlinkOperator
@@ -328,6 +330,44 @@ def test_a_second_run_on_the_same_view_waits_and_names_the_first(shop: Shop, kub
     )
     assert "first" in conditions(waiting)["Reconciling"]["message"]
     assert phase(waiting) == "Pending"
+
+
+def test_runs_applied_together_never_both_hold_the_view(shop: Shop, kubectl: Kubectl) -> None:
+    """Two runs in one `kubectl apply`: neither has a status yet, so only an atomic claim (a Lease per view)
+    keeps the second waiting. Each pair is applied while the pair before is still being deleted, so its
+    runs also race to take the claim over from a holder that goes. Exactly one of each pair ever leaves
+    Pending while the other names it. KAPPA_CLAIM_REPEAT sets the repetitions (the acceptance figure is
+    50: `KAPPA_CLAIM_REPEAT=50 pytest --timeout 3600 -s -k together`)."""
+    repeat = int(os.environ.get("KAPPA_CLAIM_REPEAT", "3"))
+    holders: list[str] = []
+    for i in range(repeat):
+        pair = [f"a{i}", f"b{i}"]
+        runs = [replayrun(pair[0], version=f"v{10 + 2 * i}"), replayrun(pair[1], version=f"v{11 + 2 * i}")]
+        for run in runs:
+            run["spec"]["approval"] = "Manual"  # the holder stops at AwaitingApproval
+        kubectl.apply("---\n".join(yaml.safe_dump(r) for r in runs))
+        ever_left: set[str] = set()
+        deadline, settle = time.monotonic() + 90, None
+        while time.monotonic() < (settle or deadline):
+            for obj in json.loads(kubectl("get", "rr", *pair, "-o", "json"))["items"]:
+                if phase(obj) not in (None, "Pending"):
+                    ever_left.add(obj["metadata"]["name"])
+            assert len(ever_left) <= 1, f"repetition {i}: both runs left Pending: {ever_left}"
+            if ever_left and settle is None:
+                settle = time.monotonic() + 3  # and watch a little longer
+            time.sleep(0.2)
+        assert len(ever_left) == 1, f"repetition {i}: no run took the view"
+        (holder,) = ever_left
+        (waiter,) = set(pair) - ever_left
+        waiting = conditions(kubectl.get("rr", waiter))["Reconciling"]
+        assert (waiting["reason"], holder in waiting["message"]) == ("WaitingForView", True), waiting
+        holders.append(holder)
+        kubectl("delete", "rr", waiter, "--wait=true")  # the waiter first: it must not take the view over
+        kubectl("delete", "rr", holder, "--wait=false")
+    print(
+        f"\nview claims: {repeat} repetitions, exactly one holder each; "
+        f"the first in the apply won {sum(h.startswith('a') for h in holders)}"
+    )
 
 
 def start_crashing(operator: OperatorProcess, namespace: str) -> None:
