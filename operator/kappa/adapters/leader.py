@@ -16,6 +16,7 @@ What this module adds to the library, and why:
   ApiException is caught), and a leader whose thread died would act on without renewing;
 - a watchdog exits the leader when no renewal succeeded for renew_deadline, whatever the library's thread is
   doing (a call hung until its timeout stretches the library's own bound);
+- a leader that reads another holder in the Lease exits at once (the library retries until its deadline);
 - release on a clean stop, so a rolling update hands over within a retry period, not a lease duration;
 - leaseTransitions counted, and a /healthz for the standby (Kopf serves it once leading).
 """
@@ -79,6 +80,7 @@ class _Lock(LeaseLock):
         self.timeout = timeout
         self.renewed_at = 0.0  # time.monotonic() of the last successful create or update holding the Lease
         self.stopping = False
+        self.on_read: Callable[[str | None], None] = lambda holder: None
 
     def get(self, name: str, namespace: str) -> tuple[bool, Any]:
         try:
@@ -86,6 +88,7 @@ class _Lock(LeaseLock):
         except Exception as exc:  # an ApiException's body says 404; anything else is retried next period
             return False, exc
         self.lease_reference = lease
+        self.on_read(lease.spec.holder_identity if lease.spec else None)
         return True, self.get_lock_object(lease)
 
     def create(self, name: str, namespace: str, election_record: Any) -> bool:
@@ -172,6 +175,7 @@ class LeaderElection:
         self.retry_period = retry_period
         self._exit = exit
         self._lock = _Lock(name, self.namespace, self.identity, api or load_api_client(), retry_period)
+        self._lock.on_read = self._read
         self._leading = threading.Event()
         self._election = leaderelection.LeaderElection(
             electionconfig.Config(
@@ -226,6 +230,11 @@ class LeaderElection:
         if self._leading.is_set() and self._lock.release():
             log.info("Released the Lease %s.", self.where)
         leader_gauge.set(0)
+
+    def _read(self, holder: str | None) -> None:
+        # The library would retry until the renew deadline; a leader that sees another holder stops at once.
+        if self._leading.is_set() and not self._lock.stopping and holder and holder != self.identity:
+            self._lost(f"the Lease {self.where} is held by {holder}")
 
     def _stopped_leading(self) -> None:
         if not self._lock.stopping:
