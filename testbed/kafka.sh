@@ -16,6 +16,9 @@ CACHE="${KAFKA_CACHE:-${KAPPA_CACHE:-$HOME/.cache/kappa-operator}}"
 STATE="${KAPPA_TESTBED_DIR:-$CACHE/testbed}/kafka"
 LIBS="$CACHE/kafka/$KAFKA_VERSION/libs"
 PORT="${KAPPA_KAFKA_PORT:-19092}"
+# Partitions of __consumer_offsets (the group coordinators' shards): few, so that a group's first request is served
+# soon. tests/integration/kafka_lifecycle.py asks for more, to hold a fresh broker's loading window open longer.
+OFFSETS_PARTITIONS="${KAPPA_KAFKA_OFFSETS_PARTITIONS:-5}"
 CONTROLLER_PORT="${KAPPA_KAFKA_CONTROLLER_PORT:-19093}"
 # Named as in bin/kafka-run-class.sh. The defaults favour start-up time over throughput: on a 2-CPU machine C1 only
 # and the serial collector halve the time to ready (18 s -> 7 s); a test broker never gets hot enough to miss C2.
@@ -112,7 +115,7 @@ num.partitions=1
 default.replication.factor=1
 min.insync.replicas=1
 offsets.topic.replication.factor=1
-offsets.topic.num.partitions=5
+offsets.topic.num.partitions=$OFFSETS_PARTITIONS
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=5
@@ -146,7 +149,7 @@ format_storage() {
   local cluster_id
   cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
   log "formatting $DATA (cluster id $cluster_id)"
-  kjava -Dkappa.kafka.loglevel=WARN kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$CONFIG" >&2
+  kjava -Dkappa.kafka.loglevel=WARN kafka.tools.StorageTool format --standalone "--cluster-id=$cluster_id" -c "$CONFIG" >&2
   echo "$CONTROLLER_PORT" >"$stamp"
 }
 

@@ -11,6 +11,9 @@ while true; do
   child=$!
   wait "$child"
   code=$?
-  echo "supervise: $(basename "$1") exited with $code at $(date -u +%FT%TZ); restarting in 2 s" >&2
+  how="exited with $code"
+  # 128+N: killed by signal N. A segfault in librdkafka's threads prints no stack: this line is all it leaves.
+  if ((code > 128)); then how="was killed by SIG$(kill -l $((code - 128)) 2>/dev/null) (exit code $code)"; fi
+  echo "supervise: $(basename "$1") $how at $(date -u +%FT%TZ); restarting in 2 s" >&2
   sleep 2
 done

@@ -1,5 +1,8 @@
 """The Kafka adapter: the only Kafka I/O in the package, on confluent-kafka's AdminClient (and a consumer
-where the admin API cannot answer: record timestamps and marker-aware record counts).
+where the admin API cannot answer: record timestamps and marker-aware record counts). Committed offsets of
+consumer groups are read with kafka-python instead (`GroupOffsets`): librdkafka's AdminClient dereferences a
+NULL consumer-group handle when an OffsetFetch answer says NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE, which
+a freshly started Kafka says for a while, and the whole process dies of SIGSEGV (librdkafka issue 5040).
 
 Every method is async. Admin calls return concurrent futures, awaited with asyncio.wrap_future; consumer
 calls block and run in a worker thread. Nothing here blocks the event loop.
@@ -18,12 +21,14 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import kafka.errors as kafka_errors  # type: ignore[import-untyped]
 from confluent_kafka import Consumer as _Consumer
 from confluent_kafka import (
     ConsumerGroupTopicPartitions,
@@ -43,6 +48,9 @@ from confluent_kafka.admin import (
     OffsetSpec,
     ResourceType,
 )
+from kafka.admin import KafkaAdminClient  # type: ignore[import-untyped]
+from kafka.net.compat import KafkaNetClient  # type: ignore[import-untyped]
+from kafka.protocol.metadata import CoordinatorType  # type: ignore[import-untyped]
 
 from kappa.machines.preflight import PartitionFacts, TopicFacts
 
@@ -189,8 +197,20 @@ class TopicEnsured:
     configs_changed: tuple[str, ...] = ()
 
 
-async def _wait(future: Future[Any]) -> Any:
-    return await asyncio.wrap_future(future)
+_GRACE = 5.0
+"""Seconds an admin future may take beyond its request timeout before the adapter stops waiting for it."""
+
+
+async def _wait(future: Future[Any], timeout: float) -> Any:
+    """The result of an admin future, waited for at most `timeout` (and a grace). librdkafka resolves a
+    request's future by its request timeout; the future of a client destroyed with requests in flight may
+    never be resolved, and a handler awaiting it would wait forever."""
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(future), timeout + _GRACE)
+    except TimeoutError:
+        raise KafkaException(
+            KafkaError(KafkaError._TIMED_OUT, f"no answer in {timeout + _GRACE:.0f}s")
+        ) from None
 
 
 # Errors that say "ask again shortly": a coordinator moving or loading, a leader election, a timeout.
@@ -259,6 +279,111 @@ def _is(exc: BaseException, *codes: int) -> bool:
     return False
 
 
+def pure_admin_client(bootstrap_servers: str, *, client_id: str, timeout: float) -> Any:
+    """A kafka-python admin client: pure Python, so a broker's answer can raise in it but not crash the
+    process. Its constructor connects and blocks until the cluster answers. kafka-python leaves the IO thread
+    of a constructor that could not connect running, one thread more per attempt while Kafka is down: here a
+    failed constructor's network client is closed before the error is raised."""
+    made: list[Any] = []
+
+    def network_client(**config: Any) -> Any:
+        made.append(KafkaNetClient(**config))
+        return made[-1]
+
+    try:
+        return KafkaAdminClient(
+            bootstrap_servers=bootstrap_servers,
+            client_id=client_id,
+            request_timeout_ms=int(timeout * 1000),
+            bootstrap_timeout_ms=int(timeout * 1000),
+            # kafka-python fails a request beyond this many in flight on a connection (NodeNotReadyError)
+            # rather than queueing it; callers in several threads share the client.
+            max_in_flight_requests_per_connection=64,
+            kafka_client=network_client,
+        )
+    except BaseException:
+        for client in made:
+            client.close()
+            client._manager._net.stop()  # what KafkaAdminClient.close() stops
+        raise
+
+
+def _as_kafka_exception(exc: Exception) -> KafkaException:
+    """A kafka-python error as the confluent-kafka error the rest of the adapter handles: the broker's own
+    error code, or the librdkafka code of a cluster that did not answer."""
+    if isinstance(exc, kafka_errors.BrokerResponseError):
+        code = exc.errno
+    elif isinstance(exc, kafka_errors.KafkaTimeoutError):
+        code = KafkaError._TIMED_OUT
+    elif isinstance(exc, kafka_errors.KafkaConnectionError):
+        code = KafkaError._TRANSPORT
+    else:
+        code = KafkaError._FAIL
+    return KafkaException(KafkaError(code, str(exc), retriable=bool(getattr(exc, "retriable", False))))
+
+
+class GroupOffsets:
+    """Committed offsets of consumer groups, read with kafka-python rather than librdkafka.
+
+    librdkafka (through confluent-kafka 2.16.1 at least) handles an OffsetFetch answer of NOT_COORDINATOR or
+    COORDINATOR_NOT_AVAILABLE by asking the client's consumer group to look its coordinator up again; an
+    AdminClient has no consumer group, and rd_kafka_cgrp_op() dereferences NULL in the thread `rdk:main`
+    (librdkafka issue 5040, confluent-kafka-python issue 1982). A freshly started Kafka answers so while it
+    loads __consumer_offsets, and a coordinator that moves answers so anywhere. Here such an answer raises a
+    retriable error instead. One OffsetFetch per coordinator serves every group at once (OffsetFetch v8).
+    Thread-safe: calls block, and run in worker threads.
+    """
+
+    def __init__(self, bootstrap_servers: str, *, client_id: str, timeout: float) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.client_id = client_id
+        self.timeout = timeout
+        self._client: Any = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def _admin(self) -> Any:
+        with self._lock:
+            if self._closed:  # a call that was on its way when the adapter closed: no new client for it
+                raise KafkaException(KafkaError(KafkaError._DESTROY, "the Kafka adapter is closed"))
+            if self._client is None:
+                self._client = pure_admin_client(
+                    self.bootstrap_servers, client_id=self.client_id, timeout=self.timeout
+                )
+            return self._client
+
+    def fetch(self, groups: list[str]) -> dict[str, dict[Partition, int]]:
+        """Each group's committed offsets (partitions without a commit are left out); blocks."""
+        if not groups:
+            return {}
+        admin = self._admin()
+        try:
+            found = admin.list_group_offsets(dict.fromkeys(groups))
+        except kafka_errors.KafkaError as exc:
+            # kafka-python remembers each group's coordinator and never forgets one that moved: forget them,
+            # so that the next attempt asks again. The client stays: other threads may be in a call on it, and
+            # it reconnects by itself.
+            cached = admin._manager.cluster._coordinators
+            for group in groups:
+                cached.pop((CoordinatorType.GROUP, group), None)
+            raise _as_kafka_exception(exc) from exc
+        return {
+            group: {
+                (tp.topic, tp.partition): meta.offset
+                for tp, meta in found.get(group, {}).items()
+                if meta.offset is not None and meta.offset >= 0
+            }
+            for group in groups
+        }
+
+    def close(self) -> None:
+        """Close the client (its calls in flight fail) and stop its IO thread; idempotent."""
+        with self._lock:
+            admin, self._client, self._closed = self._client, None, True
+        if admin is not None:
+            admin.close()
+
+
 class KafkaAdmin:
     """One AdminClient per Kafka cluster, shared by every controller."""
 
@@ -271,6 +396,9 @@ class KafkaAdmin:
             "client.id": client_id,
         }
         self._admin = AdminClient({**self._conf, **quiet_client_config(bootstrap_servers)})
+        self._offsets = GroupOffsets(bootstrap_servers, client_id=f"{client_id}-offsets", timeout=timeout)
+        # kafka-python's IO thread holds its client: an adapter dropped without close() must still stop it.
+        weakref.finalize(self, self._offsets.close)
 
     # -- topics ---------------------------------------------------------------------------------------
 
@@ -294,7 +422,7 @@ class KafkaAdmin:
         missing: list[str] = []
         for name, future in futures.items():
             try:
-                description = await _wait(future)
+                description = await _wait(future, self.timeout)
             except KafkaException as exc:
                 if _is(exc, KafkaError.UNKNOWN_TOPIC_OR_PART):
                     missing.append(name)
@@ -318,7 +446,7 @@ class KafkaAdmin:
         futures = self._admin.describe_configs(resources, request_timeout=self.timeout)
         out: dict[str, dict[str, str]] = {}
         for resource, future in futures.items():
-            entries = await _wait(future)
+            entries = await _wait(future, self.timeout)
             out[resource.name] = {k: e.value for k, e in entries.items() if e.value is not None}
         return out
 
@@ -355,7 +483,7 @@ class KafkaAdmin:
         config = dict(config or {})
         new = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=config)
         try:
-            await _wait(self._admin.create_topics([new], request_timeout=self.timeout)[name])
+            await _wait(self._admin.create_topics([new], request_timeout=self.timeout)[name], self.timeout)
             await self._until_visible(name)
             return TopicEnsured(name, created=True)
         except KafkaException as exc:
@@ -371,7 +499,7 @@ class KafkaAdmin:
             futures = self._admin.create_partitions(
                 [NewPartitions(name, partitions)], request_timeout=self.timeout
             )
-            await _wait(futures[name])
+            await _wait(futures[name], self.timeout)
             added = partitions - current
         existing = (await self.topic_configs([name]))[name]
         changed = tuple(sorted(k for k, v in config.items() if existing.get(k) != v))
@@ -395,7 +523,7 @@ class KafkaAdmin:
         """Delete a topic; False if there was none. Callers first check that no reader needs it."""
         futures = self._admin.delete_topics([name], request_timeout=self.timeout)
         try:
-            await _wait(futures[name])
+            await _wait(futures[name], self.timeout)
         except KafkaException as exc:
             if _is(exc, KafkaError.UNKNOWN_TOPIC_OR_PART):
                 return False
@@ -408,14 +536,17 @@ class KafkaAdmin:
         resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
         futures = self._admin.incremental_alter_configs([resource], request_timeout=self.timeout)
         for future in futures.values():
-            await _wait(future)
+            await _wait(future, self.timeout)
 
     @retried
     async def delete_records(self, before: Mapping[Partition, int]) -> dict[Partition, int]:
         """Move the log start (tests and retention emergencies); returns the new low watermarks."""
         tps = [TopicPartition(t, p, o) for (t, p), o in before.items()]
         futures = self._admin.delete_records(tps, request_timeout=self.timeout)
-        return {(tp.topic, tp.partition): (await _wait(f)).low_watermark for tp, f in futures.items()}
+        return {
+            (tp.topic, tp.partition): (await _wait(f, self.timeout)).low_watermark
+            for tp, f in futures.items()
+        }
 
     # -- offsets --------------------------------------------------------------------------------------
 
@@ -430,8 +561,16 @@ class KafkaAdmin:
         futures = self._admin.list_offsets(request, isolation_level=isolation, request_timeout=self.timeout)
         # One ListOffsets request answers every partition at once; wait for all of them in one worker thread
         # rather than wrapping a thousand futures into the event loop one by one.
-        await asyncio.to_thread(wait_futures, list(futures.values()), self.timeout)
-        return {(k.topic, k.partition): f.result().offset for k, f in futures.items()}
+        _, late = await asyncio.to_thread(wait_futures, list(futures.values()), self.timeout)
+        if late:
+            # Never block the event loop on a future librdkafka has not resolved (one of a destroyed client
+            # never is): the loop serves every controller and the health endpoint.
+            raise KafkaException(
+                KafkaError(
+                    KafkaError._TIMED_OUT, f"no answer for {len(late)} partition(s) in {self.timeout}s"
+                )
+            )
+        return {(k.topic, k.partition): f.result(timeout=0).offset for k, f in futures.items()}
 
     async def log_start_offsets(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
         return await self._list_offsets({p: OffsetSpec.earliest() for p in partitions})
@@ -482,24 +621,15 @@ class KafkaAdmin:
 
     # -- consumer groups ------------------------------------------------------------------------------
 
-    @retried
     async def committed(self, group: str) -> dict[Partition, int]:
         """The group's committed offsets (partitions without a commit are left out)."""
-        request = [ConsumerGroupTopicPartitions(group)]
-        futures = self._admin.list_consumer_group_offsets(request, request_timeout=self.timeout)
-        result = await _wait(futures[group])
-        return {
-            (tp.topic, tp.partition): tp.offset
-            for tp in result.topic_partitions or []
-            if tp.offset is not None and tp.offset >= 0
-        }
+        return (await self.committed_many([group]))[group]
 
+    @retried
     async def committed_many(self, groups: Iterable[str]) -> dict[str, dict[Partition, int]]:
-        """Committed offsets of many groups in one round: librdkafka takes one group per request, so the
-        requests are all sent at once and awaited together."""
-        names = sorted(set(groups))
-        results = await asyncio.gather(*(self.committed(g) for g in names))
-        return dict(zip(names, results, strict=True))
+        """Committed offsets of many groups in one round: one OffsetFetch per coordinator (see GroupOffsets:
+        never librdkafka's AdminClient, which crashes the process on a coordinator that is not ready)."""
+        return await asyncio.to_thread(self._offsets.fetch, sorted(set(groups)))
 
     @retried
     async def describe_groups(self, groups: Iterable[str]) -> dict[str, GroupInfo]:
@@ -510,7 +640,7 @@ class KafkaAdmin:
         out: dict[str, GroupInfo] = {}
         for name, future in futures.items():
             try:
-                desc = await _wait(future)
+                desc = await _wait(future, self.timeout)
             except KafkaException as exc:
                 if _is(exc, KafkaError.GROUP_ID_NOT_FOUND):
                     out[name] = GroupInfo(name, "DEAD", 0, exists=False)
@@ -543,14 +673,14 @@ class KafkaAdmin:
             ConsumerGroupTopicPartitions(group, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
         ]
         futures = self._admin.alter_consumer_group_offsets(request, request_timeout=self.timeout)
-        await _wait(futures[group])
+        await _wait(futures[group], self.timeout)
 
     @retried
     async def delete_group(self, group: str) -> bool:
         """Delete a group; False if there was none. Callers first check no reader or rollback needs it."""
         futures = self._admin.delete_consumer_groups([group], request_timeout=self.timeout)
         try:
-            await _wait(futures[group])
+            await _wait(futures[group], self.timeout)
         except KafkaException as exc:
             if _is(exc, KafkaError.GROUP_ID_NOT_FOUND):
                 return False
@@ -647,6 +777,7 @@ class KafkaAdmin:
     def close(self) -> None:
         """AdminClient has no close; dropping the reference lets librdkafka shut down its threads."""
         self._admin = None  # type: ignore[assignment]
+        self._offsets.close()
 
 
 def _names(parts: Iterable[Partition]) -> str:

@@ -21,13 +21,12 @@ from typing import Any, TypeVar
 
 import kafka.errors as kafka_errors  # type: ignore[import-untyped]
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-from kafka.admin import KafkaAdminClient  # type: ignore[import-untyped]
 from kafka.protocol.admin import (  # type: ignore[import-untyped]
     AlterClientQuotasRequest,
     DescribeClientQuotasRequest,
 )
 
-from kappa.adapters.kafka import cluster_health, quiet_client_config
+from kappa.adapters.kafka import cluster_health, pure_admin_client, quiet_client_config
 
 CLIENT_ID = "client-id"
 """The quota entity type: Flink's Kafka source sends the replay's group id as its client id."""
@@ -112,12 +111,10 @@ class ClientQuotas:
     def _client(self) -> Any:
         with self._lock:
             if self._admin is None:
-                # The constructor connects and fetches metadata, so it is created lazily, in a worker thread.
-                self._admin = KafkaAdminClient(
-                    bootstrap_servers=self.bootstrap_servers,
-                    client_id=self._client_id,
-                    request_timeout_ms=int(self.timeout * 1000),
-                    bootstrap_timeout_ms=int(self.timeout * 1000),
+                # The constructor connects and fetches metadata, so it is created lazily, in a worker thread;
+                # one that cannot connect leaves no IO thread behind (pure_admin_client).
+                self._admin = pure_admin_client(
+                    self.bootstrap_servers, client_id=self._client_id, timeout=self.timeout
                 )
             return self._admin
 

@@ -11,6 +11,12 @@ import yaml
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import faulthandler
+
+    # A fatal signal (SIGSEGV, SIGABRT, SIGBUS...) prints every thread's Python stack to stderr ("Fatal Python
+    # error: Segmentation fault") before the process dies of it. librdkafka's threads block all signals: a
+    # segfault in one of them kills the process at once, with no stack, and only the exit code (-11) says so.
+    faulthandler.enable(all_threads=True)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = str(Path(args.kubeconfig).resolve())
     import kopf

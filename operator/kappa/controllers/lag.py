@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ import kopf
 
 from kappa.adapters.kafka import KafkaAdmin
 from kappa.adapters.lag_monitor import GroupLag, LagMonitor
+from kappa.controllers import failpoints
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ class LagTracking:
     interval: float = 10.0
     monitors: dict[str, LagMonitor] = field(default_factory=dict)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    last_round: float = field(default_factory=time.monotonic)
+    """When the last round of polls ended (time.monotonic), or the loop started."""
 
     def monitor(self, bootstrap: str) -> LagMonitor:
         if bootstrap not in self.monitors:
@@ -68,10 +72,21 @@ class LagTracking:
         # not Kafka being unreachable, and the lag monitor logs it once itself.
         return monitor.admin.health.unreachable
 
+    def stalled(self, now: float | None = None) -> str | None:
+        """Why the loop looks stuck (no round ended for long), or None. A round waits at most for one Kafka
+        request per cluster (a down cluster's, up to its timeout and grace: 35 s), so ten intervals and two
+        minutes more are no slow cluster."""
+        limit = 10 * self.interval + 120
+        idle = (time.monotonic() if now is None else now) - self.last_round
+        return f"the lag poll has not ended a round in {idle:.0f}s" if idle > limit else None
+
     async def run(self) -> None:
         while not self.stop.is_set():
             # A failed poll is counted and, when polls start or stop failing, logged by its monitor.
             await asyncio.gather(*(m.poll() for m in list(self.monitors.values())), return_exceptions=True)
+            self.last_round = time.monotonic()
+            if "lag-poll" in failpoints._armed().split(","):  # tests: the loop dies as a bug would end it
+                raise RuntimeError("failpoint lag-poll")
             try:
                 await asyncio.wait_for(self.stop.wait(), timeout=self.interval)
             except TimeoutError:
@@ -83,6 +98,14 @@ async def start_lag_tracking(memo: kopf.Memo, **_: Any) -> None:
     tracking = LagTracking(interval=float(os.environ.get("KAPPA_LAG_INTERVAL", "10")))
     memo.lag = tracking
     memo.lag_task = asyncio.create_task(tracking.run(), name="kappa-lag-poll")
+    memo.lag_task.add_done_callback(_report_end)
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    """The loop ends only when the operator stops; any other end is said at once, with its traceback, and
+    /healthz fails from then on (controllers/health.py)."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("the lag poll ended: %s; /healthz fails from now on", error, exc_info=error)
 
 
 @kopf.on.cleanup()
