@@ -8,11 +8,14 @@ The session's operator is cluster-wide and would act too, so it stands aside mea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
 import socket
+import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from kubernetes.config import new_client_from_config
 
-from kappa.adapters.leader import EXIT_LOST_LEASE
+from kappa.adapters.leader import EXIT_LOST_LEASE, LeaderElection
 from tests.integration.conftest import free_port
 from tests.integration.test_rbac import can_i
 from tests.integration.testbed import Kubectl, OperatorProcess
@@ -209,3 +214,80 @@ def test_the_operator_may_take_and_renew_its_lease_but_not_delete_it(operator_ku
     own = Kubectl(operator_kubeconfig, "kappa-system")
     assert all(can_i(own, verb, "coordination.k8s.io", "leases", "") for verb in ("get", "create", "update"))
     assert not can_i(own, "delete", "coordination.k8s.io", "leases", "")
+
+
+class Relay:
+    """A TCP relay to the API server that can be cut: every connection through it closes, and no new one opens
+    (what a leader sees in a network partition)."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.sockets: list[socket.socket] = [self.server]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                down, _ = self.server.accept()
+            except OSError:
+                return
+            up = socket.create_connection(self.upstream)
+            self.sockets += [down, up]
+            for src, dst in ((down, up), (up, down)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def test_a_leader_that_cannot_reach_the_api_server_stops_before_its_lease_runs_out(
+    operator_kubeconfig: Path, admin: Kubectl, tmp_path: Path
+) -> None:
+    """In process, with short timings: once leading, the leader's way to the API server is cut; it must give
+    up within the renew deadline, before a standby could see its Lease run out."""
+    lease = f"kappa-operator-{uuid.uuid4().hex[:6]}"
+    kubeconfig = yaml.safe_load(operator_kubeconfig.read_text())
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    upstream = urllib.parse.urlsplit(cluster["server"])
+    relay = Relay((upstream.hostname or "127.0.0.1", upstream.port or 443))
+    cluster["server"] = f"https://127.0.0.1:{relay.port}"  # the loader resets a client's host from its file
+    through_relay = tmp_path / "through-relay.kubeconfig"
+    through_relay.write_text(yaml.safe_dump(kubeconfig))
+    api = new_client_from_config(str(through_relay))
+    exits: list[tuple[float, int]] = []
+    election = LeaderElection(
+        f"kappa-system/{lease}",
+        lease_duration=5,
+        renew_deadline=3,
+        retry_period=1,
+        api=api,
+        exit=lambda code: exits.append((time.monotonic(), code)),
+    )
+    try:
+        election.wait_until_leading()
+        time.sleep(1.5)  # a renewal or two through the relay
+        assert admin.in_namespace("kappa-system").run("get", "lease", lease).returncode == 0
+        relay.cut()
+        cut = time.monotonic()
+        while not exits and time.monotonic() < cut + 10:
+            time.sleep(0.05)
+        assert exits, "the leader went on without renewing its Lease"
+        print(f"cut off from the API server, the leader gave up after {exits[0][0] - cut:.1f}s")
+        assert exits[0][1] == EXIT_LOST_LEASE
+        assert exits[0][0] - cut < 5 - 1  # before a standby could see the Lease expire
+    finally:
+        relay.cut()
+        admin.in_namespace("kappa-system").run("delete", "lease", lease, check=False)
