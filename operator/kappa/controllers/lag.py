@@ -113,4 +113,6 @@ async def stop_lag_tracking(memo: kopf.Memo, **_: Any) -> None:
     tracking: LagTracking | None = getattr(memo, "lag", None)
     if tracking is not None:
         tracking.stop.set()
-        await memo.lag_task
+        # A loop that died has said so (_report_end); its error must not hold up the stop (Kopf would retry
+        # this cleanup every minute until the process is killed).
+        await asyncio.wait([memo.lag_task])
