@@ -28,6 +28,7 @@ from kappa.controllers.cluster import (
     open_view,
     physical_name,
 )
+from kappa.controllers.failpoints import crash_at
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import once, ts, write_status
 from kappa.machines import replay
@@ -142,7 +143,9 @@ class MaterializedViewReconciler:
             to = physical(decision.switch.to)
             assert to is not None
             try:
+                crash_at("view:Switch", namespace, name)  # decided, not switched (failpoints.py)
                 done = await view.cutover(to, expected=physical(decision.switch.expected))
+                crash_at("view:Switch:1", namespace, name)  # switched, status not written
             except AliasMoved as exc:
                 message = str(exc)
                 conditions = stalled("AliasMoved", message)

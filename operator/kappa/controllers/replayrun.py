@@ -24,7 +24,7 @@ from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import ViewUnavailable, bootstrap_servers
-from kappa.controllers.failpoints import crash_at
+from kappa.controllers.failpoints import acted, crash_at, intent
 from kappa.controllers.replay_act import ReplayActions
 from kappa.controllers.replay_context import (
     Context,
@@ -125,6 +125,7 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
         await self._write(obj, ctx.patch, decision.conditions, events, now)
         if decision.state.phase != state.phase:
             crash_at("replay-transition", namespace, f"{name} {state.phase}->{decision.state.phase}")
+        intent("replayrun", namespace, name, {decision.state.phase} - {state.phase})  # a new phase
         self._track(ctx, decision.state.phase)
         try:
             await self._act(ctx, decision.actions, admin)
@@ -259,6 +260,7 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
                     await self._decommission(ctx.obj, ctx.run, admin)
                 elif isinstance(action, replay.StopReplay):
                     await self._stop_replay(ctx.obj, ctx.run, admin)
+                acted("replayrun", ctx.namespace, ctx.name)  # a failpoint after each side effect
             except AliasMoved as exc:
                 await self._write(
                     ctx.obj,

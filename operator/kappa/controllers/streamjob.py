@@ -21,6 +21,7 @@ from kappa.api.conditions import ConditionUpdate, progressing, stalled
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import bootstrap_servers
+from kappa.controllers.failpoints import acted, crash_at, intent
 from kappa.controllers.job_runtimes import RuntimeUnconfigured
 from kappa.controllers.status import dt, once, ts
 from kappa.controllers.streamjob_canary import CanaryAnalysis
@@ -520,6 +521,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
                 await runtime.apply(fd)
             elif isinstance(action, canary.RemoveCanary):
                 await runtime.delete(namespace, f"{names.deployment_name(name, action.version)}-canary")
+            acted("streamjob", namespace, name)  # a failpoint after each side effect (failpoints.py)
 
     async def _ensure_topic(
         self, job: StreamJobSpec, obj: dict[str, Any], version: str, run: ReplayRunSpec | None = None
@@ -557,7 +559,9 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         for entry in status.get("deployments") or []:
             retire_at = dt(entry.get("retireAt"))
             if entry.get("role") == "previous" and retire_at and now >= retire_at:
+                crash_at("streamjob:Retire", namespace, entry["deployment"])
                 await runtime.delete(namespace, entry["deployment"])
+                crash_at("streamjob:Retire:1", namespace, entry["deployment"])
 
     async def finalize(self, namespace: str, name: str) -> bool:
         """One step of deletion; True when the object may go. Then the runtime stops whatever the garbage
@@ -601,6 +605,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         body = kopf.Body(cast(kopf.RawBody, obj))
         view = deployment_view(fd)
         if view.desired_state != "suspended":
+            intent("streamjob", namespace, name, ["Finalizing"])  # deletionTimestamp is the intent
             try:
                 await self._act(
                     runtime,
@@ -664,6 +669,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
                 meta["name"],
                 {"savepoints": savepoints[-32:], "phase": "Suspended"},
             )
+            crash_at("streamjob:FinalSavepoint", meta["namespace"], meta["name"])
         snapshot = {
             "apiVersion": FD_API,
             "kind": "FlinkStateSnapshot",
@@ -688,6 +694,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         if (obj.get("status") or {}).get("runtime", "FlinkDeployment") == "FlinkDeployment":
             with contextlib.suppress(NotServed):  # an FKO without FlinkStateSnapshot: the event is the record
                 await self.kube.apply(snapshot)
+        crash_at("streamjob:FinalSavepoint:1", meta["namespace"], meta["name"])
         kopf.event(
             kopf.Body(cast(kopf.RawBody, obj)),
             type="Normal",

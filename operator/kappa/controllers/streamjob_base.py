@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from kappa.adapters.kube import Kube
+from kappa.controllers.failpoints import intent
 from kappa.controllers.job_runtimes import Runtimes
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import write_status
@@ -29,3 +30,4 @@ class StreamJobBase:
     ) -> None:
         """Intent first: the status is written before any child is touched."""
         await write_status(self.kube, "StreamJob", obj, patch, conditions, events, generation, now)
+        intent("streamjob", obj["metadata"]["namespace"], obj["metadata"]["name"], [e.reason for e in events])

@@ -15,7 +15,7 @@ candidate and starts over with the new version (or stops, when spec went back to
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -272,7 +272,12 @@ def decide_promoting(
     stable, or it was rolled back) the canary is idle again, ready for the next version change."""
     if spec.upgrading:
         return CanaryDecision(state)
-    return decide_idle(_enter(state, "Idle", now, None), seen, spec, now)
+    after = decide_idle(_enter(state, "Idle", now, None), seen, spec, now)
+    if state.version is None:
+        return after
+    # The candidate is removed again (idempotent): the promotion's own removal is lost when the operator dies
+    # between writing Promoting and acting on it, and nothing else would ever remove it.
+    return replace(after, actions=[RemoveCanary(state.version), *after.actions])
 
 
 def decide_aborted(

@@ -259,6 +259,7 @@ def test_the_extension_restarts_the_analysis_clock() -> None:
 # newer version (v3); the upgrade machine is busy or at rest. What must never happen: a promotion of anything
 # but the analysed candidate, a candidate left behind, or a canary that never starts again.
 PROMOTING = CanaryState("Promoting", version="v2", entered_at=at(11), result="Promoted")
+GONE = RemoveCanary("v2")  # the promoted candidate removed (again) once its upgrade is over
 ABORTED = CanaryState("Aborted", version="v2", entered_at=at(11), result="Aborted")
 PASSED = at(12)  # past ANALYSING's deadline, with every gate passing
 VERSION_CHANGES = [
@@ -296,10 +297,11 @@ VERSION_CHANGES = [
     (ANALYSING, "v1", "v1", None, False, PASSED, "Idle", None, [RemoveCanary("v2")], False),
     (PROMOTING, "v2", "v1", None, True, at(12), "Promoting", "v2", [], False),  # upgrade still carrying it
     (PROMOTING, "v3", "v1", None, True, at(12), "Promoting", "v2", [], False),  # v3 waits for the upgrade
-    (PROMOTING, "v2", "v2", None, False, at(20), "Idle", "v2", [], False),  # promoted: at rest
-    (PROMOTING, "v3", "v2", None, False, at(20), "Deploying", "v3", [DeployCanary("v3")], False),
-    (PROMOTING, "v2", "v1", "v2", False, at(20), "Idle", "v2", [], False),  # the upgrade rolled v2 back
-    (PROMOTING, "v3", "v1", "v2", False, at(20), "Deploying", "v3", [DeployCanary("v3")], False),
+    # Once the upgrade is over, the candidate is removed again: a crash may have lost the promotion's removal.
+    (PROMOTING, "v2", "v2", None, False, at(20), "Idle", "v2", [GONE], False),  # promoted: at rest
+    (PROMOTING, "v3", "v2", None, False, at(20), "Deploying", "v3", [GONE, DeployCanary("v3")], False),
+    (PROMOTING, "v2", "v1", "v2", False, at(20), "Idle", "v2", [GONE], False),  # the upgrade rolled v2 back
+    (PROMOTING, "v3", "v1", "v2", False, at(20), "Deploying", "v3", [GONE, DeployCanary("v3")], False),
     (ABORTED, "v2", "v1", None, False, at(20), "Aborted", "v2", [], False),
     (ABORTED, "v1", "v1", None, False, at(20), "Aborted", "v2", [], False),
     (ABORTED, "v3", "v1", None, False, at(20), "Deploying", "v3", [DeployCanary("v3")], False),
@@ -343,7 +345,7 @@ def test_a_canary_promotes_again_after_a_promotion() -> None:
     assert promoted.promote
     after = dataclasses.replace(spec(version="v3"), stable="v2")
     again = decide(promoted.state, seen(Deployment(exists=False)), after, at(30))
-    assert again.state.step == "Deploying" and again.actions == [DeployCanary("v3")]
+    assert again.state.step == "Deploying" and again.actions == [RemoveCanary("v2"), DeployCanary("v3")]
 
 
 def test_every_working_step_has_a_deadline() -> None:
