@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from kubernetes import client, config
@@ -27,6 +29,26 @@ def load_api_client() -> client.ApiClient:
 
 class NotServed(Exception):
     """The cluster does not serve this API (the CRD is not installed)."""
+
+
+class NamespaceTerminating(Exception):
+    """The namespace is being deleted: the API server refuses anything new in it (403). Not an ApiException,
+    so that no controller reads it as a refused child: the handlers stop quietly (controllers/status.py)."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(f"namespace {namespace} is being deleted")
+        self.namespace = namespace
+
+
+@contextlib.contextmanager
+def _writing(namespace: str | None) -> Iterator[None]:
+    """Turn the API server's "being terminated" refusal of a write into NamespaceTerminating."""
+    try:
+        yield
+    except ApiException as exc:
+        if exc.status == 403 and "being terminated" in str(exc.body or ""):
+            raise NamespaceTerminating(namespace or "?") from exc
+        raise
 
 
 class Kube:
@@ -131,15 +153,18 @@ class Kube:
 
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under the operator's field manager; idempotent."""
-        return await asyncio.to_thread(self._apply, obj)
+        with _writing(obj["metadata"].get("namespace")):
+            return await asyncio.to_thread(self._apply, obj)
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create; ApiException 409 when it exists."""
-        return await asyncio.to_thread(self._create, obj)
+        with _writing(obj["metadata"].get("namespace")):
+            return await asyncio.to_thread(self._create, obj)
 
     async def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Replace as a compare-and-swap: with metadata.resourceVersion set, a concurrent change is a 409."""
-        return await asyncio.to_thread(self._replace, obj)
+        with _writing(obj["metadata"].get("namespace")):
+            return await asyncio.to_thread(self._replace, obj)
 
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return await asyncio.to_thread(self._get, api_version, kind, namespace, name)
@@ -157,7 +182,8 @@ class Kube:
     async def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
     ) -> None:
-        await asyncio.to_thread(self._patch_status, api_version, kind, namespace, name, status)
+        with _writing(namespace):
+            await asyncio.to_thread(self._patch_status, api_version, kind, namespace, name, status)
 
     async def annotate(
         self,
@@ -184,4 +210,4 @@ class Kube:
         return None
 
 
-__all__ = ["FIELD_MANAGER", "ApiException", "Kube", "NotServed", "load_api_client"]
+__all__ = ["FIELD_MANAGER", "ApiException", "Kube", "NamespaceTerminating", "NotServed", "load_api_client"]

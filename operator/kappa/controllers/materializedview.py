@@ -30,7 +30,7 @@ from kappa.controllers.cluster import (
 )
 from kappa.controllers.failpoints import crash_at
 from kappa.controllers.lag import LagTracking
-from kappa.controllers.status import once, ts, write_status
+from kappa.controllers.status import once, ts, unless_terminating, write_status
 from kappa.machines import replay
 from kappa.machines.cutover import ViewObserved, decide_view
 from kappa.machines.decision import Event
@@ -281,7 +281,8 @@ def _reconciler(memo: kopf.Memo) -> MaterializedViewReconciler:
 async def _locked(memo: kopf.Memo, namespace: str, name: str) -> None:
     reconciler = _reconciler(memo)
     async with memo.view_locks.setdefault((namespace, name), asyncio.Lock()):
-        await reconciler.reconcile(namespace, name)
+        with unless_terminating():
+            await reconciler.reconcile(namespace, name)
 
 
 @kopf.on.resume(GROUP, VERSION, "materializedviews")

@@ -34,7 +34,7 @@ from kappa.controllers.replay_context import (
     replay_state,
 )
 from kappa.controllers.replay_observe import ReplayObservations
-from kappa.controllers.status import once, requested, ts
+from kappa.controllers.status import once, requested, ts, unless_terminating
 from kappa.machines import replay
 from kappa.machines.decision import Event
 from kappa.machines.fko import deployment_view
@@ -396,7 +396,8 @@ def _reconciler(memo: kopf.Memo) -> ReplayRunReconciler:
 async def _locked(memo: kopf.Memo, namespace: str, name: str) -> None:
     reconciler = _reconciler(memo)
     async with memo.replayrun_locks.setdefault((namespace, name), asyncio.Lock()):
-        await reconciler.reconcile(namespace, name)
+        with unless_terminating():
+            await reconciler.reconcile(namespace, name)
 
 
 @kopf.on.resume(GROUP, VERSION, "replayruns")

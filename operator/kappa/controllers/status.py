@@ -8,19 +8,38 @@ once per series."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
 
 from kappa.adapters.events import EventRecorder
-from kappa.adapters.kube import Kube, load_api_client
+from kappa.adapters.kube import Kube, NamespaceTerminating, load_api_client
 from kappa.api.base import API_VERSION
 from kappa.api.conditions import ConditionUpdate, merge_conditions
 from kappa.machines.decision import Event
+
+_terminating: dict[str, float] = {}
+
+
+@contextlib.contextmanager
+def unless_terminating() -> Iterator[None]:
+    """A namespace being deleted refuses anything new in it, and takes what is in it along: a reconcile that
+    meets that refusal stops there, and it is said once per namespace, not once per retry with a traceback."""
+    try:
+        yield
+    except NamespaceTerminating as exc:
+        now = time.monotonic()
+        if now - _terminating.get(exc.namespace, -RELOG_AFTER) >= RELOG_AFTER:
+            logging.getLogger(__name__).info("%s: no more changes there", exc)
+        if len(_terminating) > 4096:
+            _terminating.clear()
+        _terminating[exc.namespace] = now
 
 
 def ts(value: datetime | None) -> str | None:

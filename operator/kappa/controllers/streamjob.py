@@ -15,7 +15,7 @@ import kopf
 from pydantic import ValidationError
 
 from kappa.adapters.job_runtime import FD_API, JobRuntime, RuntimeUnavailable
-from kappa.adapters.kube import ApiException, Kube, NotServed
+from kappa.adapters.kube import ApiException, Kube, NamespaceTerminating, NotServed
 from kappa.api.base import API_VERSION, GROUP, VERSION, duration
 from kappa.api.conditions import ConditionUpdate, progressing, stalled
 from kappa.api.replayrun import ReplayRunSpec
@@ -23,7 +23,7 @@ from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import bootstrap_servers
 from kappa.controllers.failpoints import acted, crash_at, intent
 from kappa.controllers.job_runtimes import RuntimeUnconfigured
-from kappa.controllers.status import dt, once, ts
+from kappa.controllers.status import dt, once, ts, unless_terminating
 from kappa.controllers.streamjob_canary import CanaryAnalysis
 from kappa.controllers.streamjob_replay import REPLAYING, ReplayUpgrade, retire_with_run
 from kappa.machines import canary, upgrade
@@ -692,7 +692,8 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
             },
         }
         if (obj.get("status") or {}).get("runtime", "FlinkDeployment") == "FlinkDeployment":
-            with contextlib.suppress(NotServed):  # an FKO without FlinkStateSnapshot: the event is the record
+            # An FKO without FlinkStateSnapshot, or a namespace being deleted: the event is the record.
+            with contextlib.suppress(NotServed, NamespaceTerminating):
                 await self.kube.apply(snapshot)
         crash_at("streamjob:FinalSavepoint:1", meta["namespace"], meta["name"])
         kopf.event(
@@ -722,7 +723,8 @@ async def _locked(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logge
     reconciler = _reconciler(memo)
     lock = memo.streamjob_locks.setdefault((namespace, name), asyncio.Lock())
     async with lock:
-        await reconciler.reconcile(namespace, name, logger)
+        with unless_terminating():
+            await reconciler.reconcile(namespace, name, logger)
 
 
 @kopf.on.resume(GROUP, VERSION, "streamjobs")

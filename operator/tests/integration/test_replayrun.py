@@ -81,6 +81,12 @@ def test_a_replay_catches_up_validates_cuts_over_and_decommissions_v1(
     assert job["status"]["promotion"]["run"] == "fix-revenue"
     mv = kubectl.get("mv", "sessions")
     assert (mv["status"]["activeVersion"], mv["status"]["previousVersion"]) == ("v2", "v1")
+    # The view learns of the cutover in its resync loop, outside any Kopf handler: its event must be posted
+    # all the same (kopf.event needs a handler's context and raised there: the event was lost).
+    kubectl.wait_for(
+        "mv", "sessions", lambda o: "Switched" in reasons(kubectl, "sessions"), timeout=30, what="Switched"
+    )
+    assert "event_queue_loop_var" not in kappa_operator.log()
     # After the window, v1's deployment and group are gone; its table stays (retention is the job's policy).
     wait_run(kubectl, "fix-revenue", "Succeeded", timeout=WINDOW + 30)
     kubectl.wait_for(

@@ -232,6 +232,25 @@ def test_deletion_takes_and_records_a_final_savepoint_and_keeps_the_output(
     assert [t["spec"]["topicName"] for t in topics] == ["sessions.v1"]  # deletionPolicy Retain
 
 
+def test_deleting_the_namespace_of_a_streamjob_is_quiet(
+    live_v1: dict[str, Any], kubectl: Kubectl, admin: Kubectl, kappa_operator: OperatorProcess
+) -> None:
+    """A terminating namespace refuses new objects (events, records) with 403, and its deployments go with
+    it: the operator lets the namespace go, and says so in a few lines, not in a traceback per retry (it
+    logged them for about 60 s)."""
+    ns = str(kubectl.namespace)
+    log_before = len(kappa_operator.log())
+    started = time.monotonic()
+    admin("delete", "namespace", ns, "--wait=true", "--timeout=90s")
+    took = time.monotonic() - started
+    time.sleep(3)  # anything the operator still had to say about it
+    said = kappa_operator.log()[log_before:]
+    assert "Traceback" not in said, said[-4000:]
+    assert said.count(ns) <= 12, said[-4000:]  # a line per state change, not one per retry
+    assert took < 120  # the namespace controller and the final savepoint, on a loaded machine
+    print(f"\nnamespace deleted in {took:.1f} s; the operator said {said.count(ns)} line(s) about it")
+
+
 @pytest.mark.parametrize("crash_point", ["after the savepoint", "after the new deployment"])
 def test_a_crash_in_the_middle_of_an_upgrade_ends_like_an_uninterrupted_one(
     live_v1: dict[str, Any],
