@@ -99,7 +99,8 @@ async def main() -> None:
         seq.append(time.perf_counter() - started)
 
     print(f"groups={len(result)} partitions={partitions}")
-    print(f"admin requests per poll: {sum(kinds.values())} {kinds}")
+    print(f"AdminClient requests per poll: {sum(kinds.values())} {kinds}")
+    print("committed offsets: one OffsetFetch per group coordinator, all groups (kafka-python, GroupAdmin)")
     print(
         f"one round: all {len(sends)} requests sent within {send_span_ms:.1f} ms by one asyncio.gather; "
         "none waits for another's answer"

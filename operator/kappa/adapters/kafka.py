@@ -1,11 +1,10 @@
 """The Kafka adapter: the only Kafka I/O in the package, on confluent-kafka's AdminClient (and a consumer
-where the admin API cannot answer: record timestamps and marker-aware record counts). Committed offsets of
-consumer groups are read with kafka-python instead (`GroupOffsets`): librdkafka's AdminClient dereferences a
-NULL consumer-group handle when an OffsetFetch answer says NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE, which
-a freshly started Kafka says for a while, and the whole process dies of SIGSEGV (librdkafka issue 5040).
+where the admin API cannot answer: record timestamps and marker-aware record counts). Consumer groups are
+read, committed and deleted with kafka-python instead (`GroupAdmin`): librdkafka's AdminClient crashes the
+whole process on some answers of a group coordinator that is not ready, which a fresh Kafka gives for a while.
 
-Every method is async. Admin calls return concurrent futures, awaited with asyncio.wrap_future; consumer
-calls block and run in a worker thread. Nothing here blocks the event loop.
+Every method is async. Admin calls return concurrent futures, awaited (with a bound) on the event loop;
+consumer and kafka-python calls block and run in a worker thread. Nothing here blocks the event loop.
 
 librdkafka logs only from CRITICAL up (`quiet_client_config`): a cluster that does not answer is logged by the
 adapters, once when it stops answering and once when it answers again (`Reachability`), not on every reconnect
@@ -31,7 +30,6 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import kafka.errors as kafka_errors  # type: ignore[import-untyped]
 from confluent_kafka import Consumer as _Consumer
 from confluent_kafka import (
-    ConsumerGroupTopicPartitions,
     IsolationLevel,
     KafkaError,
     KafkaException,
@@ -48,9 +46,11 @@ from confluent_kafka.admin import (
     OffsetSpec,
     ResourceType,
 )
+from kafka import TopicPartition as PureTopicPartition
 from kafka.admin import KafkaAdminClient  # type: ignore[import-untyped]
 from kafka.net.compat import KafkaNetClient  # type: ignore[import-untyped]
 from kafka.protocol.metadata import CoordinatorType  # type: ignore[import-untyped]
+from kafka.structs import OffsetAndMetadata  # type: ignore[import-untyped]
 
 from kappa.machines.preflight import PartitionFacts, TopicFacts
 
@@ -322,15 +322,37 @@ def _as_kafka_exception(exc: Exception) -> KafkaException:
     return KafkaException(KafkaError(code, str(exc), retriable=bool(getattr(exc, "retriable", False))))
 
 
-class GroupOffsets:
-    """Committed offsets of consumer groups, read with kafka-python rather than librdkafka.
+_GROUP_STATES = {
+    "Empty": "EMPTY",
+    "Stable": "STABLE",
+    "Dead": "DEAD",
+    "PreparingRebalance": "PREPARING_REBALANCING",
+    "CompletingRebalance": "COMPLETING_REBALANCING",
+}
+"""DescribeGroups' states, named as librdkafka's ConsumerGroupState names them."""
 
-    librdkafka (through confluent-kafka 2.16.1 at least) handles an OffsetFetch answer of NOT_COORDINATOR or
-    COORDINATOR_NOT_AVAILABLE by asking the client's consumer group to look its coordinator up again; an
-    AdminClient has no consumer group, and rd_kafka_cgrp_op() dereferences NULL in the thread `rdk:main`
-    (librdkafka issue 5040, confluent-kafka-python issue 1982). A freshly started Kafka answers so while it
-    loads __consumer_offsets, and a coordinator that moves answers so anywhere. Here such an answer raises a
-    retriable error instead. One OffsetFetch per coordinator serves every group at once (OffsetFetch v8).
+
+def _error_named(text: str) -> type[Exception]:
+    """The kafka-python error class of a describe result's text ("[Error 69] GroupIdNotFoundError: ...")."""
+    name = text.split(":", 1)[0].rsplit(" ", 1)[-1]
+    found = getattr(kafka_errors, name, None)
+    return found if isinstance(found, type) and issubclass(found, Exception) else kafka_errors.KafkaError
+
+
+class GroupAdmin:
+    """Consumer groups' offsets, descriptions, offset commits and deletions, with kafka-python rather than
+    librdkafka's AdminClient, whose requests to a group coordinator can take the whole process down:
+
+    - an OffsetFetch answered NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE makes librdkafka ask the client's
+      consumer group to find its coordinator again; an AdminClient has none, and rd_kafka_cgrp_op() reads
+      through a NULL pointer in the thread `rdk:main` (SIGSEGV; librdkafka issue 5040, confluent-kafka-python
+      issue 1982, still so in confluent-kafka 2.16.1). A freshly started Kafka answers so while it loads
+      __consumer_offsets, and a coordinator that moves answers so anywhere;
+    - a coordinator request that fails to be sent frees its state twice and aborts on an assertion
+      (`eonce->refcnt > 0`, SIGABRT; librdkafka pull request 5397, not released): seen once in about twenty
+      fresh brokers by the lifecycle stress, through the group requests that remained on librdkafka.
+
+    Here such answers raise retriable errors. One request per coordinator serves every group at once.
     Thread-safe: calls block, and run in worker threads.
     """
 
@@ -352,13 +374,10 @@ class GroupOffsets:
                 )
             return self._client
 
-    def fetch(self, groups: list[str]) -> dict[str, dict[Partition, int]]:
-        """Each group's committed offsets (partitions without a commit are left out); blocks."""
-        if not groups:
-            return {}
+    def _call(self, groups: list[str], call: Callable[[Any], T]) -> T:
         admin = self._admin()
         try:
-            found = admin.list_group_offsets(dict.fromkeys(groups))
+            return call(admin)
         except kafka_errors.KafkaError as exc:
             # kafka-python remembers each group's coordinator and never forgets one that moved: forget them,
             # so that the next attempt asks again. The client stays: other threads may be in a call on it, and
@@ -367,6 +386,12 @@ class GroupOffsets:
             for group in groups:
                 cached.pop((CoordinatorType.GROUP, group), None)
             raise _as_kafka_exception(exc) from exc
+
+    def fetch(self, groups: list[str]) -> dict[str, dict[Partition, int]]:
+        """Each group's committed offsets (partitions without a commit are left out); blocks."""
+        if not groups:
+            return {}
+        found = self._call(groups, lambda admin: admin.list_group_offsets(dict.fromkeys(groups)))
         return {
             group: {
                 (tp.topic, tp.partition): meta.offset
@@ -375,6 +400,51 @@ class GroupOffsets:
             }
             for group in groups
         }
+
+    def describe(self, groups: list[str]) -> dict[str, tuple[str, int] | None]:
+        """Each group's state and member count; ("DEAD", 0) for none. None for a group of the consumer
+        protocol (KIP-848): DescribeGroups answers only classic groups, ConsumerGroupDescribe those."""
+
+        def describe(admin: Any) -> dict[str, tuple[str, int] | None]:
+            out: dict[str, tuple[str, int] | None] = {}
+            for group, found in admin.describe_groups(groups).items():
+                error = found.get("error")
+                if error and _error_named(error) is kafka_errors.GroupIdNotFoundError:
+                    out[group] = None if "not a classic group" in error else ("DEAD", 0)
+                elif error:
+                    raise _error_named(error)(error)
+                else:
+                    state = str(found.get("group_state") or "")
+                    out[group] = (_GROUP_STATES.get(state, state.upper()), len(found.get("members") or []))
+            return out
+
+        return self._call(groups, describe) if groups else {}
+
+    def commit(self, group: str, offsets: Mapping[Partition, int]) -> None:
+        """Commit offsets for a group without members (a new one)."""
+        request = {
+            PureTopicPartition(t, p): OffsetAndMetadata(offset, "", -1) for (t, p), offset in offsets.items()
+        }
+
+        def commit(admin: Any) -> None:
+            for tp, error in admin.alter_group_offsets(group, request).items():
+                if error is not kafka_errors.NoError:
+                    raise error(f"committing {tp.topic}[{tp.partition}] of group {group}")
+
+        self._call([group], commit)
+
+    def delete(self, group: str) -> bool:
+        """Delete a group; False if there was none."""
+
+        def delete(admin: Any) -> bool:
+            outcome = admin.delete_groups([group]).get(group, "OK")
+            if outcome == "OK":
+                return True
+            if outcome == "GroupIdNotFoundError":
+                return False
+            raise _error_named(outcome)(f"deleting group {group}")
+
+        return self._call([group], delete)
 
     def close(self) -> None:
         """Close the client (its calls in flight fail) and stop its IO thread; idempotent."""
@@ -396,9 +466,9 @@ class KafkaAdmin:
             "client.id": client_id,
         }
         self._admin = AdminClient({**self._conf, **quiet_client_config(bootstrap_servers)})
-        self._offsets = GroupOffsets(bootstrap_servers, client_id=f"{client_id}-offsets", timeout=timeout)
+        self._groups = GroupAdmin(bootstrap_servers, client_id=f"{client_id}-groups", timeout=timeout)
         # kafka-python's IO thread holds its client: an adapter dropped without close() must still stop it.
-        weakref.finalize(self, self._offsets.close)
+        weakref.finalize(self, self._groups.close)
 
     # -- topics ---------------------------------------------------------------------------------------
 
@@ -627,29 +697,29 @@ class KafkaAdmin:
 
     @retried
     async def committed_many(self, groups: Iterable[str]) -> dict[str, dict[Partition, int]]:
-        """Committed offsets of many groups in one round: one OffsetFetch per coordinator (see GroupOffsets:
+        """Committed offsets of many groups in one round: one OffsetFetch per coordinator (see GroupAdmin:
         never librdkafka's AdminClient, which crashes the process on a coordinator that is not ready)."""
-        return await asyncio.to_thread(self._offsets.fetch, sorted(set(groups)))
+        return await asyncio.to_thread(self._groups.fetch, sorted(set(groups)))
 
     @retried
     async def describe_groups(self, groups: Iterable[str]) -> dict[str, GroupInfo]:
         names = sorted(set(groups))
-        if not names:
-            return {}
-        futures = self._admin.describe_consumer_groups(names, request_timeout=self.timeout)
-        out: dict[str, GroupInfo] = {}
-        for name, future in futures.items():
-            try:
+        found = await asyncio.to_thread(self._groups.describe, names)
+        out = {
+            name: GroupInfo(name, state, members, exists=state not in ("DEAD", "UNKNOWN"))
+            for name, (state, members) in ((n, f) for n, f in found.items() if f is not None)
+        }
+        # Groups of the consumer protocol (KIP-848), which DescribeGroups does not describe: librdkafka's
+        # ConsumerGroupDescribe does. The operator's own groups (Flink's, assigned) are classic ones.
+        modern = sorted(n for n, f in found.items() if f is None)
+        if modern:
+            futures = self._admin.describe_consumer_groups(modern, request_timeout=self.timeout)
+            for name, future in futures.items():
                 desc = await _wait(future, self.timeout)
-            except KafkaException as exc:
-                if _is(exc, KafkaError.GROUP_ID_NOT_FOUND):
-                    out[name] = GroupInfo(name, "DEAD", 0, exists=False)
-                    continue
-                raise
-            state = getattr(desc.state, "name", str(desc.state))
-            out[name] = GroupInfo(
-                name, state, len(desc.members or []), exists=state not in ("DEAD", "UNKNOWN")
-            )
+                state = getattr(desc.state, "name", str(desc.state))
+                out[name] = GroupInfo(
+                    name, state, len(desc.members or []), exists=state not in ("DEAD", "UNKNOWN")
+                )
         return out
 
     async def seed_group(self, group: str, offsets: Mapping[Partition, int]) -> None:
@@ -669,23 +739,12 @@ class KafkaAdmin:
 
     @retried
     async def _alter_group_offsets(self, group: str, offsets: Mapping[Partition, int]) -> None:
-        request = [
-            ConsumerGroupTopicPartitions(group, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
-        ]
-        futures = self._admin.alter_consumer_group_offsets(request, request_timeout=self.timeout)
-        await _wait(futures[group], self.timeout)
+        await asyncio.to_thread(self._groups.commit, group, offsets)
 
     @retried
     async def delete_group(self, group: str) -> bool:
         """Delete a group; False if there was none. Callers first check no reader or rollback needs it."""
-        futures = self._admin.delete_consumer_groups([group], request_timeout=self.timeout)
-        try:
-            await _wait(futures[group], self.timeout)
-        except KafkaException as exc:
-            if _is(exc, KafkaError.GROUP_ID_NOT_FOUND):
-                return False
-            raise
-        return True
+        return await asyncio.to_thread(self._groups.delete, group)
 
     # -- reads the admin API cannot answer ------------------------------------------------------------
 
@@ -777,7 +836,7 @@ class KafkaAdmin:
     def close(self) -> None:
         """AdminClient has no close; dropping the reference lets librdkafka shut down its threads."""
         self._admin = None  # type: ignore[assignment]
-        self._offsets.close()
+        self._groups.close()
 
 
 def _names(parts: Iterable[Partition]) -> str:

@@ -3,7 +3,7 @@ faulthandler on), so that a native crash fails the test with its signal instead 
 
 The operator died in librdkafka on fresh stacks: the AdminClient's ListConsumerGroupOffsets, answered
 NOT_COORDINATOR by a coordinator still loading, made librdkafka dereference the AdminClient's NULL consumer
-group (SIGSEGV in the thread rdk:main, no Python stack). Committed offsets are now read with kafka-python.
+group (SIGSEGV in the thread rdk:main, no Python stack). Group requests now go through kafka-python.
 
 Runtime: about 35 s (a throwaway broker starts and stops in ~15 s, read for 5 s; 3 s shared; ~12 s churn).
 `KAPPA_STRESS_PYTHONPATH=DIR` runs the workers on another copy of the package (a DIR holding `kappa/`, e.g. an
