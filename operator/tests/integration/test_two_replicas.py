@@ -42,6 +42,8 @@ RETRY_PERIOD = 2
 # lists and reconciles: a second, or several on a loaded test machine.
 LEADERSHIP = LEASE_DURATION + 2 * RETRY_PERIOD
 TAKEOVER = LEADERSHIP + 8
+# A period is RETRY_PERIOD plus the time of the look itself: up to a second each on a loaded machine.
+SLACK = 2
 
 
 def streamjob(readiness: str = "5m") -> dict[str, Any]:
@@ -184,7 +186,7 @@ def test_one_replica_acts_and_another_takes_over_when_it_dies(replicas: Replicas
     # Only the holder acts: the StreamJob is the leader's; the standby runs no Kopf and touched nothing.
     kubectl.apply(streamjob())
     observed(kubectl, 1, 30)
-    assert f"StreamJob {ns}/sessionizer" in leader.log()
+    wait_log(leader, f"StreamJob {ns}/sessionizer", 10)  # its event, logged
     assert "sessionizer" not in standby.log() and "kopf" not in standby.log()
     assert health(standby)["role"] == "standby" and health(standby)["holder"] == identity(leader)
     assert (leader.metric("kappa_leader"), standby.metric("kappa_leader")) == (1, 0)
@@ -196,7 +198,7 @@ def test_one_replica_acts_and_another_takes_over_when_it_dies(replicas: Replicas
         f"after SIGKILL: the standby holds the Lease after {leading:.1f}s (bound {LEADERSHIP}s), "
         f"acts after {takeover:.1f}s (bound {TAKEOVER}s)"
     )
-    assert leading <= LEADERSHIP + 0.5 and takeover <= TAKEOVER
+    assert leading <= LEADERSHIP + SLACK and takeover <= TAKEOVER
     # Nobody acted while the dead leader's Lease could still be valid: the standby waited for it to run out.
     assert takeover >= LEASE_DURATION - RETRY_PERIOD
     lease = replicas.lease_spec()
@@ -232,14 +234,18 @@ def test_one_replica_acts_and_another_takes_over_when_it_dies(replicas: Replicas
     assert "Lost leadership" in c.log()
 
 
-@pytest.mark.skipif(not os.environ.get("KAPPA_TAKEOVER_RUNS"), reason="a measurement: KAPPA_TAKEOVER_RUNS=N")
+RUNS = int(os.environ.get("KAPPA_TAKEOVER_RUNS") or 0)
+
+
+@pytest.mark.skipif(not RUNS, reason="a measurement: KAPPA_TAKEOVER_RUNS=N")
+@pytest.mark.timeout(120 + 40 * RUNS)
 def test_takeover_figures(replicas: Replicas, kubectl: Kubectl) -> None:
     """KAPPA_TAKEOVER_RUNS=N: N leaders SIGKILLed in a row, each replaced; ~20 s a run."""
     leader, standby = two_replicas(replicas, "r0", "r1")
     kubectl.apply(streamjob())
     observed(kubectl, 1, 30)
     figures = []
-    for run in range(int(os.environ["KAPPA_TAKEOVER_RUNS"])):
+    for run in range(RUNS):
         wait_log(standby, rf"Standby as .* held by {re.escape(identity(leader))}", 30)
         leading, acted, new = kill_the_leader(replicas, kubectl, leader, standby, run + 2, f"r{run + 2}")
         figures.append((leading, acted))
@@ -251,7 +257,7 @@ def test_takeover_figures(replicas: Replicas, kubectl: Kubectl) -> None:
             f"median {statistics.median(values):.1f}s, max {max(values):.1f}s"
         )
     assert all(LEASE_DURATION - RETRY_PERIOD <= acted <= TAKEOVER for _, acted in figures)
-    assert all(leading <= LEADERSHIP + 0.5 for leading, _ in figures)
+    assert all(leading <= LEADERSHIP + SLACK for leading, _ in figures)
 
 
 def test_the_operator_may_take_and_renew_its_lease_but_not_delete_it(operator_kubeconfig: Path) -> None:
