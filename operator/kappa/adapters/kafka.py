@@ -4,7 +4,7 @@ read, committed and deleted with kafka-python instead (`GroupAdmin`): librdkafka
 whole process on some answers of a group coordinator that is not ready, which a fresh Kafka gives for a while.
 
 Every method is async. Admin calls return concurrent futures, awaited (with a bound) on the event loop;
-consumer and kafka-python calls block and run in a worker thread. Nothing here blocks the event loop.
+consumer and kafka-python calls block and run in worker threads. Nothing here blocks the event loop.
 
 librdkafka logs only from CRITICAL up (`quiet_client_config`): a cluster that does not answer is logged by the
 adapters, once when it stops answering and once when it answers again (`Reachability`), not on every reconnect
@@ -22,7 +22,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -353,7 +353,7 @@ class GroupAdmin:
       fresh brokers by the lifecycle stress, through the group requests that remained on librdkafka.
 
     Here such answers raise retriable errors. One request per coordinator serves every group at once.
-    Thread-safe: calls block, and run in worker threads.
+    Thread-safe: the methods block; `run` runs one on this client's own worker threads.
     """
 
     def __init__(self, bootstrap_servers: str, *, client_id: str, timeout: float) -> None:
@@ -363,6 +363,19 @@ class GroupAdmin:
         self._client: Any = None
         self._closed = False
         self._lock = threading.Lock()
+        # Its own threads: a cluster that does not answer holds a call for up to the timeout, and must not
+        # take the event loop's default executor from the consumers and quota calls that share it.
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kafka-groups")
+
+    async def run(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """One of the blocking methods below, on this client's worker threads."""
+        call = functools.partial(method, *args, **kwargs)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        except RuntimeError:
+            if self._closed:  # the pool takes no more work once closed
+                raise KafkaException(KafkaError(KafkaError._DESTROY, "the Kafka adapter is closed")) from None
+            raise
 
     def _admin(self) -> Any:
         with self._lock:
@@ -450,6 +463,7 @@ class GroupAdmin:
         """Close the client (its calls in flight fail) and stop its IO thread; idempotent."""
         with self._lock:
             admin, self._client, self._closed = self._client, None, True
+        self._pool.shutdown(wait=False)
         if admin is not None:
             admin.close()
 
@@ -699,12 +713,12 @@ class KafkaAdmin:
     async def committed_many(self, groups: Iterable[str]) -> dict[str, dict[Partition, int]]:
         """Committed offsets of many groups in one round: one OffsetFetch per coordinator (see GroupAdmin:
         never librdkafka's AdminClient, which crashes the process on a coordinator that is not ready)."""
-        return await asyncio.to_thread(self._groups.fetch, sorted(set(groups)))
+        return await self._groups.run(self._groups.fetch, sorted(set(groups)))
 
     @retried
     async def describe_groups(self, groups: Iterable[str]) -> dict[str, GroupInfo]:
         names = sorted(set(groups))
-        found = await asyncio.to_thread(self._groups.describe, names)
+        found = await self._groups.run(self._groups.describe, names)
         out = {
             name: GroupInfo(name, state, members, exists=state not in ("DEAD", "UNKNOWN"))
             for name, (state, members) in ((n, f) for n, f in found.items() if f is not None)
@@ -739,12 +753,12 @@ class KafkaAdmin:
 
     @retried
     async def _alter_group_offsets(self, group: str, offsets: Mapping[Partition, int]) -> None:
-        await asyncio.to_thread(self._groups.commit, group, offsets)
+        await self._groups.run(self._groups.commit, group, offsets)
 
     @retried
     async def delete_group(self, group: str) -> bool:
         """Delete a group; False if there was none. Callers first check no reader or rollback needs it."""
-        return await asyncio.to_thread(self._groups.delete, group)
+        return await self._groups.run(self._groups.delete, group)
 
     # -- reads the admin API cannot answer ------------------------------------------------------------
 

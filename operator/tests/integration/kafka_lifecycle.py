@@ -234,7 +234,9 @@ async def churn_worker(bootstrap: str, seconds: float, threads: int = 3) -> dict
     del setup
     gc.collect()
     await asyncio.sleep(1)
-    stats["kafka-python IO threads left"] = sum(t.name.startswith("kafka-io") for t in threading.enumerate())
+    stats["kafka-python IO threads left"] = sum(
+        t.name.startswith(("kafka-io", "kafka-groups")) for t in threading.enumerate()
+    )
     stats["quota threads left after an outage"] = await asyncio.to_thread(_quota_threads_after_outage)
     return {"counts": dict(stats)}
 
