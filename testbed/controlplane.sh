@@ -6,6 +6,8 @@
 #   testbed/controlplane.sh down    stop what `up` started, by PID; idempotent
 #   testbed/controlplane.sh status  exit 0 when the apiserver answers /readyz
 #   testbed/controlplane.sh env     print `export KUBECONFIG=...`
+#   testbed/controlplane.sh stop-apiserver  stop kube-apiserver alone (etcd and the controllers keep running),
+#                                   as an API-server restart does; `up` starts it again
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -174,7 +176,8 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) readyz ;;
+  stop-apiserver) stop_one kube-apiserver; log "kube-apiserver stopped" ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_OUT" ;;
   wipe) down; rm -rf "$STATE" ;;
-  *) echo "usage: $0 up|down|status|env|wipe" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|wipe|stop-apiserver" >&2; exit 2 ;;
 esac

@@ -10,7 +10,13 @@ class AliasError(Exception):
 
 
 class AliasMoved(AliasError):
-    """The alias points somewhere the caller did not expect: someone repointed it. Nothing was changed."""
+    """The alias points somewhere the caller did not expect: someone repointed it. Nothing was changed.
+    Raised only after the alias was read; a backend that could not be asked raises BackendUnavailable."""
+
+
+class BackendUnavailable(AliasError):
+    """The backend did not answer (connection refused, timed out or dropped): where the alias points is
+    unknown, and a switch under way either committed in full or not at all. An outage: ask again later."""
 
 
 @dataclass(frozen=True)

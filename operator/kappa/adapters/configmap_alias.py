@@ -7,10 +7,11 @@ import asyncio
 import time
 from typing import Any
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kappa.adapters.alias import AliasError, AliasMoved, Cutover
+from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable, Cutover
 from kappa.adapters.kube import FIELD_MANAGER, load_api_client
 
 
@@ -26,7 +27,11 @@ class ConfigMapAlias:
         except ApiException as exc:
             if exc.status == 404:
                 return None
+            if _outage(exc):
+                raise _unavailable(namespace, name, exc) from None
             raise
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _unavailable(namespace, name, exc) from None
 
     def _target(self, namespace: str, name: str, key: str) -> str | None:
         cm = self._read(namespace, name)
@@ -73,8 +78,12 @@ class ConfigMapAlias:
                     self._core.replace_namespaced_config_map(name, namespace, cm, field_manager=FIELD_MANAGER)
                 return Cutover(name, current, to, _ms(started), attempt)
             except ApiException as exc:
+                if _outage(exc):
+                    raise _unavailable(namespace, name, exc) from None
                 if exc.status not in (409,) or attempt > retries:
                     raise AliasError(f"switching ConfigMap {namespace}/{name} failed: {exc.reason}") from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise _unavailable(namespace, name, exc) from None
         raise AssertionError("unreachable")
 
     async def cutover(
@@ -90,6 +99,16 @@ class ConfigMapAlias:
     ) -> Cutover:
         """Point `data[key]` at `to` if it still names `expected` (None: no ConfigMap yet). Idempotent."""
         return await asyncio.to_thread(self._cutover, namespace, name, key, to, expected, owner, retries)
+
+
+def _outage(exc: ApiException) -> bool:
+    """The API server is there but cannot serve now (overloaded, etcd away, restarting)."""
+    return exc.status in (429, 500, 502, 503, 504)
+
+
+def _unavailable(namespace: str, name: str, exc: BaseException) -> BackendUnavailable:
+    reason = getattr(exc, "reason", None) or " ".join(str(exc).split())[:300] or type(exc).__name__
+    return BackendUnavailable(f"the API server did not answer for ConfigMap {namespace}/{name}: {reason}")
 
 
 def _ms(started: float) -> int:

@@ -8,18 +8,34 @@ host and port only (PostgresUnavailable), never the user or password.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from kappa.adapters.alias import AliasError, AliasMoved, Cutover
+from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable, Cutover
 
 
-class PostgresUnavailable(AliasError):
-    """The serving database did not take the connection: down, unresolvable, or refusing the login. The
-    message names host and port and says why, in libpq's words, with the password (if ever quoted) masked."""
+class PostgresUnavailable(BackendUnavailable):
+    """The serving database did not take the connection (down, unresolvable, timed out, or refusing the
+    login), or dropped it mid-session (shut down, crashed, connection lost). The message names host and port
+    and says why, in libpq's words, with the password (if ever quoted) masked."""
+
+
+# SQLSTATEs of a server going away under an open session: admin, crash and starting/stopping shutdowns.
+_SHUTDOWN = frozenset({"57P01", "57P02", "57P03"})
+
+
+def lost(exc: psycopg.Error) -> bool:
+    """The connection broke (no SQLSTATE: refused, timed out, closed), or the server is shutting down, as
+    opposed to an error of the statement itself (a lock timeout, a bad query) on a working connection."""
+    state = exc.sqlstate
+    return isinstance(exc, psycopg.OperationalError) and (
+        state is None or state.startswith("08") or state in _SHUTDOWN
+    )
 
 
 def server_of(uri: str) -> str:
@@ -58,6 +74,18 @@ class PostgresAlias:
         except psycopg.OperationalError as exc:
             raise unavailable(self._uri, exc) from None
 
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[object, ...]]]:
+        """A connection, closed after use; an outage at any point of the session is PostgresUnavailable."""
+        conn = await self._connect()
+        try:
+            async with conn:
+                yield conn
+        except psycopg.Error as exc:
+            if lost(exc):
+                raise unavailable(self._uri, exc) from None
+            raise
+
     @staticmethod
     async def _target(
         conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str, view: str
@@ -74,7 +102,7 @@ class PostgresAlias:
 
     async def target(self, schema: str, view: str) -> str | None:
         """The table the view reads now; None when there is no such view."""
-        async with await self._connect() as conn:
+        async with self._session() as conn:
             return await self._target(conn, schema, view)
 
     async def cutover(
@@ -95,7 +123,7 @@ class PostgresAlias:
         started = time.perf_counter()
         for attempt in range(1, retries + 2):
             try:
-                async with await self._connect() as conn, conn.transaction():
+                async with self._session() as conn, conn.transaction():
                     await conn.execute(
                         sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout))
                     )
@@ -127,12 +155,12 @@ class PostgresAlias:
     # -- the versions' tables ---------------------------------------------------------------------------
 
     async def table_exists(self, schema: str, table: str) -> bool:
-        async with await self._connect() as conn:
+        async with self._session() as conn:
             return await self._exists(conn, schema, table)
 
     async def create_like(self, schema: str, table: str, like: str) -> bool:
         """Create `table` with the columns, keys and defaults of `like`, empty; False if it existed."""
-        async with await self._connect() as conn:
+        async with self._session() as conn:
             if await self._exists(conn, schema, table):
                 return False
             await conn.execute(
@@ -145,7 +173,7 @@ class PostgresAlias:
 
     async def drop_table(self, schema: str, view: str, table: str) -> bool:
         """Drop a version's table, never the one the view reads; False if it was not there."""
-        async with await self._connect() as conn, conn.transaction():
+        async with self._session() as conn, conn.transaction():
             if await self._target(conn, schema, view) == table:
                 raise AliasError(f"refusing to drop {schema}.{table}: view {schema}.{view} reads it")
             if not await self._exists(conn, schema, table):
@@ -155,7 +183,7 @@ class PostgresAlias:
 
     async def count(self, schema: str, table: str) -> int | None:
         """Rows in a version's table; None when there is no such table."""
-        async with await self._connect() as conn:
+        async with self._session() as conn:
             if not await self._exists(conn, schema, table):
                 return None
             cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table)))
@@ -167,7 +195,7 @@ class PostgresAlias:
     ) -> tuple[int, int, list[str]]:
         """Sample keys of the active table and compare whole rows, minus `ignore`d columns, with the new
         table's rows of the same keys. Returns (sampled, differing, up to 5 differing keys)."""
-        async with await self._connect() as conn:
+        async with self._session() as conn:
             columns = await self._primary_key(conn, schema, active)
             if not columns:
                 raise AliasError(f"{schema}.{active} has no primary key to sample by")
@@ -194,7 +222,7 @@ class PostgresAlias:
     async def check(self, schema: str, table: str, query: str, *, timeout: float = 60.0) -> tuple[bool, str]:
         """Run a user's SQL check with `{table}` naming the new table; it must return one boolean."""
         statement = query.replace("{table}", sql.Identifier(schema, table).as_string(None))
-        async with await self._connect() as conn:
+        async with self._session() as conn:
             # Read-only, and bounded: a check must neither change data nor hold up the reconcile.
             await conn.execute("SET TRANSACTION READ ONLY")
             await conn.execute(
@@ -203,6 +231,8 @@ class PostgresAlias:
             try:
                 rows = await (await conn.execute(statement.encode())).fetchall()
             except psycopg.Error as exc:
+                if lost(exc):
+                    raise  # an outage, not a failed check
                 return False, f"query failed: {str(exc).strip()[:300]}"
         if len(rows) != 1 or len(rows[0]) != 1 or not isinstance(rows[0][0], bool):
             return False, f"expected one row with one boolean, got {rows[:2]!r}"[:300]

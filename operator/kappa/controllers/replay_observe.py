@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kappa.adapters.alias import AliasError
+from kappa.adapters.alias import AliasError, BackendUnavailable
 from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin, Partition
 from kappa.adapters.quota import average_record_bytes, bytes_quota
 from kappa.adapters.serving import Unsupported
@@ -152,6 +152,8 @@ class ReplayObservations(ReplayBase):
                     checks.append(
                         Check("OutputFree", "Error", "OutputExists", f"table {table} already exists")
                     )
+            except BackendUnavailable:
+                raise  # an outage: the reconcile says so and checks again, nothing failed
             except (ViewUnavailable, AliasError) as exc:
                 checks.append(Check("View", "Error", "ViewUnavailable", str(exc)))
         if start.past_end:
@@ -256,6 +258,8 @@ class ReplayObservations(ReplayBase):
                         ignore=list(gates.sample_key_diff.ignore_columns),
                     )
                     diff = validation.KeyDiff(sampled, differing, tuple(examples))
+                except BackendUnavailable:
+                    raise
                 except (Unsupported, AliasError) as exc:
                     diff = str(exc)
             sql: list[tuple[str, bool, str]] = []
@@ -265,6 +269,8 @@ class ReplayObservations(ReplayBase):
                 except Unsupported as exc:
                     ok, message = False, str(exc)
                 sql.append((check.name, ok, message))
+        except BackendUnavailable:
+            raise  # an outage is no failed gate: the reconcile says so and validates again
         except (ViewUnavailable, AliasError) as exc:
             return (Check("View", "Error", "ViewUnavailable", str(exc)),)
         except Exception as exc:  # unreachable for now: measured again until the deadline
@@ -285,6 +291,12 @@ class ReplayObservations(ReplayBase):
         try:
             view = await open_view(self.kube, ctx.namespace, ctx.view_spec, self._admin(ctx))
             target = await view.target()
+        except BackendUnavailable:
+            # Unread is not "points elsewhere": outside Observing (where the target only tells whether an
+            # abort may still undo a cutover) the reconcile reports the outage and waits for an answer.
+            if state.phase != "Observing":
+                raise
+            return {"expected_target": believed}
         except (ViewUnavailable, AliasError):
             return {"expected_target": believed}
         candidates = [ctx.run.version, state.cutover_from, state.cutover_to, believed]

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+from confluent_kafka import KafkaError, KafkaException
 from pydantic import ValidationError
 
 from kappa.adapters import metrics
-from kappa.adapters.alias import AliasError, AliasMoved
+from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable
 from kappa.adapters.job_runtime import RuntimeUnavailable
 from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin
 from kappa.adapters.kube import ApiException, Kube, NotServed
@@ -110,11 +111,14 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
         admin = self.lag.monitor(bootstrap).admin
         try:
             seen = await self._observe(ctx, state, admin)
-        except RuntimeUnavailable as exc:
+        except (RuntimeUnavailable, BackendUnavailable, KafkaException) as exc:
             # An outage reads as one: said once, and the phase and its deadline stay as they are.
-            message = f"{exc}; retrying"
-            events = once(status, "FlinkUnavailable", message)
-            await self._write(obj, {"phase": state.phase}, stalled("FlinkUnavailable", message), events, now)
+            reason, why = _outage(exc, admin)
+            if reason is None:
+                raise
+            message = f"{why}; retrying"
+            events = once(status, reason, message)
+            await self._write(obj, {"phase": state.phase}, stalled(reason, message), events, now)
             return
         spec = replay_spec(run, view_name)
         decision = replay.decide(state, seen, spec, now)
@@ -261,6 +265,16 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
                 elif isinstance(action, replay.StopReplay):
                     await self._stop_replay(ctx.obj, ctx.run, admin)
                 acted("replayrun", ctx.namespace, ctx.name)  # a failpoint after each side effect
+            except BackendUnavailable as exc:  # an outage, not a refusal: the next reconcile looks again
+                message = f"{exc}; {type(action).__name__} is retried"
+                await self._write(
+                    ctx.obj,
+                    {},
+                    stalled("BackendUnavailable", message),
+                    once(ctx.status, "BackendUnavailable", message),
+                    ctx.now,
+                )
+                return
             except AliasMoved as exc:
                 await self._write(
                     ctx.obj,
@@ -408,7 +422,26 @@ async def reconcile_replayrun(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> Non
     await _locked(memo, str(meta["namespace"]), str(meta["name"]))
 
 
-@kopf.timer(GROUP, VERSION, "replayruns", interval=INTERVAL, initial_delay=INTERVAL)
+def _outage(exc: Exception, admin: KafkaAdmin) -> tuple[str | None, str]:
+    """The reason an observation failed on an outage, and what to say; None when it was no outage."""
+    if isinstance(exc, RuntimeUnavailable):
+        return "FlinkUnavailable", str(exc)
+    if isinstance(exc, BackendUnavailable):
+        return "BackendUnavailable", str(exc)
+    down = admin.health.unreachable  # a Kafka call that failed because the cluster did not answer
+    if down:
+        return "KafkaUnreachable", down
+    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    if error is not None and error.retriable():  # transient, and retried by the adapter until its deadline
+        return "KafkaUnreachable", f"Kafka at {admin.bootstrap_servers} did not answer: {error.str()}"
+    return None, str(exc)
+
+
+# backoff: a poll that failed (the API server away) is tried again after 5 s or the interval, not Kopf's 60 s:
+# a run that switched its view while the API server was down records it as soon as it is back.
+@kopf.timer(
+    GROUP, VERSION, "replayruns", interval=INTERVAL, initial_delay=INTERVAL, backoff=max(INTERVAL, 5.0)
+)
 async def poll_replayrun(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     await _locked(memo, str(meta["namespace"]), str(meta["name"]))
 

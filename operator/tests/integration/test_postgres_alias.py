@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from kappa.adapters.alias import AliasError, AliasMoved
+from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable
 from kappa.adapters.postgres import PostgresAlias
 
 
@@ -92,6 +92,43 @@ def test_the_cutover_refuses_a_view_repointed_by_hand_and_changes_nothing(
     with pytest.raises(AliasMoved, match="reads sessions_hotfix, not sessions_v1 as expected"):
         run(alias.cutover(schema, "sessions", "sessions_v2", expected="sessions_v1"))
     assert run(alias.target(schema, "sessions")) == "sessions_hotfix"
+
+
+def test_an_outage_reads_as_one_and_never_as_a_repointed_view(postgres_uri: str, schema: str) -> None:
+    """A server that refuses the connection, or ends the session mid-switch, is BackendUnavailable (an
+    outage: ask again), never AliasMoved; and a switch cut off that way changed nothing."""
+    alias = PostgresAlias(postgres_uri, connect_timeout=2)
+    run(alias.cutover(schema, "sessions", "sessions_v1", expected=None))
+    closed = PostgresAlias("postgresql://kappa@127.0.0.1:1/kappa", connect_timeout=2)
+    for call in (closed.target(schema, "sessions"), closed.cutover(schema, "sessions", "x", expected=None)):
+        with pytest.raises(BackendUnavailable, match=r"PostgreSQL at 127\.0\.0\.1:1 unreachable"):
+            run(call)
+
+    report = psycopg.connect(postgres_uri)  # a reader's open transaction holds the switch at the lock
+    report.execute(f"SELECT count(*) FROM {schema}.sessions").fetchone()
+    admin = psycopg.connect(postgres_uri, autocommit=True)
+
+    def terminate_the_waiting_switch() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pids = admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE%'"
+            ).fetchall()
+            if pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pids[0][0],))
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=terminate_the_waiting_switch)
+    killer.start()
+    try:
+        with pytest.raises(BackendUnavailable, match="terminating connection"):
+            run(alias.cutover(schema, "sessions", "sessions_v2", expected="sessions_v1", lock_timeout="10s"))
+    finally:
+        killer.join()
+        report.close()
+        admin.close()
+    assert run(alias.target(schema, "sessions")) == "sessions_v1"
 
 
 def test_a_cutover_done_before_a_crash_is_recognised_not_repeated(postgres_uri: str, schema: str) -> None:
