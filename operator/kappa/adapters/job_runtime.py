@@ -17,14 +17,15 @@ dispose of a savepoint.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from kappa.adapters.flink_rest import FlinkRefused, FlinkRest, FlinkUnavailable
-from kappa.adapters.kube import ApiException, Kube
+from kappa.adapters.kube import ApiException, Kube, NotServed
 from kappa.machines import session_job
 from kappa.machines.session_job import Desired, Record, Seen
 
@@ -35,6 +36,8 @@ DEPLOYMENT_ANNOTATION = "kappa.dev/deployment"
 FINALIZER = "kappa.dev/session-job"
 """On each record: a namespace being deleted removes ConfigMaps at once, and their jobs would run on."""
 SQL_RUNNER_JAR_URI = "local:///opt/flink/usrlib/kappa-sql-runner.jar"
+
+Disposal = Literal["disposed", "pending", "unsupported"]
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,10 @@ class JobRuntime(Protocol):
         """The StreamJob is going: stop whatever still runs that the garbage collector would not stop."""
         ...
 
-    async def dispose_savepoint(self, path: str) -> bool:
-        """Dispose of a savepoint no rollback needs any more; False when this runtime cannot."""
+    async def dispose_savepoint(self, namespace: str, deployment: str, path: str) -> Disposal:
+        """Dispose of a savepoint no rollback needs any more, through `deployment` (one that runs, in the
+        StreamJob's namespace). Idempotent: "pending" asks to be called again later; "disposed" once it
+        is done or irrevocably handed over; "unsupported" when this runtime cannot dispose of savepoints."""
         ...
 
 
@@ -95,8 +100,55 @@ class FlinkDeploymentRuntime:
     async def release(self, namespace: str, job: str) -> None:
         return None  # owned by the StreamJob: the garbage collector deletes them, and FKO cancels the jobs
 
-    async def dispose_savepoint(self, path: str) -> bool:
-        return False  # FKO disposes of savepoints through FlinkStateSnapshots it owns
+    async def dispose_savepoint(self, namespace: str, deployment: str, path: str) -> Disposal:
+        """FKO disposes of a savepoint when a FlinkStateSnapshot with `disposeOnDelete` that it completed is
+        deleted, through the referenced deployment's Flink REST API (its finalizer stays until that worked,
+        and it needs the referenced job running): apply one naming the path (`alreadyExists`: FKO marks it
+        COMPLETED at once), then, once COMPLETED, delete it (StateSnapshotReconciler.cleanup, FKO 1.10+).
+        FKO without FlinkStateSnapshot (or with snapshot resources disabled) cannot: "unsupported"."""
+        name = _disposal_name(path)
+        try:
+            found = await self.kube.get(FD_API, "FlinkStateSnapshot", namespace, name)
+        except NotServed:
+            return "unsupported"
+        if found is not None and found["metadata"].get("deletionTimestamp"):
+            return "disposed"  # FKO's finalizer holds it until the savepoint is disposed of
+        reference = ((found or {}).get("spec") or {}).get("jobReference") or {}
+        if found is None or reference.get("name") != deployment:
+            # New, or through a deployment that has stopped running since: through this one.
+            await self.kube.apply(
+                {
+                    "apiVersion": FD_API,
+                    "kind": "FlinkStateSnapshot",
+                    "metadata": {
+                        "name": name,
+                        "namespace": namespace,
+                        "labels": {
+                            "app.kubernetes.io/managed-by": "kappa-operator",
+                            "kappa.dev/savepoint": "dispose",
+                        },
+                    },
+                    "spec": {
+                        "jobReference": {"kind": "FlinkDeployment", "name": deployment},
+                        "savepoint": {"path": path, "alreadyExists": True, "disposeOnDelete": True},
+                    },
+                }
+            )
+            return "pending"
+        fd = await self.get(namespace, deployment)
+        running = (((fd or {}).get("status") or {}).get("jobStatus") or {}).get("state") == "RUNNING"
+        state = (found.get("status") or {}).get("state")
+        if state == "COMPLETED" and running:  # FKO disposes through the referenced job's cluster
+            await self.kube.delete(FD_API, "FlinkStateSnapshot", namespace, name)
+            return "disposed"
+        if state in ("FAILED", "ABANDONED"):
+            return "unsupported"
+        return "pending"  # FKO has not reconciled it yet
+
+
+def _disposal_name(path: str) -> str:
+    """One FlinkStateSnapshot per savepoint to dispose of, whichever deployment it goes through."""
+    return "kappa-dispose-" + hashlib.sha256(path.encode()).hexdigest()[:16]
 
 
 def _record_name(deployment: str) -> str:
@@ -250,9 +302,9 @@ class SessionRuntime:
         for cm in found:
             await self._forget(cm)
 
-    async def dispose_savepoint(self, path: str) -> bool:
-        await self._guard(self.rest.dispose_savepoint(path))
-        return True
+    async def dispose_savepoint(self, namespace: str, deployment: str, path: str) -> Disposal:
+        await self._guard(self.rest.dispose_savepoint(path))  # any session cluster's JobManager can
+        return "disposed"
 
     # -- one step of machines/session_job.py per look ----------------------------------------------------
 

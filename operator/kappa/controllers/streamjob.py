@@ -26,6 +26,7 @@ from kappa.controllers.job_runtimes import RuntimeUnconfigured
 from kappa.controllers.status import dt, once, ts, unless_terminating
 from kappa.controllers.streamjob_canary import CanaryAnalysis
 from kappa.controllers.streamjob_replay import REPLAYING, ReplayUpgrade, retire_with_run
+from kappa.controllers.streamjob_savepoints import SavepointHistory
 from kappa.machines import canary, upgrade
 from kappa.machines.decision import Event
 from kappa.machines.fko import count_restarts, deployment_view, job_update_time, kafka_topic_ready
@@ -64,7 +65,7 @@ def upgrade_state(status: dict[str, Any]) -> upgrade.UpgradeState:
     )
 
 
-class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
+class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
     """observe → decide (upgrade, canary, replay adoption) → record intent → act, one job at a time."""
 
     async def reconcile(self, namespace: str, name: str, logger: kopf.Logger) -> None:
@@ -254,6 +255,11 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
         actions += decision.actions
         conditions = decision.conditions
         patch |= self._status(job, status, ustate, decision, views, versions, now, namespace, name)
+        plan, said = self._plan_savepoints(
+            patch["savepoints"], nxt, sorted(versions), [seen for _, _, seen in runs.values()], now
+        )
+        patch["savepoints"] = plan.kept  # disposals decided here are carried out after the write
+        events += said
         patch["outputVersions"] = lineage  # recorded before a version is deployed to write it
         patch["runtime"] = runtime.name
         if live.record:
@@ -295,6 +301,9 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
             )
             return
         await self._retire(runtime, status, namespace, now)
+        # Through the active version's deployment, while it runs and no upgrade is under way.
+        steady = nxt.step == "Idle" and nxt.active in views and views[nxt.active].job_state == "RUNNING"
+        await self._dispose_savepoints(runtime, obj, plan, nxt.active if steady else None, generation, now)
 
     def _track(
         self,
@@ -387,7 +396,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade):
             "stableVersion": nxt.active if nxt.step == "Idle" else status.get("stableVersion"),
             "consumerGroup": group,
             "deployments": deployments,
-            "savepoints": savepoints[-32:],
+            "savepoints": savepoints,  # bounded by _plan_savepoints (streamjob_savepoints.py)
             "history": history[-64:],
             "upgrade": {
                 "step": nxt.step,

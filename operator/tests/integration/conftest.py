@@ -100,7 +100,8 @@ def kappa_operator(
     """`kappa run` under the shipped RBAC, started once FKO's and Strimzi's CRDs are installed."""
     log = tmp_path_factory.mktemp("operator-log") / "operator.log"
     operator = OperatorProcess(operator_kubeconfig, log, health_port=free_port(), metrics_port=free_port())
-    operator.start()
+    # A savepoint history of 3 (24 by default), so that a story goes beyond it in a few upgrades.
+    operator.start(env={"KAPPA_SAVEPOINT_HISTORY": "3"})
     yield operator
     operator.stop()
     print(f"operator log: {log}")
