@@ -219,12 +219,22 @@ class Validation(KappaModel):
 class Timeouts(KappaModel):
     """A deadline for every phase that has no other; each more than 0s."""
 
+    pending: Deadline = Field(
+        default="24h",
+        description="How long the run waits for its StreamJob, or for another run to release the view, "
+        "before it fails (nothing is created before).",
+    )
     preflight: Deadline = Field(default="5m", description="Deadline for the preflight checks.")
     replaying: Deadline = Field(default="24h", description="Deadline for reaching the target offsets.")
     awaiting_approval: Deadline = Field(
         default="72h", description="How long a Manual run waits for kappa.dev/approve before failing."
     )
     cutting_over: Deadline = Field(default="5m", description="Deadline for the atomic alias switch.")
+    cleanup: Deadline = Field(
+        default="1h",
+        description="How long an end state's cleanup (decommission, removal, switch back) is retried; then "
+        "status.cleanup is Failed and the Stalled condition names what is left.",
+    )
 
 
 class ReplayRunSpec(KappaModel):

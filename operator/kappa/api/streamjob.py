@@ -337,6 +337,9 @@ class UpgradeStatus(KappaModel):
     failed_version: str | None = Field(
         default=None, max_length=20, description="Not retried until spec changes."
     )
+    overdue: bool | None = Field(
+        default=None, description="A suspend, resume or adoption passed its deadline; still asked for."
+    )
     gates: list[GateResult] = Field(default_factory=list, max_length=32)
 
 

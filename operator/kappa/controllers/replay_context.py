@@ -62,6 +62,7 @@ def replay_spec(run: ReplayRunSpec, view: str | None) -> replay.ReplaySpec:
         stable_for=duration(run.catch_up.stable_for),
         rollback_window=duration(run.rollback_window),
         timeouts={
+            "Pending": duration(t.pending),
             "Preflight": duration(t.preflight),
             "Replaying": duration(t.replaying),
             "CatchingUp": duration(run.catch_up.timeout),

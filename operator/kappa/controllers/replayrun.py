@@ -19,8 +19,8 @@ from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable
 from kappa.adapters.job_runtime import RuntimeUnavailable
 from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin
 from kappa.adapters.kube import ApiException, Kube, NotServed
-from kappa.api.base import API_VERSION, GROUP, VERSION
-from kappa.api.conditions import progressing, stalled
+from kappa.api.base import API_VERSION, GROUP, VERSION, duration
+from kappa.api.conditions import stalled
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
@@ -35,7 +35,7 @@ from kappa.controllers.replay_context import (
     replay_state,
 )
 from kappa.controllers.replay_observe import ReplayObservations
-from kappa.controllers.status import once, requested, ts, unless_terminating
+from kappa.controllers.status import dt, once, requested, ts, unless_terminating
 from kappa.machines import replay
 from kappa.machines.decision import Event
 from kappa.machines.fko import deployment_view
@@ -83,9 +83,14 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             else intake_replayrun(obj["spec"], status, generation).events
         )  # "Accepted", once per spec
         if job_obj is None:
-            # Argo CD may apply the run before its StreamJob: wait for it (Preflight's deadline starts later).
-            message = f"waiting for StreamJob {run.job_ref.name} (spec.jobRef.name) in {namespace}"
-            await self._write(obj, {"phase": state.phase}, progressing("WaitingForJob", message), first, now)
+            # Argo CD may apply the run before its StreamJob: wait for it, under spec.timeouts.pending.
+            created = dt(obj["metadata"]["creationTimestamp"]) or now
+            waiting = replay.waiting_for_job(
+                state, created, duration(run.timeouts.pending), now, run.job_ref.name
+            )
+            nxt = waiting.state
+            patch = {"phase": nxt.phase, "reason": nxt.reason, "enteredAt": ts(nxt.entered_at)}
+            await self._write(obj, patch, waiting.conditions, [*first, *waiting.events], now)
             return
         try:
             job = StreamJobSpec.model_validate(job_obj["spec"])
@@ -323,8 +328,16 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             else:
                 done = True
         except (AliasError, KafkaAdapterError, ViewUnavailable, ApiException) as exc:
+            if replay.cleanup_overdue(state, duration(run.timeouts.cleanup), now):
+                await self._cleanup_failed(obj, status, f"the last attempt failed: {exc}", now)
+                return
             await self._write(
                 obj, {}, [], once(status, "CleanupFailed", f"cleanup failed, retrying: {exc}"), now
+            )
+            return
+        if not done and replay.cleanup_overdue(state, duration(run.timeouts.cleanup), now):
+            await self._cleanup_failed(
+                obj, status, "it was still waiting (e.g. for a consumer group to empty)", now
             )
             return
         if done:
@@ -339,6 +352,32 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             else:
                 message = "the replay's deployment, consumer group and output are removed"
             await self._write(obj, {"cleanup": "Done"}, [], [Event("Normal", "CleanedUp", message)], now)
+
+    async def _cleanup_failed(
+        self, obj: dict[str, Any], status: dict[str, Any], why: str, now: datetime
+    ) -> None:
+        """Past spec.timeouts.cleanup: no more retries; what is left is named, for a human to remove."""
+        output = status.get("output") or {}
+        left = ", ".join(
+            f"{what} {value}"
+            for what, value in (
+                ("deployment", status.get("deployment")),
+                ("consumer group", status.get("consumerGroup")),
+                ("topic", output.get("topic")),
+                ("table", output.get("table")),
+            )
+            if value
+        )
+        message = (
+            f"cleanup did not complete within spec.timeouts.cleanup ({why}); check and remove by hand: {left}"
+        )
+        await self._write(
+            obj,
+            {"cleanup": "Failed"},
+            stalled("CleanupFailed", message),
+            [Event("Warning", "CleanupTimedOut", message)],
+            now,
+        )
 
     async def _switch_back(
         self,

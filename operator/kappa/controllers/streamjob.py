@@ -62,6 +62,7 @@ def upgrade_state(status: dict[str, Any]) -> upgrade.UpgradeState:
         failed_version=up.get("failedVersion"),
         healthy_since=dt(up.get("healthySince")),
         previous=up.get("previousVersion"),
+        overdue=bool(up.get("overdue")),
     )
 
 
@@ -408,6 +409,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
                 "failedVersion": nxt.failed_version,
                 "healthySince": ts(nxt.healthy_since),
                 "previousVersion": nxt.previous,
+                "overdue": nxt.overdue or None,
                 # The last judgement stays visible after the step that made it.
                 "gates": [
                     {"name": g.name, "passed": g.passed, "message": g.message[:1024]} for g in decision.gates

@@ -189,7 +189,16 @@ def _fail(
 
 
 def on_pending(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime) -> ReplayDecision:
+    """Wait for the view to be free, under spec.timeouts.pending from the first wait."""
     if seen.holder:
+        if state.deadline is None:
+            state = _to(state, "Pending", spec, now)  # the wait's deadline, recorded when it begins
+        elif _expired(state, now):
+            message = (
+                f"ReplayRun {seen.holder} held MaterializedView {spec.view} for longer than "
+                "spec.timeouts.pending; nothing was created"
+            )
+            return _fail(state, spec, now, "ViewHeldTooLong", message, then="nothing")
         message = f"waiting: ReplayRun {seen.holder} holds MaterializedView {spec.view}"
         return ReplayDecision(state, conditions=progressing("WaitingForView", message), requeue_after=15)
     return ReplayDecision(
@@ -434,6 +443,46 @@ def on_observing(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now
 
 def on_final(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now: datetime) -> ReplayDecision:
     return ReplayDecision(state)
+
+
+def waiting_for_job(
+    state: ReplayState, created: datetime, timeout: timedelta, now: datetime, job: str
+) -> ReplayDecision:
+    """The run's StreamJob does not exist (yet: Argo CD may apply the run first). Waited for under
+    spec.timeouts.pending from the run's creation; then Failed, with nothing created."""
+    if now < created + timeout:
+        message = f"waiting for StreamJob {job} (spec.jobRef.name)"
+        return ReplayDecision(state, conditions=progressing("WaitingForJob", message), requeue_after=15)
+    message = (
+        f"StreamJob {job} (spec.jobRef.name) did not appear within spec.timeouts.pending; nothing was created"
+    )
+    return ReplayDecision(
+        replace(state, phase="Failed", reason="JobNotFound", entered_at=now, deadline=None),
+        conditions=stalled("JobNotFound", message),
+        events=[Event("Warning", "JobNotFound", message)],
+    )
+
+
+def cleanup_overdue(state: ReplayState, timeout: timedelta, now: datetime) -> bool:
+    """An end state's cleanup is retried under spec.timeouts.cleanup from entering the end state."""
+    return state.entered_at is not None and now >= state.entered_at + timeout
+
+
+DEADLINES: dict[str, str] = {
+    "Pending": "spec.timeouts.pending (waiting for the StreamJob or the view), then Failed",
+    "Preflight": "spec.timeouts.preflight, then Failed",
+    "Replaying": "spec.timeouts.replaying, then Failed",
+    "CatchingUp": "spec.catchUp.timeout, then Failed",
+    "Validating": "spec.validation.timeout, then Failed",
+    "AwaitingApproval": "spec.timeouts.awaitingApproval, then Failed (ApprovalTimedOut)",
+    "CuttingOver": "spec.timeouts.cuttingOver, then Failed",
+    "Observing": "spec.rollbackWindow, then Succeeded",
+    "Succeeded": "none: at rest; its cleanup has spec.timeouts.cleanup, then cleanup Failed",
+    "Failed": "none: at rest; its cleanup has spec.timeouts.cleanup, then cleanup Failed",
+    "Aborted": "none: at rest; its cleanup has spec.timeouts.cleanup, then cleanup Failed",
+    "RolledBack": "none: at rest; its cleanup has spec.timeouts.cleanup, then cleanup Failed",
+}
+"""What bounds each phase, for the table test and the docs."""
 
 
 PHASES: dict[str, Callable[[ReplayState, ReplayObserved, ReplaySpec, datetime], ReplayDecision]] = {

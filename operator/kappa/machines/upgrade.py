@@ -84,6 +84,8 @@ class UpgradeState:
     """Since when every gate of the target has held, without a break."""
     previous: str | None = None
     """The version before the active one, kept suspended at `savepoint` for its rollback window."""
+    overdue: bool = False
+    """At rest in Idle, a suspend, resume or adoption passed its deadline (said once, still asked for)."""
 
 
 @dataclass(frozen=True)
@@ -167,17 +169,55 @@ def _expired(state: UpgradeState, now: datetime) -> bool:
     return state.deadline is not None and now >= state.deadline
 
 
+def _at_rest(state: UpgradeState, **changes: object) -> UpgradeState:
+    """Idle with nothing under way: no deadline, nothing overdue."""
+    return UpgradeState(**{**state.__dict__, "deadline": None, "overdue": False, **changes})
+
+
+def _waiting(
+    state: UpgradeState,
+    now: datetime,
+    timeout: timedelta,
+    action: Action,
+    reason: str,
+    message: str,
+    overdue_reason: str,
+    overdue_message: str,
+) -> UpgradeDecision:
+    """A suspend, resume or adoption under way in Idle: asked for again on every look, under a deadline set
+    when it began. Past it, the job is Stalled with what did not happen (one event), and still asked for."""
+    if state.deadline is None:
+        return UpgradeDecision(
+            UpgradeState(**{**state.__dict__, "deadline": now + timeout, "overdue": False}),
+            actions=[action],
+            conditions=progressing(reason, message),
+            requeue_after=2,
+        )
+    if now < state.deadline:
+        return UpgradeDecision(
+            state, actions=[action], conditions=progressing(reason, message), requeue_after=2
+        )
+    return UpgradeDecision(
+        UpgradeState(**{**state.__dict__, "overdue": True}),
+        actions=[action],
+        conditions=stalled(overdue_reason, overdue_message),
+        events=[] if state.overdue else [Event("Warning", overdue_reason, overdue_message)],
+        requeue_after=10,
+    )
+
+
 def decide_suspension(
     state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime
 ) -> UpgradeDecision:
-    """spec.suspend stops the active version with a savepoint; clearing it resumes from that savepoint."""
+    """spec.suspend stops the active version with a savepoint; clearing it resumes from that savepoint. Both
+    are under a deadline: savepointTimeout for the suspend, readinessTimeout for the resume."""
     assert state.active is not None
     dep = seen.of(state.active)
     if spec.suspend:
         stopped = dep.job_state in ("FINISHED", "SUSPENDED", None) or dep.lifecycle == "SUSPENDED"
         if dep.desired_state == "suspended" and dep.upgrade_savepoint_path and stopped:
             message = f"{state.active} is suspended at savepoint {dep.upgrade_savepoint_path}"
-            nxt = UpgradeState(**{**state.__dict__, "savepoint": dep.upgrade_savepoint_path})
+            nxt = _at_rest(state, savepoint=dep.upgrade_savepoint_path)
             return UpgradeDecision(nxt, conditions=ready("Suspended", message))
         if dep.error and dep.desired_state == "suspended":
             message = f"suspending {state.active} failed: {dep.error}"
@@ -187,32 +227,51 @@ def decide_suspension(
                 conditions=stalled("SavepointFailed", message),
                 requeue_after=10,
             )
-        return UpgradeDecision(
+        if dep.desired_state != "suspended":
+            return UpgradeDecision(
+                UpgradeState(
+                    **{**state.__dict__, "deadline": now + spec.savepoint_timeout, "overdue": False}
+                ),
+                actions=[Apply(state.active, "suspended")],
+                conditions=progressing("Suspending", f"suspending {state.active} with a savepoint"),
+                events=[Event("Normal", "Suspending", f"suspending {state.active}")],
+                requeue_after=2,
+            )
+        return _waiting(
             state,
-            actions=[Apply(state.active, "suspended")],
-            conditions=progressing("Suspending", f"suspending {state.active} with a savepoint"),
-            events=[Event("Normal", "Suspending", f"suspending {state.active}")]
-            if dep.desired_state != "suspended"
-            else [],
-            requeue_after=2,
+            now,
+            spec.savepoint_timeout,
+            Apply(state.active, "suspended"),
+            "Suspending",
+            f"suspending {state.active} with a savepoint",
+            "SuspendTimedOut",
+            f"{state.active} took no savepoint within spec.upgrade.savepointTimeout "
+            f"({spec.savepoint_timeout}); still asking for it",
         )
     if dep.desired_state == "suspended":
         message = f"resuming {state.active} from {dep.upgrade_savepoint_path}"
         return UpgradeDecision(
-            state,
+            UpgradeState(**{**state.__dict__, "deadline": now + spec.readiness_timeout, "overdue": False}),
             actions=[Apply(state.active, "running")],
             conditions=progressing("Resuming", message),
             events=[Event("Normal", "Resuming", message)],
             requeue_after=2,
         )
     if dep.job_state != RUNNING:
-        return UpgradeDecision(
+        return _waiting(
             state,
-            actions=[Apply(state.active, "running")],
-            conditions=progressing("Resuming", f"waiting for {state.active} to run"),
-            requeue_after=2,
+            now,
+            spec.readiness_timeout,
+            Apply(state.active, "running"),
+            "Resuming",
+            f"waiting for {state.active} to run",
+            "ResumeTimedOut",
+            f"{state.active} is not running within spec.upgrade.readinessTimeout ({spec.readiness_timeout}) "
+            f"of being resumed or adopted: it is {dep.job_state or 'not started'}"
+            + (f" ({dep.error})" if dep.error else "")
+            + "; still asking for it",
         )
-    return UpgradeDecision(state, conditions=ready("Running", f"version {state.active} is active"))
+    return UpgradeDecision(_at_rest(state), conditions=ready("Running", f"version {state.active} is active"))
 
 
 def decide_manual_rollback(
@@ -265,7 +324,8 @@ def decide_adoption(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now:
             "failed_version": None,
             "healthy_since": None,
             "entered_at": now,
-            "deadline": None,
+            "deadline": now + spec.readiness_timeout,  # for the adopted version to run (decide_suspension)
+            "overdue": False,
         }
     )
     message = f"version {spec.version} is live after a replay cutover" + (
@@ -514,6 +574,17 @@ STEPS: dict[Step, Callable[[UpgradeState, Observed, UpgradeSpec, datetime], Upgr
     "RollingBack": decide_rolling_back,
     "RolledBack": decide_rolled_back,
 }
+
+DEADLINES: dict[str, str] = {
+    "Idle": "none at rest; a suspend has savepointTimeout (SuspendTimedOut), a resume or an adoption "
+    "readinessTimeout (ResumeTimedOut)",
+    "Savepointing": "savepointTimeout, then Idle with the old version resumed (SavepointFailed)",
+    "Starting": "readinessTimeout, then RollingBack (or Idle, Stalled ReadinessGatesFailed, on a first "
+    "deploy)",
+    "RollingBack": "readinessTimeout, then Stalled RollbackStuck",
+    "RolledBack": "none: at rest until spec.version changes",
+}
+"""What bounds each step, for the table test and the docs."""
 
 
 def decide(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: datetime) -> UpgradeDecision:

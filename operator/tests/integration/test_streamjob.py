@@ -210,6 +210,41 @@ def test_suspend_takes_a_savepoint_and_resume_restores_from_it(
     assert fko.restored_from(ns, "sessionizer-v1") == savepoint
 
 
+def test_a_suspend_and_a_resume_that_never_complete_say_so_by_their_deadlines(
+    live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    """Suspend and resume had no deadline: a savepoint that never came read "Suspending" forever. Past
+    savepointTimeout (20 s) and readinessTimeout (15 s) the job is Stalled, with one event each; both are
+    still asked for, and the job recovers when FKO does."""
+    ns = str(kubectl.namespace)
+    fko.savepoint_fails("sessionizer-v1", namespace=ns)
+    kubectl("patch", "sj", "sessionizer", "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    overdue = wait(
+        kubectl,
+        "SuspendTimedOut or SavepointFailed",
+        lambda o: conditions(o).get("Stalled", {}).get("reason") in ("SuspendTimedOut", "SavepointFailed"),
+        timeout=60,
+    )
+    assert "savepoint" in conditions(overdue)["Stalled"]["message"].lower()
+    fko.savepoint_fails("sessionizer-v1", False, namespace=ns)
+    wait(kubectl, "Suspended", lambda o: ready(o) and o["status"].get("phase") == "Suspended", timeout=60)
+
+    fko.deploy_fails("sessionizer-v1", namespace=ns)
+    kubectl("patch", "sj", "sessionizer", "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    stuck = wait(
+        kubectl,
+        "ResumeTimedOut",
+        lambda o: conditions(o).get("Stalled", {}).get("reason") == "ResumeTimedOut",
+        timeout=READINESS + 45,
+    )
+    assert stuck["status"]["upgrade"]["overdue"] is True
+    time.sleep(3)  # more polls past the deadline: still one event
+    assert events(kubectl).count("ResumeTimedOut") == 1
+    fko.deploy_fails("sessionizer-v1", False, namespace=ns)
+    recovered = wait(kubectl, "running again", lambda o: ready(o) and o["status"].get("phase") == "Running")
+    assert not recovered["status"]["upgrade"].get("overdue")
+
+
 def test_deletion_takes_and_records_a_final_savepoint_and_keeps_the_output(
     live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
 ) -> None:

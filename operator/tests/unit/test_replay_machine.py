@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +11,9 @@ from kappa.machines.lag import LagStatus
 from kappa.machines.preflight import Check
 from kappa.machines.replay import (
     BEFORE_CUTOVER,
+    DEADLINES,
+    FINAL,
+    PHASES,
     CreateReplay,
     CutOver,
     DecommissionPrevious,
@@ -20,7 +24,9 @@ from kappa.machines.replay import (
     ReplayState,
     ResumePrevious,
     StopReplay,
+    cleanup_overdue,
     decide,
+    waiting_for_job,
 )
 from kappa.machines.upgrade import Deployment
 
@@ -440,3 +446,81 @@ def test_an_abort_of_a_failed_preflight_removes_nothing() -> None:
     failed = ReplayState("Failed", reason="PreflightFailed")
     decision = decide(failed, ReplayObserved(abort=True), spec(), at(1))
     assert (decision.state.phase, decision.actions) == ("Failed", [])
+
+
+# Pending and the end states' cleanup had no deadline: a run could wait for a held view or a missing
+# StreamJob, or retry a cleanup, forever.
+WITH_PENDING = dataclasses.replace(spec(), timeouts={**TIMEOUTS, "Pending": timedelta(hours=24)})
+HELD = ReplayObserved(holder="first")
+PENDING_CASES = [
+    # name, state, now → phase, reason, deadline, events
+    ("the wait begins", ReplayState(), at(0), "Pending", None, at(24 * 60), []),
+    (
+        "still waiting",
+        ReplayState(entered_at=at(0), deadline=at(24 * 60)),
+        at(60),
+        "Pending",
+        None,
+        at(24 * 60),
+        [],
+    ),
+    (
+        "held too long",
+        ReplayState(entered_at=at(0), deadline=at(24 * 60)),
+        at(24 * 60),
+        "Failed",
+        "ViewHeldTooLong",
+        None,
+        ["ViewHeldTooLong"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "now", "phase", "reason", "deadline", "events"),
+    PENDING_CASES,
+    ids=[c[0] for c in PENDING_CASES],
+)
+def test_waiting_for_a_held_view_has_a_deadline(
+    name: str,
+    state: ReplayState,
+    now: datetime,
+    phase: str,
+    reason: str | None,
+    deadline: datetime | None,
+    events: list[str],
+) -> None:
+    decision = decide(state, HELD, WITH_PENDING, now)
+    assert (decision.state.phase, decision.state.reason) == (phase, reason)
+    assert decision.actions == []  # nothing was created, so nothing is removed
+    if phase == "Pending":
+        assert decision.state.deadline == deadline
+    assert [e.reason for e in decision.events] == events
+
+
+@pytest.mark.parametrize(
+    ("waited", "phase", "reason"), [(60, "Pending", None), (24 * 60, "Failed", "JobNotFound")]
+)
+def test_waiting_for_a_missing_streamjob_has_a_deadline(
+    waited: float, phase: str, reason: str | None
+) -> None:
+    decision = waiting_for_job(ReplayState(), at(0), timedelta(hours=24), at(waited), "sessionizer")
+    assert (decision.state.phase, decision.state.reason) == (phase, reason)
+    conditions = {c.type: c for c in decision.conditions}
+    if reason:
+        assert conditions["Stalled"].reason == reason and "spec.jobRef.name" in conditions["Stalled"].message
+    else:
+        assert conditions["Reconciling"].reason == "WaitingForJob"
+
+
+def test_an_end_states_cleanup_has_a_deadline() -> None:
+    failed = in_phase("Failed", entered=0, reason="ReplayFailed")
+    assert not cleanup_overdue(failed, timedelta(hours=1), at(59))
+    assert cleanup_overdue(failed, timedelta(hours=1), at(60))
+
+
+def test_every_phase_has_a_deadline_or_is_an_end_state() -> None:
+    assert set(DEADLINES) == set(PHASES)
+    for phase, bound in DEADLINES.items():
+        assert bound.startswith("none") == (phase in FINAL), phase
+        assert "timeout" in bound.lower() or "window" in bound.lower(), phase

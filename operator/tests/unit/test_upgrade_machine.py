@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -489,3 +490,141 @@ def test_output_lineage(
     expected: dict[str, str],
 ) -> None:
     assert output_versions(recorded, before, active, target) == expected
+
+
+# Suspend, resume and adoption happen at rest (Idle) and had no deadline: a job whose savepoint never came
+# said "Suspending" forever. Each now has one, past which the job is Stalled with what did not happen.
+SUSPEND = dataclasses.replace(spec("v1"), suspend=True)
+ASKED_TO_SUSPEND = Deployment(desired_state="suspended", job_state="RUNNING", lifecycle="STABLE")
+ASKED_TO_RESUME = Deployment(desired_state="running", job_state="CREATED", lifecycle="DEPLOYED")
+IDLE_DEADLINES = [
+    # name, state, observed, spec, now → deadline, stalled reason, events
+    ("suspend starts", IDLE_V1, HEALTHY, SUSPEND, at(0), at(2), None, ["Suspending"]),
+    (
+        "suspend within",
+        dataclasses.replace(IDLE_V1, deadline=at(2)),
+        ASKED_TO_SUSPEND,
+        SUSPEND,
+        at(1),
+        at(2),
+        None,
+        [],
+    ),
+    (
+        "suspend overdue",
+        dataclasses.replace(IDLE_V1, deadline=at(2)),
+        ASKED_TO_SUSPEND,
+        SUSPEND,
+        at(3),
+        at(2),
+        "SuspendTimedOut",
+        ["SuspendTimedOut"],
+    ),
+    (
+        "suspend still overdue: said once",
+        dataclasses.replace(IDLE_V1, deadline=at(2), overdue=True),
+        ASKED_TO_SUSPEND,
+        SUSPEND,
+        at(4),
+        at(2),
+        "SuspendTimedOut",
+        [],
+    ),
+    (
+        "suspended at last",
+        dataclasses.replace(IDLE_V1, deadline=at(2), overdue=True),
+        SUSPENDED_V1,
+        SUSPEND,
+        at(5),
+        None,
+        None,
+        [],
+    ),
+    ("resume starts", IDLE_V1, SUSPENDED_V1, spec("v1"), at(0), at(5), None, ["Resuming"]),
+    (
+        "resume within",
+        dataclasses.replace(IDLE_V1, deadline=at(5)),
+        ASKED_TO_RESUME,
+        spec("v1"),
+        at(1),
+        at(5),
+        None,
+        [],
+    ),
+    (
+        "resume overdue",
+        dataclasses.replace(IDLE_V1, deadline=at(5)),
+        ASKED_TO_RESUME,
+        spec("v1"),
+        at(6),
+        at(5),
+        "ResumeTimedOut",
+        ["ResumeTimedOut"],
+    ),
+    (
+        "running at last",
+        dataclasses.replace(IDLE_V1, deadline=at(5), overdue=True),
+        HEALTHY,
+        spec("v1"),
+        at(7),
+        None,
+        None,
+        [],
+    ),
+    (
+        "an adoption is bounded",
+        IDLE_V1,
+        HEALTHY,
+        dataclasses.replace(spec("v2"), adopt=True),
+        at(0),
+        at(5),
+        None,
+        ["Adopted"],
+    ),
+    (
+        "an adopted version that never runs",
+        UpgradeState("Idle", active="v2", previous="v1", deadline=at(5)),
+        ASKED_TO_RESUME,
+        spec("v2"),
+        at(6),
+        at(5),
+        "ResumeTimedOut",
+        ["ResumeTimedOut"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "dep", "spec_", "now", "deadline", "reason", "events"),
+    IDLE_DEADLINES,
+    ids=[c[0] for c in IDLE_DEADLINES],
+)
+def test_suspend_resume_and_adoption_have_deadlines(
+    name: str,
+    state: UpgradeState,
+    dep: Deployment,
+    spec_: UpgradeSpec,
+    now: datetime,
+    deadline: datetime | None,
+    reason: str | None,
+    events: list[str],
+) -> None:
+    decision = decide(state, Observed({state.active or "": dep, spec_.version: dep}), spec_, now)
+    assert decision.state.step == "Idle"
+    assert decision.state.deadline == deadline
+    conditions = {c.type: c for c in decision.conditions}
+    if reason:
+        assert conditions["Stalled"].status and conditions["Stalled"].reason == reason
+        assert "still asking" in conditions["Stalled"].message
+    else:
+        assert not (conditions.get("Stalled") and conditions["Stalled"].status)
+    assert [e.reason for e in decision.events] == events
+
+
+def test_every_step_has_a_deadline_or_is_at_rest() -> None:
+    from kappa.machines.upgrade import DEADLINES, STEPS
+
+    assert set(DEADLINES) == set(STEPS)
+    assert DEADLINES["RolledBack"].startswith("none")
+    for step in ("Savepointing", "Starting", "RollingBack"):
+        assert "Timeout" in DEADLINES[step], step
