@@ -31,6 +31,7 @@ from kappa.controllers.cluster import (
 from kappa.controllers.failpoints import crash_at
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import once, ts, unless_terminating, write_status
+from kappa.controllers.view_retention import RETENTION, forget_removed, mark_removing
 from kappa.machines import replay
 from kappa.machines.cutover import ViewObserved, decide_view
 from kappa.machines.decision import Event
@@ -173,7 +174,32 @@ class MaterializedViewReconciler:
             "previousVersion": previous,
             "versions": _versions(status, known, physical, active, previous, runs, spec.retain_versions, now),
         }
+        # Outputs of retired versions beyond retainVersions (view_retention.py): intent first, then removal.
+        reads = [target_physical, physical(active)]
+        removals = RETENTION.plan(
+            namespace,
+            name,
+            job,
+            job_obj,
+            runs,
+            known,
+            physical,
+            active,
+            previous,
+            reads,
+            spec.retain_versions,
+            spec.active_version,
+            now,
+        )
+        if removals:
+            patch["versions"] = mark_removing(patch["versions"], removals, physical, now)
         await self._write(obj, patch, conditions, events, now)
+        if removals and job is not None:
+            removed, said = await RETENTION.remove(self.kube, namespace, name, job, view, kafka, removals)
+            if removed or said:
+                await self._write(
+                    obj, {"versions": forget_removed(patch["versions"], removed)}, [], said, now
+                )
 
     async def _write(
         self, obj: dict[str, Any], patch: dict[str, Any], conditions: Any, events: list[Event], now: datetime

@@ -2,7 +2,7 @@
 are forgotten, and the outputs of retired versions beyond a view's retainVersions are removed after the
 rollback window under deletionPolicy Delete only. Never what a rollback, a running version or a reader needs.
 
-The session operator keeps a savepoint history of 4 (conftest.py). FKO's FlinkStateSnapshot controller is
+The session operator keeps a savepoint history of 3 (conftest.py). FKO's FlinkStateSnapshot controller is
 played by tests/doubles/snapshots.py, next to the FKO double.
 
 Runtime: the savepoint story about 110 s (a first deploy and four upgrades through the FKO double, on a loaded
@@ -12,6 +12,7 @@ Runtime: the savepoint story about 110 s (a first deploy and four upgrades throu
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 from tests.doubles.fko import FakeFlinkOperator
 from tests.doubles.snapshots import FakeSnapshotOperator
 from tests.doubles.strimzi import FakeTopicOperator
+from tests.integration.shop import Shop, replayrun, wait_run
 from tests.integration.testbed import Kubectl, OperatorProcess, conditions
 
 WINDOW = 4  # seconds: spec.upgrade.rollbackWindow (a version's deployment, and so its protection, goes after)
@@ -106,7 +108,64 @@ def test_upgrades_beyond_the_savepoint_history_dispose_of_the_oldest_and_keep_th
 
 
 def events(kubectl: Kubectl) -> list[tuple[str, str]]:
+    return events_of(kubectl, "sessionizer")
+
+
+def events_of(kubectl: Kubectl, name: str) -> list[tuple[str, str]]:
     out = json.loads(
-        kubectl("get", "events", "--field-selector", "involvedObject.name=sessionizer", "-o", "json")
+        kubectl("get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json")
     )
     return [(e["reason"], e["message"]) for e in out["items"]]
+
+
+def test_retired_outputs_beyond_retain_versions_go_after_the_window_under_delete_only(
+    shop: Shop, kubectl: Kubectl
+) -> None:
+    """Two replays make v1 retired beyond retainVersions 1; its table stays under Retain, and goes once the
+    policy is Delete, while v2 (previous) and v3 (active, read by the view) stay."""
+    window = 4  # seconds: the job's and the runs' rollback windows
+    kubectl("patch", "mv", "sessions", "--type=merge", "-p", '{"spec":{"retainVersions":1}}')
+    kubectl(
+        "patch",
+        "sj",
+        "sessionizer",
+        "--type=merge",
+        "-p",
+        f'{{"spec":{{"upgrade":{{"rollbackWindow":"{window}s"}}}}}}',
+    )
+    for name, version in (("fix-1", "v2"), ("fix-2", "v3")):
+        kubectl.apply(replayrun(name, version=version, rollbackWindow=f"{window}s"))
+        wait_run(kubectl, name, "Succeeded", timeout=180)
+        kubectl.wait_for(
+            "sj",
+            "sessionizer",
+            lambda o, version=version: o["status"].get("activeVersion") == version,
+            timeout=30,
+            what=f"{version} live",
+        )
+        # As GitOps would: spec.version follows the promoted version (a run promotes from spec's version).
+        kubectl("patch", "sj", "sessionizer", "--type=merge", "-p", f'{{"spec":{{"version":"{version}"}}}}')
+    mv = kubectl.wait_for(
+        "mv",
+        "sessions",
+        lambda o: (o["status"].get("activeVersion"), o["status"].get("previousVersion")) == ("v3", "v2"),
+        timeout=30,
+        what="the view on v3, v2 previous",
+    )
+    assert {v["name"]: v["state"] for v in mv["status"]["versions"]} == {"v3": "Active", "v2": "Previous"}
+    # deletionPolicy Retain (the default): well past the window, every table is still there.
+    time.sleep(window + 3)
+    assert all(shop.table_exists(f"sessions_v{n}") for n in (1, 2, 3))
+    assert "RetiredOutputsRemoved" not in [r for r, _ in events_of(kubectl, "sessions")]
+
+    kubectl(
+        "patch", "sj", "sessionizer", "--type=merge", "-p", '{"spec":{"output":{"deletionPolicy":"Delete"}}}'
+    )
+    deadline = time.monotonic() + 30
+    while shop.table_exists("sessions_v1"):
+        assert time.monotonic() < deadline, "v1's table outlived deletionPolicy Delete"
+        time.sleep(0.5)
+    assert shop.table_exists("sessions_v2") and shop.table_exists("sessions_v3")
+    assert shop.view_table() == "sessions_v3"
+    said = [m for r, m in events_of(kubectl, "sessions") if r == "RetiredOutputsRemoved"]
+    assert len(said) == 1 and "sessions_v1 (v1)" in said[0]

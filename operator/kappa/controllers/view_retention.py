@@ -1,0 +1,203 @@
+"""Outputs of retired versions do not pile up: the MaterializedView controller, which knows retainVersions,
+what the view reads and the versions' outputs, removes the table or topic of a retired version beyond
+retainVersions once its rollback window is over, under the StreamJob's `deletionPolicy: Delete` only
+(machines/retention.py decides). Intent first: the version is listed as Removing in the view's status before
+anything is dropped; then one event names what went."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kappa.adapters.kafka import KafkaAdmin
+from kappa.adapters.kube import Kube
+from kappa.adapters.serving import ServedView
+from kappa.api.base import duration
+from kappa.api.replayrun import ReplayRunSpec
+from kappa.api.streamjob import StreamJobSpec
+from kappa.controllers.status import ts
+from kappa.machines import replay, retention
+from kappa.machines.decision import Event
+from kappa.render.flink import kafka_topic_name
+
+REMOVING = "Removing"
+STRIMZI_APIS = ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"]
+
+
+@dataclass
+class OutputRetention:
+    """Remembers what this process saw removed (namespace, view, physical), not to look it up again on every
+    reconcile, and the last failure said of each, not to repeat it on every poll."""
+
+    gone: set[tuple[str, str, str]] = field(default_factory=set)
+    failed: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def plan(
+        self,
+        namespace: str,
+        view_name: str,
+        job: StreamJobSpec | None,
+        job_obj: dict[str, Any] | None,
+        runs: list[dict[str, Any]],
+        known: list[str],
+        physical: Callable[[str | None], str | None],
+        active: str | None,
+        previous: str | None,
+        reads: list[str | None],
+        retain: int,
+        pin: str | None,
+        now: datetime,
+    ) -> list[retention.Removal]:
+        """`known`: every version the view knows, oldest first (as its status.versions lists them)."""
+        if job is None or job_obj is None or job.output.deletion_policy != "Delete":
+            return []
+        job_status = job_obj.get("status") or {}
+        up = job_status.get("upgrade") or {}
+        protected = {
+            pin,
+            job.version,
+            job_status.get("activeVersion"),
+            up.get("toVersion"),
+            up.get("previousVersion"),
+            *(d.get("version") for d in job_status.get("deployments") or []),
+        }
+        window = duration(job.upgrade.rollback_window)
+        building: set[str] = set()
+        for r in runs:
+            st = r.get("status") or {}
+            phase = st.get("phase") or "Pending"
+            if phase in replay.BEFORE_CUTOVER:
+                building.add(str((r.get("spec") or {}).get("version")))
+            if phase not in replay.FINAL:
+                cut = st.get("cutover") or {}
+                protected |= {
+                    (r.get("spec") or {}).get("version"),
+                    cut.get("fromVersion"),
+                    cut.get("toVersion"),
+                    cut.get("replacedVersion"),
+                }
+            try:
+                window = max(window, duration(ReplayRunSpec.model_validate(r["spec"]).rollback_window))
+            except ValueError:
+                continue
+        superseded = retention.superseded_times(job_status.get("history") or [])
+        listed = [
+            retention.OutputVersion(
+                v,
+                physical(v),
+                "Active"
+                if v == active
+                else "Previous"
+                if v == previous
+                else "Building"
+                if v in building
+                else "Retired",
+                superseded.get(v),
+            )
+            for v in known
+        ]
+        removals = retention.removable_outputs(
+            listed,
+            retain=retain,
+            deletion_policy=job.output.deletion_policy,
+            window=window,
+            now=now,
+            protected={p for p in protected if p},
+            reads=reads,
+        )
+        return [r for r in removals if (namespace, view_name, r.physical) not in self.gone]
+
+    async def remove(
+        self,
+        kube: Kube,
+        namespace: str,
+        view_name: str,
+        job: StreamJobSpec,
+        view: ServedView,
+        kafka: KafkaAdmin | None,
+        removals: list[retention.Removal],
+    ) -> tuple[list[retention.Removal], list[Event]]:
+        """Drop the tables or topics; what is gone (now or before), and the events to say of it: one for
+        what was removed now."""
+        done: list[retention.Removal] = []
+        said: list[retention.Removal] = []  # not those found gone already (e.g. after a restart)
+        events: list[Event] = []
+        for removal in removals:
+            key = (namespace, view_name, removal.physical)
+            try:
+                dropped = await self._drop(kube, namespace, job, view, kafka, removal.physical)
+                if dropped is not None:
+                    done.append(removal)
+                    self.gone.add(key)
+                    self.failed.pop(key, None)
+                if dropped:
+                    said.append(removal)
+            except Exception as exc:  # a backend error is said once and retried at the next look
+                message = (
+                    f"removing {removal.physical} of retired {', '.join(removal.versions)} failed: {exc}"
+                )
+                if self.failed.get(key) != message:
+                    self.failed[key] = message
+                    events.append(Event("Warning", "RetiredOutputNotRemoved", message[:1024]))
+        if said:
+            outputs = "; ".join(f"{r.physical} ({', '.join(r.versions)})" for r in said)
+            message = (
+                f"removed the outputs of retired versions beyond retainVersions, their rollback window over "
+                f"(deletionPolicy Delete): {outputs}"
+            )
+            events.append(Event("Normal", "RetiredOutputsRemoved", message[:1024]))
+        return done, events
+
+    async def _drop(
+        self,
+        kube: Kube,
+        namespace: str,
+        job: StreamJobSpec,
+        view: ServedView,
+        kafka: KafkaAdmin | None,
+        physical: str,
+    ) -> bool | None:
+        """True: removed now; False: it was not there; None: nothing here can remove it."""
+        if view.kind == "postgres":
+            return await view.remove(physical)  # refuses the table the view reads
+        if job.source.kafka.cluster_ref:
+            # Strimzi's KafkaTopic (the StreamJob owns it under Delete): the topic operator deletes the topic.
+            api = await kube.preferred("KafkaTopic", STRIMZI_APIS)
+            if api is None:
+                return None
+            ns = job.source.kafka.namespace or namespace
+            return await kube.delete(api, "KafkaTopic", ns, kafka_topic_name(physical))
+        if kafka is not None:
+            return await kafka.delete_topic(physical)
+        return None
+
+
+def mark_removing(
+    versions: list[dict[str, Any]],
+    removals: list[retention.Removal],
+    physical: Callable[[str | None], str | None],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """status.versions with the versions whose output is about to go listed as Removing (the intent)."""
+    going = {v for r in removals for v in r.versions}
+    out = [{**v, "state": REMOVING} if v["name"] in going else v for v in versions]
+    listed = {v["name"] for v in out}
+    out += [
+        {"name": v, "physical": physical(v) or "", "created": ts(now), "state": REMOVING}
+        for r in removals
+        for v in r.versions
+        if v not in listed
+    ]
+    while len(out) > 32:  # the CRD's maxItems: retired entries make room first
+        out.remove(next((v for v in out if v["state"] == "Retired"), out[0]))
+    return out
+
+
+def forget_removed(versions: list[dict[str, Any]], done: list[retention.Removal]) -> list[dict[str, Any]]:
+    gone = {v for r in done for v in r.versions}
+    return [v for v in versions if not (v["name"] in gone and v["state"] == REMOVING)]
+
+
+RETENTION = OutputRetention()
