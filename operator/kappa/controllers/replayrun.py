@@ -138,11 +138,12 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
         self._track(ctx, decision.state.phase)
         try:
             await self._act(ctx, decision.actions, admin)
-        except RuntimeUnavailable as exc:
-            message = f"{exc}; retrying"
-            await self._write(
-                obj, {}, stalled("FlinkUnavailable", message), once(status, "FlinkUnavailable", message), now
-            )
+        except (RuntimeUnavailable, KafkaException) as exc:  # e.g. the broker went during the replay set-up
+            reason, why = _outage(exc, admin)
+            if reason is None:
+                raise
+            message = f"{why}; retrying"
+            await self._write(obj, {}, stalled(reason, message), once(status, reason, message), now)
             return
         self._export(ctx, decision.state.phase)
 
