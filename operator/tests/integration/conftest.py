@@ -99,9 +99,11 @@ def kappa_operator(
 ) -> Iterator[OperatorProcess]:
     """`kappa run` under the shipped RBAC, started once FKO's and Strimzi's CRDs are installed."""
     log = tmp_path_factory.mktemp("operator-log") / "operator.log"
+    # A savepoint history of 3 (24 by default), so that a story goes beyond it in a few upgrades. In this
+    # process's environment, so that every restart of an operator in the session keeps it.
+    os.environ.setdefault("KAPPA_SAVEPOINT_HISTORY", "3")
     operator = OperatorProcess(operator_kubeconfig, log, health_port=free_port(), metrics_port=free_port())
-    # A savepoint history of 3 (24 by default), so that a story goes beyond it in a few upgrades.
-    operator.start(env={"KAPPA_SAVEPOINT_HISTORY": "3"})
+    operator.start()
     yield operator
     operator.stop()
     print(f"operator log: {log}")

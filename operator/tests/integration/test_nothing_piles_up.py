@@ -5,8 +5,8 @@ rollback window under deletionPolicy Delete only. Never what a rollback, a runni
 The session operator keeps a savepoint history of 3 (conftest.py). FKO's FlinkStateSnapshot controller is
 played by tests/doubles/snapshots.py, next to the FKO double.
 
-Runtime: the savepoint story about 110 s (a first deploy and four upgrades through the FKO double, on a loaded
-2-core machine).
+Runtime: the savepoint story 90-110 s (a first deploy and four upgrades through the FKO double, on a loaded
+2-core machine), the outputs story 55-70 s (two replays in the shop), plus their fixtures' set-up.
 """
 
 from __future__ import annotations
