@@ -14,7 +14,7 @@ import kopf
 from pydantic import ValidationError
 
 from kappa.adapters import metrics
-from kappa.adapters.alias import AliasError, AliasMoved
+from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable
 from kappa.adapters.kube import Kube
 from kappa.adapters.serving import ServedView
 from kappa.api.base import API_VERSION, GROUP, VERSION
@@ -151,6 +151,10 @@ class MaterializedViewReconciler:
                 message = str(exc)
                 conditions = stalled("AliasMoved", message)
                 events = once(status, "AliasMoved", message)
+            except BackendUnavailable as exc:  # an outage, not a failed switch: said as one
+                message = f"{exc}; the switch of {view.describe()} is retried"
+                conditions = stalled("BackendUnavailable", message)
+                events = once(status, "BackendUnavailable", message)
             except AliasError as exc:
                 message = f"switching {view.describe()} failed, retried: {exc}"
                 conditions = stalled("SwitchFailed", message)

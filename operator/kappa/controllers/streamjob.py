@@ -745,7 +745,8 @@ async def reconcile_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Log
     await _locked(memo, str(meta["namespace"]), str(meta["name"]), logger)
 
 
-@kopf.timer(GROUP, VERSION, "streamjobs", interval=INTERVAL, initial_delay=INTERVAL)
+# backoff: after a failed poll (the API server away) the next one comes at the interval, not Kopf's 60 s.
+@kopf.timer(GROUP, VERSION, "streamjobs", interval=INTERVAL, initial_delay=INTERVAL, backoff=INTERVAL)
 async def poll_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     await _locked(memo, str(meta["namespace"]), str(meta["name"]), logger)
 
