@@ -7,6 +7,8 @@ import asyncio
 import base64
 import contextlib
 import os
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +18,9 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
 FIELD_MANAGER = "kappa-operator"
+NOT_SERVED_TTL = 10.0
+"""Seconds a kind found not served is taken as not served without asking again (a CRD installed meanwhile is
+seen at most this late)."""
 
 
 def load_api_client() -> client.ApiClient:
@@ -56,18 +61,24 @@ class Kube:
         api = api_client or load_api_client()
         api.user_agent = FIELD_MANAGER  # managedFields name us, also for merge patches
         self._dynamic = DynamicClient(api)
+        self._not_served: dict[tuple[str, str], float] = {}  # (api_version, kind) -> look again after
+        self._discovery = threading.Lock()
 
     def _resource(self, api_version: str, kind: str) -> Any:
-        try:
-            return self._dynamic.resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError:
-            pass
-        # The discovery cache predates a CRD installed since: look again once.
-        self._dynamic.resources.invalidate_cache()
-        try:
-            return self._dynamic.resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError as exc:
-            raise NotServed(f"{kind} ({api_version}) is not served by this cluster") from exc
+        # One thread at a time: the client's discovery cache is not thread-safe. A miss empties it, and a
+        # lookup in another thread meanwhile raised KeyError('resources') (46 of 50 concurrent looks for a
+        # kind that is not served). Hits are dictionary lookups: the lock is held long only on a miss.
+        with self._discovery:
+            try:
+                return self._dynamic.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                pass
+            # The discovery cache predates a CRD installed since: look again once.
+            self._dynamic.resources.invalidate_cache()
+            try:
+                return self._dynamic.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError as exc:
+                raise NotServed(f"{kind} ({api_version}) is not served by this cluster") from exc
 
     # -- blocking bodies ------------------------------------------------------------------------------
 
@@ -143,9 +154,15 @@ class Kube:
         return base64.b64decode(encoded).decode() if encoded else None
 
     def _served(self, api_version: str, kind: str) -> bool:
+        # A miss costs two rediscoveries of every API group (the client's and _resource's). Asked at each
+        # look of each resource, a kind that is not served (Strimzi's Kafka on a cluster without it) kept the
+        # worker threads busy rediscovering: remember the answer for NOT_SERVED_TTL seconds.
+        if time.monotonic() < self._not_served.get((api_version, kind), 0.0):
+            return False
         try:
             self._resource(api_version, kind)
         except NotServed:
+            self._not_served[(api_version, kind)] = time.monotonic() + NOT_SERVED_TTL
             return False
         return True
 

@@ -245,7 +245,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
                 job, obj, lineage.get(serving, serving), replayed[1] if replayed else None
             )
             if not topic_ok and any(c.type == "Ready" and c.status for c in decision.conditions):
-                failed = "Ready=False" in topic_why or "not served" in topic_why
+                failed = any(w in topic_why for w in ("Ready=False", "not served", "cannot be created"))
                 held = (
                     stalled("OutputTopicFailed", topic_why)
                     if failed
@@ -559,7 +559,16 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             api_version=api,
             owned=job.output.deletion_policy == "Delete",
         )
-        applied = await self.kube.apply(topic)
+        try:
+            applied = await self.kube.apply(topic)
+        except ApiException as exc:
+            if exc.status not in (403, 404):
+                raise
+            # The Kafka cluster's namespace is missing, or closed to the operator: the user's to fix.
+            return False, (
+                f"KafkaTopic {topic['metadata']['name']} cannot be created in namespace "
+                f"{topic['metadata']['namespace']} (spec.source.kafka.namespace): {_api_message(exc)}"
+            )
         ok, why = kafka_topic_ready(applied)
         return ok, f"KafkaTopic {topic['metadata']['name']}: {why}"
 
