@@ -87,10 +87,12 @@ DEADLINES = [
     ("StreamJob", "spec.upgrade.canary.duration"),
     ("ReplayRun", "spec.catchUp.timeout"),
     ("ReplayRun", "spec.validation.timeout"),
+    ("ReplayRun", "spec.timeouts.pending"),
     ("ReplayRun", "spec.timeouts.preflight"),
     ("ReplayRun", "spec.timeouts.replaying"),
     ("ReplayRun", "spec.timeouts.awaitingApproval"),
     ("ReplayRun", "spec.timeouts.cuttingOver"),
+    ("ReplayRun", "spec.timeouts.cleanup"),
     ("MaterializedView", "spec.backend.postgres.lockTimeout"),
 ]
 MAY_BE_ZERO = [
