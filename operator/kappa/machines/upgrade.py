@@ -227,7 +227,9 @@ def decide_suspension(
                 conditions=stalled("SavepointFailed", message),
                 requeue_after=10,
             )
-        if dep.desired_state != "suspended":
+        if dep.desired_state != "suspended" and state.deadline is None:
+            # Begun once: a deployment that does not take the change yet keeps this deadline, and no event
+            # or status write is repeated at every look.
             return UpgradeDecision(
                 UpgradeState(
                     **{**state.__dict__, "deadline": now + spec.savepoint_timeout, "overdue": False}
@@ -248,7 +250,7 @@ def decide_suspension(
             f"{state.active} took no savepoint within spec.upgrade.savepointTimeout "
             f"({spec.savepoint_timeout}); still asking for it",
         )
-    if dep.desired_state == "suspended":
+    if dep.desired_state == "suspended" and state.deadline is None:
         message = f"resuming {state.active} from {dep.upgrade_savepoint_path}"
         return UpgradeDecision(
             UpgradeState(**{**state.__dict__, "deadline": now + spec.readiness_timeout, "overdue": False}),
@@ -257,7 +259,7 @@ def decide_suspension(
             events=[Event("Normal", "Resuming", message)],
             requeue_after=2,
         )
-    if dep.job_state != RUNNING:
+    if dep.job_state != RUNNING or dep.desired_state == "suspended":
         return _waiting(
             state,
             now,

@@ -500,6 +500,17 @@ ASKED_TO_RESUME = Deployment(desired_state="running", job_state="CREATED", lifec
 IDLE_DEADLINES = [
     # name, state, observed, spec, now → deadline, stalled reason, events
     ("suspend starts", IDLE_V1, HEALTHY, SUSPEND, at(0), at(2), None, ["Suspending"]),
+    # The deployment has not taken the change yet (or is missing): the same deadline, no event again.
+    (
+        "suspend not taken yet",
+        dataclasses.replace(IDLE_V1, deadline=at(2)),
+        HEALTHY,
+        SUSPEND,
+        at(1),
+        at(2),
+        None,
+        [],
+    ),
     (
         "suspend within",
         dataclasses.replace(IDLE_V1, deadline=at(2)),
