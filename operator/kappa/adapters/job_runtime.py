@@ -66,8 +66,10 @@ class JobRuntime(Protocol):
         """Stop the version's job (no savepoint) and forget it; False when it was already gone."""
         ...
 
-    async def release(self, namespace: str, job: str) -> None:
-        """The StreamJob is going: stop whatever still runs that the garbage collector would not stop."""
+    async def release(self, namespace: str, job: str, *, abandon: bool = False) -> list[str]:
+        """The StreamJob is going: stop whatever still runs that the garbage collector would not stop.
+        `abandon`: the runtime is unreachable and the deletion will not wait any longer; let go anyway and
+        return the ids of the jobs that may still run there, for someone to cancel."""
         ...
 
     async def dispose_savepoint(self, namespace: str, deployment: str, path: str) -> Disposal:
@@ -97,8 +99,8 @@ class FlinkDeploymentRuntime:
     async def delete(self, namespace: str, deployment: str) -> bool:
         return await self.kube.delete(FD_API, "FlinkDeployment", namespace, deployment)
 
-    async def release(self, namespace: str, job: str) -> None:
-        return None  # owned by the StreamJob: the garbage collector deletes them, and FKO cancels the jobs
+    async def release(self, namespace: str, job: str, *, abandon: bool = False) -> list[str]:
+        return []  # owned by the StreamJob: the garbage collector deletes them, and FKO cancels the jobs
 
     async def dispose_savepoint(self, namespace: str, deployment: str, path: str) -> Disposal:
         """FKO disposes of a savepoint when a FlinkStateSnapshot with `disposeOnDelete` that it completed is
@@ -216,6 +218,11 @@ def _as_deployment(cm: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _may_run(rec: Record) -> bool:
+    """The record's job may still run on the cluster: live, or submitted with no answer seen yet."""
+    return bool(rec.job_id) and rec.job_state in session_job.LIVE_STATES | {None, "RECONCILING"}
+
+
 class SessionRuntime:
     """A Flink session cluster over REST. SQL jobs run the SQL runner jar (uploaded once); jar jobs name a
     local jar file (`file:///…` or a path). Job ids are chosen per attempt and recorded before each submit."""
@@ -295,12 +302,24 @@ class SessionRuntime:
         await self.kube.delete("v1", "ConfigMap", namespace, _record_name(deployment))
         return True
 
-    async def release(self, namespace: str, job: str) -> None:
+    async def release(self, namespace: str, job: str, *, abandon: bool = False) -> list[str]:
         found = await self.kube.select(
             "v1", "ConfigMap", namespace, f"kappa.dev/job={job},{RUNTIME_LABEL}=session"
         )
+        left: list[str] = []
         for cm in found:
-            await self._forget(cm)
+            try:
+                await self._forget(cm)
+            except RuntimeUnavailable:
+                if not abandon:
+                    raise
+                # The record goes all the same (its finalizer would otherwise hold it, and the namespace,
+                # forever); the job id it names is reported instead.
+                rec = _record_of(cm)
+                if _may_run(rec):
+                    left.append(str(rec.job_id))
+                await self._forget(cm, cancel=False)
+        return left
 
     async def dispose_savepoint(self, namespace: str, deployment: str, path: str) -> Disposal:
         await self._guard(self.rest.dispose_savepoint(path))  # any session cluster's JobManager can
@@ -308,10 +327,10 @@ class SessionRuntime:
 
     # -- one step of machines/session_job.py per look ----------------------------------------------------
 
-    async def _forget(self, cm: dict[str, Any]) -> None:
+    async def _forget(self, cm: dict[str, Any], *, cancel: bool = True) -> None:
         """Cancel the record's job if it still runs, then let the record go (its finalizer)."""
         rec = _record_of(cm)
-        if rec.job_id and rec.job_state in session_job.LIVE_STATES | {None, "RECONCILING"}:
+        if cancel and rec.job_id and _may_run(rec):
             await self._guard(self.rest.cancel(rec.job_id))
         finalizers = cm["metadata"].get("finalizers") or []
         if FINALIZER in finalizers:
@@ -326,7 +345,7 @@ class SessionRuntime:
                         "v1", "ConfigMap", cm["metadata"]["namespace"], cm["metadata"]["name"]
                     )
                     if fresh is not None:
-                        await self._forget(fresh)
+                        await self._forget(fresh, cancel=cancel)
 
     async def _guard(self, call: Any) -> Any:
         """An unreachable cluster is an outage: logged once when it starts and once when it ends."""

@@ -602,15 +602,27 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             )
             return True
         asked = dt(obj["metadata"]["deletionTimestamp"]) or datetime.now(UTC)
+        status = obj.get("status") or {}
+        saved = False
         try:
-            done = await self._final_savepoint(runtime, obj, job, asked)
-            if done:
-                await runtime.release(namespace, name)
-            return done
-        except RuntimeUnavailable as exc:
-            if datetime.now(UTC) - asked <= duration(job.upgrade.savepoint_timeout):
+            if not await self._final_savepoint(runtime, obj, job, asked):
                 return False
-            kopf.event(body, type="Warning", reason="FinalSavepointFailed", message=f"{exc}; giving up")
+            saved = True
+            await runtime.release(namespace, name)
+            return True
+        except RuntimeUnavailable as exc:
+            # An outage: wait for it up to savepointTimeout, unless no version ever ran (nothing to keep).
+            never = _never_ran(status)
+            if not never and datetime.now(UTC) - asked <= duration(job.upgrade.savepoint_timeout):
+                return False
+            left = await runtime.release(namespace, name, abandon=True)
+            if not saved:
+                reason = "FinalSavepointSkipped" if never else "FinalSavepointFailed"
+                what = f"{status.get('activeVersion')} never ran" if never else "giving up"
+                kopf.event(body, type="Warning", reason=reason, message=f"{exc}; {what}")
+            if left:
+                message = f"{exc}: cancel there what may still run: job {', '.join(left)}"
+                kopf.event(body, type="Warning", reason="JobsLeftRunning", message=message)
             return True
 
     async def _final_savepoint(
@@ -619,11 +631,22 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         status: dict[str, Any] = obj.get("status") or {}
         active = status.get("activeVersion")
-        fd = await runtime.get(namespace, names.deployment_name(name, active or "-"))
-        if not active or fd is None:
-            return True
         body = kopf.Body(cast(kopf.RawBody, obj))
+        if not active:
+            starting = (status.get("upgrade") or {}).get("toVersion")
+            if starting:
+                message = f"{starting} was not active yet: only an active version's state is kept"
+                kopf.event(body, type="Normal", reason="FinalSavepointSkipped", message=message)
+            return True
+        fd = await runtime.get(namespace, names.deployment_name(name, active))
+        if fd is None:
+            return True
         view = deployment_view(fd)
+        if view.job_state in NOT_STARTED and _never_ran(status):
+            # FKO takes no savepoint of a job that is not running (it would wait for one, as we would).
+            message = f"{active} never ran: no state to keep"
+            kopf.event(body, type="Normal", reason="FinalSavepointSkipped", message=message)
+            return True
         if view.desired_state != "suspended":
             intent("streamjob", namespace, name, ["Finalizing"])  # deletionTimestamp is the intent
             try:
@@ -724,6 +747,22 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
         )
 
 
+FINALIZE_LOOKS = 30
+
+NOT_STARTED = frozenset({None, "RECONCILING", "CREATED", "INITIALIZING"})
+"""Job states seen before a job has processed anything (FKO sets RECONCILING at submit)."""
+
+
+def _never_ran(status: dict[str, Any]) -> bool:
+    """Nothing of the active version's job was ever seen running: no state a final savepoint could keep."""
+    active = status.get("activeVersion")
+    if not active:
+        return True
+    seen = [d.get("jobState") for d in status.get("deployments") or [] if d.get("version") == active]
+    saved = any(s.get("version") == active for s in status.get("savepoints") or [])
+    return all(state in NOT_STARTED for state in seen) and not saved and status.get("stableVersion") != active
+
+
 def _api_message(exc: ApiException) -> str:
     try:
         return str(json.loads(exc.body or "{}").get("message") or exc.reason)
@@ -766,7 +805,10 @@ async def finalize_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logg
     garbage collector removes the deployments. Outputs stay unless spec.output.deletionPolicy is Delete."""
     namespace, name = str(meta["namespace"]), str(meta["name"])
     reconciler = _reconciler(memo)
-    async with memo.streamjob_locks.setdefault((namespace, name), asyncio.Lock()):
-        done = await reconciler.finalize(namespace, name)
-    if not done:
-        raise kopf.TemporaryError("waiting for the final savepoint", delay=2)
+    # Looks every 2 s, but hands back to Kopf (which logs each retry as an error) once a minute only.
+    for _look in range(FINALIZE_LOOKS):
+        async with memo.streamjob_locks.setdefault((namespace, name), asyncio.Lock()):
+            if await reconciler.finalize(namespace, name):
+                return
+        await asyncio.sleep(2)
+    raise kopf.TemporaryError("waiting for the final savepoint", delay=2)

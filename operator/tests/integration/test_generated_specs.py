@@ -452,15 +452,22 @@ def test_generated_specs_are_refused_naming_a_field_or_reconciled_with_a_conditi
         for plural in PLURALS.values():
             custom.delete_collection_namespaced_custom_object(GROUP, VERSION, ns, plural)
     deadline = time.monotonic() + DELETED_WITHIN
-    left = {"?"}
+    left: dict[str, dict[str, Any]] = {"?": {}}
     while left and time.monotonic() < deadline:
         time.sleep(2)
         left = {
-            f"{plural}/{o['metadata']['name']}"
+            f"{plural}/{o['metadata']['name']}": o
             for plural in PLURALS.values()
             for o in custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural)["items"]
         }
     print(f"deleted in {DELETED_WITHIN - (deadline - time.monotonic()):.0f}s")
+    if left:  # what holds them, so that a failure explains itself
+        log = kappa_operator.log()[log_start:]
+        for key, obj in sorted(left.items())[:3]:
+            name = obj["metadata"]["name"]
+            print(f"--- {key}: finalizers {obj['metadata'].get('finalizers')}")
+            print(json.dumps({"spec": obj.get("spec"), "status": obj.get("status")})[:3000])
+            print("\n".join([line for line in log.splitlines() if name in line][-15:]))
     assert not left, f"{len(left)} not deleted in {DELETED_WITHIN:.0f}s, e.g. {sorted(left)[:5]}"
     assert kappa_operator.exited() is None, f"the operator died: {kappa_operator.log()[-3000:]}"
     log = kappa_operator.log()[log_start:]

@@ -7,6 +7,7 @@ FKO and the Strimzi topic operator are played by the doubles in tests/doubles (t
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -265,6 +266,66 @@ def test_deletion_takes_and_records_a_final_savepoint_and_keeps_the_output(
         time.sleep(0.5)
     topics = json.loads(kubectl("get", "kafkatopics", "-o", "json"))["items"]
     assert [t["spec"]["topicName"] for t in topics] == ["sessions.v1"]  # deletionPolicy Retain
+
+
+def test_deleting_a_streamjob_that_never_ran_on_an_unreachable_session_cluster_does_not_wait(
+    kubectl: Kubectl, kappa_operator: OperatorProcess
+) -> None:
+    """Found by the generated specs: such a deletion waited spec.upgrade.savepointTimeout (10 min by default)
+    for a savepoint of a job that had never run, and giving up then left the version's session records
+    behind, each held by its finalizer, and the namespace with them."""
+    job = streamjob()
+    job["spec"]["runtime"] = {"type": "Session", "session": {"restURL": "http://127.0.0.1:1"}}
+    job["spec"]["upgrade"]["savepointTimeout"] = "90m"
+    kubectl.apply(job)
+    wait(
+        kubectl,
+        "the outage reported",
+        lambda o: conditions(o).get("Ready", {}).get("reason") == "FlinkUnavailable",
+    )
+    assert kubectl("get", "configmaps", "-l", "kappa.dev/job=sessionizer", "-o", "name").strip()
+
+    started = time.monotonic()
+    kubectl("delete", "sj", "sessionizer", "--wait=true", "--timeout=60s")
+    took = time.monotonic() - started
+
+    said = {
+        e["reason"]: e["message"]
+        for e in json.loads(kubectl("get", "events", "-o", "json"))["items"]
+        if e["reason"] in ("FinalSavepointSkipped", "FinalSavepointFailed", "JobsLeftRunning")
+    }
+    assert said.keys() == {"FinalSavepointSkipped", "JobsLeftRunning"}, said
+    assert said["FinalSavepointSkipped"] == "v1 was not active yet: only an active version's state is kept"
+    # The job id it chose for its submission: the submission may have reached the cluster.
+    left = said["JobsLeftRunning"]
+    assert "127.0.0.1:1 unreachable" in left and re.search(r"job [0-9a-f]{32}$", left), left
+    # Its records went too: nothing holds the namespace.
+    assert not kubectl("get", "configmaps", "-l", "kappa.dev/job=sessionizer", "-o", "name").strip()
+    print(f"\ndeleted in {took:.1f} s: {left}")
+
+
+def test_deleting_a_streamjob_whose_first_version_is_still_starting_does_not_wait(
+    kappa_operator: OperatorProcess, kubectl: Kubectl, fko: FakeFlinkOperator, strimzi: FakeTopicOperator
+) -> None:
+    """Deletion keeps an active version's state; a first version still starting is not active yet."""
+    fko.start_delay("sessionizer-v1", 300, namespace=str(kubectl.namespace))
+    job = streamjob()
+    job["spec"]["upgrade"]["savepointTimeout"] = "90m"
+    kubectl.apply(job)
+    wait(kubectl, "v1 deploying", lambda o: "sessionizer-v1" in flinkdeployments(kubectl))
+    started = time.monotonic()
+    kubectl("delete", "sj", "sessionizer", "--wait=true", "--timeout=60s")
+    took = time.monotonic() - started
+    said = [
+        e
+        for e in json.loads(kubectl("get", "events", "-o", "json"))["items"]
+        if e["reason"].startswith("Final")
+    ]
+    assert [(e["reason"], e["message"]) for e in said] == [
+        ("FinalSavepointSkipped", "v1 was not active yet: only an active version's state is kept")
+    ]
+    assert not fko.savepoints(str(kubectl.namespace), "sessionizer-v1")
+    print(f"\ndeleted in {took:.1f} s")
 
 
 def test_deleting_the_namespace_of_a_streamjob_is_quiet(
