@@ -353,10 +353,11 @@ class ReplayRunStatus(CommonStatus):
         description="The head when the replay began (live), or the bounded end: progress is measured to it.",
     )
     throttle: ThrottleStatus | None = None
-    cleanup: Literal["Pending", "Done"] | None = Field(
+    cleanup: Literal["Pending", "Done", "Failed"] | None = Field(
         default=None,
         description="The end state's remaining work: removal after abort or failure, the previous version's "
-        "decommission, a backfill's stop, or a rollback's switch back. Done once it is finished.",
+        "decommission, a backfill's stop, or a rollback's switch back. Done once it is finished; Failed past "
+        "spec.timeouts.cleanup (the Stalled condition names what is left).",
     )
     consumer_group: str | None = Field(default=None, max_length=255)
     deployment: str | None = Field(default=None, max_length=253)

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
+from confluent_kafka import Consumer
 
 from kappa.controllers.failpoints import EXIT_CODE as FAILPOINT_EXIT
 from tests.doubles.fko import FakeFlinkOperator
@@ -275,6 +276,51 @@ def test_an_aborted_run_removes_its_deployment_group_and_output(
     assert not shop.table_exists("sessions_v2")
     assert shop.view_table() == "sessions_v1"
     assert shop.read_view()[0] == {"v1"}
+
+
+def test_a_cleanup_that_cannot_finish_stops_at_its_deadline_and_names_what_is_left(
+    shop: Shop, kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    """A consumer nobody knows of stays in the replay's group, so the abort can never delete the group: past
+    spec.timeouts.cleanup the run says so once and names it (the API server refused `cleanup: Failed`, which
+    the status schema did not list, so the deadline never showed)."""
+    ns = str(kubectl.namespace)
+    group = f"{ns}.sessionizer.v2"
+    # v2's job never starts: the stray member is the group's only one (a member joining a group that a job
+    # commits to standalone, as Flink does, makes the job's commits fail).
+    fko.start_delay("sessionizer-v2", 600, namespace=ns)
+    kubectl.apply(replayrun("fix-revenue", timeouts={"cleanup": "10s"}))
+    wait_run(kubectl, "fix-revenue", "Replaying", timeout=60)
+    stray = Consumer({"bootstrap.servers": shop.bootstrap, "group.id": group, "enable.auto.commit": False})
+    stray.subscribe([shop.topic])
+    stop = threading.Event()
+
+    def stay() -> None:
+        while not stop.is_set():
+            stray.poll(0.5)
+
+    member = threading.Thread(target=stay, daemon=True)
+    member.start()
+    try:
+        kubectl("annotate", "rr", "fix-revenue", "kappa.dev/abort=oops")
+        failed = kubectl.wait_for(
+            "rr",
+            "fix-revenue",
+            lambda o: (o.get("status") or {}).get("cleanup") == "Failed",
+            timeout=90,
+            what="cleanup Failed",
+        )
+        stalled = conditions(failed)["Stalled"]
+        assert stalled["status"] == "True" and stalled["reason"] == "CleanupFailed", stalled
+        assert f"consumer group {group}" in stalled["message"], stalled["message"]
+        assert "spec.timeouts.cleanup" in stalled["message"], stalled["message"]
+        time.sleep(12)  # more looks past the deadline: still one event
+        assert reasons(kubectl, "fix-revenue").count("CleanupTimedOut") == 1
+        assert group in shop.groups()  # nothing is removed behind the user's back after the deadline
+    finally:
+        stop.set()
+        member.join(timeout=10)
+        stray.close()
 
 
 def test_a_rollback_in_the_window_restores_v1_from_its_final_savepoint(
