@@ -84,7 +84,10 @@ class ViewVersion(KappaModel):
     name: str = Field(max_length=20)
     physical: str = Field(max_length=512, description="Table or topic holding this version.")
     created: datetime | None = None
-    state: str = Field(max_length=32, description="Building, Ready, Active, Previous, Retired.")
+    state: str = Field(
+        max_length=32,
+        description="Building, Active, Previous, Retired, or Removing (its output is being removed).",
+    )
 
 
 class MaterializedViewStatus(CommonStatus):
