@@ -26,6 +26,9 @@ from kappa.render.replay import output_table, output_topic
 
 log = logging.getLogger(__name__)
 ACTIVE = frozenset(replay.BEFORE_CUTOVER | {"CuttingOver", "Observing"})
+_PREFLIGHT_DOWN: set[tuple[str, str]] = set()
+"""Runs whose preflight could not reach Kafka at the last look: said when it starts and when it ends, not at
+every retry."""
 
 
 def _eta(seconds: float | None) -> str | None:
@@ -127,8 +130,15 @@ class ReplayObservations(ReplayBase):
             checks.append(Check("Start", "Error", "InvalidStart", f"spec.from: {exc}"))
             return tuple(checks)
         except Exception as exc:  # the cluster is unreachable: check again until the deadline
-            log.warning("ReplayRun %s/%s: preflight could not run: %s", ctx.namespace, ctx.name, exc)
+            if (ctx.namespace, ctx.name) not in _PREFLIGHT_DOWN:
+                _PREFLIGHT_DOWN.add((ctx.namespace, ctx.name))
+                log.warning(
+                    "ReplayRun %s/%s: preflight could not run, retrying: %s", ctx.namespace, ctx.name, exc
+                )
             return None
+        if (ctx.namespace, ctx.name) in _PREFLIGHT_DOWN:
+            _PREFLIGHT_DOWN.discard((ctx.namespace, ctx.name))
+            log.info("ReplayRun %s/%s: preflight reaches Kafka again", ctx.namespace, ctx.name)
         out_topic = output_topic(job, run)
         topic_exists = bool(out_topic) and await admin.topic_exists(out_topic or "")
         rate = (

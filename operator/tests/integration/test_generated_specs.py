@@ -472,6 +472,10 @@ def test_generated_specs_are_refused_naming_a_field_or_reconciled_with_a_conditi
     assert kappa_operator.exited() is None, f"the operator died: {kappa_operator.log()[-3000:]}"
     log = kappa_operator.log()[log_start:]
     assert "Traceback" not in log, log[log.index("Traceback") - 2000 : log.index("Traceback") + 3000]
+    # An outage is said when it starts, not at every retry (each unreachable run's preflight said it once a
+    # minute).
+    said = Counter(re.findall(r"ReplayRun (\S+): preflight could not run", log))
+    assert max(said.values(), default=0) <= 1, f"said at every retry: {said.most_common(3)}"
 
 
 def _check(
