@@ -670,12 +670,15 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
                 return True
             return False
         fresh = view.savepoint_at is None or view.savepoint_at >= asked - timedelta(seconds=1)
-        if view.upgrade_savepoint_path and fresh:
+        # Suspended before the deletion (spec.suspend): its suspension's savepoint is its last state, and
+        # FKO takes no other of a job that is not running.
+        stopped = view.job_state in ("FINISHED", "SUSPENDED") or view.lifecycle == "SUSPENDED"
+        if view.upgrade_savepoint_path and (fresh or stopped):
             path = view.upgrade_savepoint_path
             await self._record_final_savepoint(obj, active, path)
             self.lag.untrack(names.consumer_group(namespace, name, active))
             return True
-        if view.job_state in ("FAILED", "CANCELED"):
+        if view.job_state in ("FAILED", "CANCELED") or stopped:
             # Nothing runs that could take a savepoint: waiting for one would only hold the deletion.
             kopf.event(
                 body,

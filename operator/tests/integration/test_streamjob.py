@@ -268,6 +268,35 @@ def test_deletion_takes_and_records_a_final_savepoint_and_keeps_the_output(
     assert [t["spec"]["topicName"] for t in topics] == ["sessions.v1"]  # deletionPolicy Retain
 
 
+def test_deleting_a_suspended_streamjob_keeps_its_suspension_savepoint_and_does_not_wait(
+    live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    """Found by the generated specs (CI of stop 17): a suspended StreamJob's deletion waited
+    spec.upgrade.savepointTimeout for a savepoint newer than its suspension, which FKO never takes of a job
+    that is not running. Its last state is the suspension's savepoint: that is the final one."""
+    ns = str(kubectl.namespace)
+    kubectl("patch", "sj", "sessionizer", "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    wait(kubectl, "Suspended", lambda o: ready(o) and o["status"].get("phase") == "Suspended")
+    savepoint = fko.savepoints(ns, "sessionizer-v1")[-1]
+    time.sleep(2)  # the deletion comes after the suspension's savepoint, as a user's would
+    later = '{"spec":{"upgrade":{"savepointTimeout":"90m"}}}'  # were it waited for, the test would time out
+    kubectl("patch", "sj", "sessionizer", "--type=merge", "-p", later)
+
+    started = time.monotonic()
+    kubectl("delete", "sj", "sessionizer", "--wait=true", "--timeout=60s")
+    took = time.monotonic() - started
+
+    assert fko.savepoints(ns, "sessionizer-v1")[-1] == savepoint  # none asked of a stopped job
+    assert kubectl.get("flinkstatesnapshot", "sessionizer-v1-final")["spec"]["savepoint"]["path"] == savepoint
+    said = [
+        (e["reason"], e["message"])
+        for e in json.loads(kubectl("get", "events", "-o", "json"))["items"]
+        if e["reason"].startswith("FinalSavepoint")
+    ]
+    assert said == [("FinalSavepoint", f"final savepoint of v1: {savepoint}")], said
+    print(f"\ndeleted in {took:.1f} s")
+
+
 def test_deleting_a_streamjob_that_never_ran_on_an_unreachable_session_cluster_does_not_wait(
     kubectl: Kubectl, kappa_operator: OperatorProcess
 ) -> None:
