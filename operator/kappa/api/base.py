@@ -315,3 +315,38 @@ class CommonStatus(KappaModel):
     conditions: list[Condition] = conditions_field()
     handled_requests: HandledRequests | None = Field(default=None, description="Echo of handled requests.")
     kopf: dict[str, Any] | None = kopf_field()
+
+
+def merge_patch_changes(target: Any, patch: Any) -> bool:
+    """Whether a JSON merge patch (RFC 7386, as the status writes send it) would change `target`: a patch
+    that changes nothing is not sent (one request less per resource and look at rest)."""
+    if not isinstance(patch, dict):
+        return bool(patch != target)
+    if not isinstance(target, dict):
+        return True
+    for key, value in patch.items():
+        if value is None:
+            if key in target:
+                return True
+        elif key not in target:
+            return True
+        elif isinstance(value, dict):
+            if merge_patch_changes(target[key], value):
+                return True
+        elif value != target[key]:
+            return True
+    return False
+
+
+def apply_merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """Apply a JSON merge patch in place, as the API server does: what the next write compares against."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict):
+            current = target.get(key)
+            if not isinstance(current, dict):
+                current = target[key] = {}
+            apply_merge_patch(current, value)
+        else:
+            target[key] = value

@@ -20,7 +20,7 @@ import kopf
 
 from kappa.adapters.events import EventRecorder
 from kappa.adapters.kube import Kube, NamespaceTerminating, load_api_client
-from kappa.api.base import API_VERSION
+from kappa.api.base import API_VERSION, apply_merge_patch, merge_patch_changes
 from kappa.api.conditions import ConditionUpdate, merge_conditions
 from kappa.machines.decision import Event
 
@@ -134,9 +134,10 @@ async def write_status(
         )
     status["observedGeneration"] = generation
     meta = obj["metadata"]
-    await kube.patch_status(API_VERSION, kind, meta["namespace"], meta["name"], status)
+    if merge_patch_changes(obj.get("status") or {}, status):  # at rest a look writes nothing
+        await kube.patch_status(API_VERSION, kind, meta["namespace"], meta["name"], status)
     # What was written is what the next step of this reconcile sees.
-    obj.setdefault("status", {}).update(status)
+    apply_merge_patch(obj.setdefault("status", {}), status)
     post_events(obj, events)
 
 
