@@ -21,6 +21,9 @@ FIELD_MANAGER = "kappa-operator"
 NOT_SERVED_TTL = 10.0
 """Seconds a kind found not served is taken as not served without asking again (a CRD installed meanwhile is
 seen at most this late)."""
+REQUEST_TIMEOUT = 30.0
+"""Seconds any one request may take (as Kopf's own, controllers/runtime.py): an API server that accepted a
+connection and never answers must not hold a worker thread, and the operator's stop, for ever."""
 
 
 def load_api_client() -> client.ApiClient:
@@ -85,36 +88,54 @@ class Kube:
     def _apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         resource = self._resource(obj["apiVersion"], obj["kind"])
         result = self._dynamic.server_side_apply(
-            resource, body=obj, field_manager=FIELD_MANAGER, force_conflicts=True
+            resource,
+            body=obj,
+            field_manager=FIELD_MANAGER,
+            force_conflicts=True,
+            _request_timeout=REQUEST_TIMEOUT,
         )
         return dict(result.to_dict())
 
     def _create(self, obj: dict[str, Any]) -> dict[str, Any]:
         resource = self._resource(obj["apiVersion"], obj["kind"])
         namespace = obj["metadata"].get("namespace")
-        return dict(resource.create(body=obj, namespace=namespace, field_manager=FIELD_MANAGER).to_dict())
+        created = resource.create(
+            body=obj, namespace=namespace, field_manager=FIELD_MANAGER, _request_timeout=REQUEST_TIMEOUT
+        )
+        return dict(created.to_dict())
 
     def _replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         resource = self._resource(obj["apiVersion"], obj["kind"])
         namespace = obj["metadata"].get("namespace")
-        return dict(resource.replace(body=obj, namespace=namespace, field_manager=FIELD_MANAGER).to_dict())
+        replaced = resource.replace(
+            body=obj, namespace=namespace, field_manager=FIELD_MANAGER, _request_timeout=REQUEST_TIMEOUT
+        )
+        return dict(replaced.to_dict())
 
     def _get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return dict(self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict())
+            found = self._resource(api_version, kind).get(
+                name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+            return dict(found.to_dict())
         except NotFoundError:
             return None
 
     def _list(
         self, api_version: str, kind: str, namespace: str | None, selector: str
     ) -> list[dict[str, Any]]:
-        found = self._resource(api_version, kind).get(namespace=namespace, label_selector=selector)
+        found = self._resource(api_version, kind).get(
+            namespace=namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
+        )
         return [dict(item.to_dict()) for item in found.items]
 
     def _delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         try:
             self._resource(api_version, kind).delete(
-                name=name, namespace=namespace, body={"propagationPolicy": "Background"}
+                name=name,
+                namespace=namespace,
+                body={"propagationPolicy": "Background"},
+                _request_timeout=REQUEST_TIMEOUT,
             )
         except NotFoundError:
             return False
@@ -129,6 +150,7 @@ class Kube:
             name=name,
             namespace=namespace,
             content_type="application/merge-patch+json",
+            _request_timeout=REQUEST_TIMEOUT,
         )
 
     def _annotate(
@@ -146,6 +168,7 @@ class Kube:
             namespace=namespace,
             content_type="application/merge-patch+json",
             field_manager=manager,
+            _request_timeout=REQUEST_TIMEOUT,
         )
 
     def _secret_value(self, namespace: str, name: str, key: str) -> str | None:

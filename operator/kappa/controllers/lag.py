@@ -23,6 +23,9 @@ from kappa.controllers import failpoints
 
 log = logging.getLogger(__name__)
 
+STOP_WITHIN = 2.0
+"""Seconds a stop waits for the lag round in flight to end before it cancels it."""
+
 
 @dataclass
 class LagTracking:
@@ -114,5 +117,10 @@ async def stop_lag_tracking(memo: kopf.Memo, **_: Any) -> None:
     if tracking is not None:
         tracking.stop.set()
         # A loop that died has said so (_report_end); its error must not hold up the stop (Kopf would retry
-        # this cleanup every minute until the process is killed).
-        await asyncio.wait([memo.lag_task])
+        # this cleanup every minute until the process is killed). A round in flight ends at once: it may be
+        # waiting out a cluster that does not answer (up to 35 s), and SIGTERM must be honoured before that.
+        _ended, running = await asyncio.wait([memo.lag_task], timeout=STOP_WITHIN)
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
