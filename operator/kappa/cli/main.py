@@ -72,7 +72,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         if election:
             election.release()
+    _exit_promptly(0)
     return 0
+
+
+EXIT_GRACE = 3.0
+"""Seconds the process waits, once Kopf has stopped, for calls still in flight on worker threads."""
+
+
+def _exit_promptly(code: int) -> None:
+    """Kopf has stopped: handlers ended or cancelled, cleanups run. Calls it cancelled may still run on worker
+    threads (a Kafka request to a cluster that hangs waits out its 30 s timeout), and the interpreter would
+    join them all before it exits: SIGTERM would be honoured only after them, or not before Kubernetes'
+    SIGKILL. Give them EXIT_GRACE seconds to finish what they write, then exit. The state is in the API
+    server; a call cut here is what a crash cuts, and the controllers are crash-safe."""
+    import logging
+    import threading
+    import time
+
+    deadline = time.monotonic() + EXIT_GRACE
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _quiet_client_libraries(*, verbose: bool) -> None:

@@ -9,6 +9,7 @@ A failing cluster is logged by its monitor when polls start failing and when the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -24,7 +25,7 @@ from kappa.controllers import failpoints
 log = logging.getLogger(__name__)
 
 STOP_WITHIN = 2.0
-"""Seconds a stop waits for the lag round in flight to end before it cancels it."""
+"""Seconds a stop waits for the lag loop to end (it cancels the polls in flight) before it cancels it."""
 
 
 @dataclass
@@ -33,7 +34,7 @@ class LagTracking:
     monitors: dict[str, LagMonitor] = field(default_factory=dict)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     last_round: float = field(default_factory=time.monotonic)
-    """When the last round of polls ended (time.monotonic), or the loop started."""
+    """When the loop last started the clusters' polls (time.monotonic), or started."""
 
     def monitor(self, bootstrap: str) -> LagMonitor:
         if bootstrap not in self.monitors:
@@ -76,24 +77,41 @@ class LagTracking:
         return monitor.admin.health.unreachable
 
     def stalled(self, now: float | None = None) -> str | None:
-        """Why the loop looks stuck (no round ended for long), or None. A round waits at most for one Kafka
-        request per cluster (a down cluster's, up to its timeout and grace: 35 s), so ten intervals and two
-        minutes more are no slow cluster."""
+        """Why the loop looks stuck (no round begun for long), or None. A round only starts each cluster's
+        poll that is not still running, so ten intervals and two minutes more are no slow cluster."""
         limit = 10 * self.interval + 120
         idle = (time.monotonic() if now is None else now) - self.last_round
         return f"the lag poll has not ended a round in {idle:.0f}s" if idle > limit else None
 
     async def run(self) -> None:
-        while not self.stop.is_set():
-            # A failed poll is counted and, when polls start or stop failing, logged by its monitor.
-            await asyncio.gather(*(m.poll() for m in list(self.monitors.values())), return_exceptions=True)
-            self.last_round = time.monotonic()
-            if "lag-poll" in failpoints._armed().split(","):  # tests: the loop dies as a bug would end it
-                raise RuntimeError("failpoint lag-poll")
-            try:
-                await asyncio.wait_for(self.stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                continue
+        """Each cluster is polled on its own: one that does not answer (each request waits out its timeout)
+        delays no other's poll. A cluster whose poll still runs is not polled again until it ends."""
+        polling: dict[str, asyncio.Task[Any]] = {}
+        try:
+            while not self.stop.is_set():
+                for bootstrap, monitor in list(self.monitors.items()):
+                    if bootstrap not in polling or polling[bootstrap].done():
+                        poll = _poll(monitor)
+                        polling[bootstrap] = asyncio.create_task(poll, name=f"kappa-lag-{bootstrap}")
+                self.last_round = time.monotonic()
+                if "lag-poll" in failpoints._armed().split(","):  # tests: the loop dies as a bug would end it
+                    raise RuntimeError("failpoint lag-poll")
+                try:
+                    await asyncio.wait_for(self.stop.wait(), timeout=self.interval)
+                except TimeoutError:
+                    continue
+        finally:
+            running = [task for task in polling.values() if not task.done()]
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running)
+
+
+async def _poll(monitor: LagMonitor) -> None:
+    # A failed poll is counted and, when polls start or stop failing, logged by its monitor.
+    with contextlib.suppress(Exception):
+        await monitor.poll()
 
 
 @kopf.on.startup()

@@ -5,6 +5,7 @@ after 30 s by default), and a Kubernetes request to an API server that hangs end
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -16,7 +17,11 @@ import pytest
 
 from kappa.adapters import kube as kube_adapter
 from kappa.controllers.lag import STOP_WITHIN, LagTracking, stop_lag_tracking
+from tests.doubles.fko import FakeFlinkOperator
 from tests.doubles.kube_watch import api_client
+from tests.integration.conftest import free_port
+from tests.integration.test_streamjob import streamjob
+from tests.integration.testbed import KafkaTestbed, Kubectl, OperatorProcess
 
 
 @pytest.fixture
@@ -67,3 +72,68 @@ def test_a_kubernetes_request_to_an_api_server_that_hangs_ends_at_its_timeout(
 
     took = asyncio.run(asyncio.wait_for(story(), timeout=30))
     assert took < 5, f"the request took {took:.1f} s"
+
+
+def test_a_kafka_cluster_that_hangs_does_not_slow_the_lag_poll_of_another(
+    silent_broker: str, kafka: KafkaTestbed
+) -> None:
+    """The clusters were polled in rounds, each round waiting for every cluster: one that hangs (30 s per
+    request) made every other cluster's lag, and the StreamJobs' Lag column, 30 s old and more."""
+    topic = kafka.topic(partitions=1)
+    kafka.produce(topic, [(0, int(time.time() * 1000))])
+
+    async def story() -> list[float]:
+        tracking = LagTracking(interval=0.5)
+        tracking.monitor(silent_broker).track("g-hangs", ["clicks"])
+        tracking.track(kafka.bootstrap, "g-answers", [topic], {"namespace": "ns", "job": "j"})
+        task = asyncio.create_task(tracking.run())
+        polled: list[float] = []
+        for _ in range(16):  # 8 s, 16 intervals
+            await asyncio.sleep(0.5)
+            latest = tracking.latest("g-answers")
+            if latest is not None and latest.polled_at not in polled:
+                polled.append(latest.polled_at)
+        tracking.stop.set()
+        await asyncio.wait_for(task, timeout=STOP_WITHIN + 1)
+        return polled
+
+    polled = asyncio.run(asyncio.wait_for(story(), timeout=60))
+    assert len(polled) >= 8, f"the answering cluster was polled {len(polled)} times in 8 s"
+    print(f"\nthe answering cluster polled {len(polled)} times in 8 s")
+
+
+def test_sigterm_stops_an_operator_whose_kafka_hangs_within_seconds(
+    control_plane: Path,
+    kubectl: Kubectl,
+    fko: FakeFlinkOperator,
+    silent_broker: str,
+    tmp_path: Path,
+) -> None:
+    """Its own operator (only this namespace; the admin's kubeconfig, as the operator's RBAC does not let a
+    namespaced operator list namespaces, which Kopf does) with a StreamJob whose Kafka accepts connections
+    and never answers: the lag poll and the reconciles wait on it. Stopped, the interpreter joined every
+    worker thread still waiting on that cluster, which each waited out its timeout."""
+    job = streamjob()
+    job["spec"]["source"]["kafka"] = {"bootstrapServers": silent_broker}
+    operator = OperatorProcess(
+        control_plane,
+        tmp_path / "operator.log",
+        health_port=free_port(),
+        metrics_port=free_port(),
+        args=["--namespace", str(kubectl.namespace)],
+    )
+    operator.start()
+    try:
+        kubectl.apply(job)
+        time.sleep(8)  # a look and a lag poll are waiting on the silent cluster
+        assert operator.proc is not None and operator.exited() is None
+        assert f"{kubectl.namespace}/sessionizer" in operator.log(), "the operator never looked at the job"
+        started = time.monotonic()
+        operator.proc.send_signal(signal.SIGTERM)
+        code = operator.proc.wait(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        operator.stop()
+    assert code == 0, operator.log()[-3000:]
+    assert took < 10, f"SIGTERM took {took:.1f} s; see {operator.log_path}"
+    print(f"\nstopped in {took:.1f} s")
