@@ -308,6 +308,15 @@ def _reconciler(memo: kopf.Memo) -> MaterializedViewReconciler:
     return memo.views  # type: ignore[no-any-return]
 
 
+@kopf.on.startup()
+async def share_view_reconciler(memo: kopf.Memo, **_: Any) -> None:
+    """Built on the operator's memo before any handler runs. Kopf gives each object a shallow copy of that
+    memo: built there, one reconciler (one API client, one lock table) serves every MaterializedView, and the
+    views' resync shares its locks; built from a handler, it would live in that object's copy, one client per
+    object."""
+    _reconciler(memo)
+
+
 async def _locked(memo: kopf.Memo, namespace: str, name: str) -> None:
     reconciler = _reconciler(memo)
     async with memo.view_locks.setdefault((namespace, name), asyncio.Lock()):

@@ -447,6 +447,14 @@ def _reconciler(memo: kopf.Memo) -> ReplayRunReconciler:
     return memo.replayruns  # type: ignore[no-any-return]
 
 
+@kopf.on.startup()
+async def share_replayrun_reconciler(memo: kopf.Memo, **_: Any) -> None:
+    """Built on the operator's memo before any handler runs. Kopf gives each object a shallow copy of that
+    memo: built there, one reconciler (one API client, one lock table) serves every ReplayRun; built from a
+    handler, it would live in that object's copy, one client per object."""
+    _reconciler(memo)
+
+
 async def _locked(memo: kopf.Memo, namespace: str, name: str) -> None:
     reconciler = _reconciler(memo)
     async with memo.replayrun_locks.setdefault((namespace, name), asyncio.Lock()):

@@ -780,6 +780,14 @@ def _reconciler(memo: kopf.Memo) -> StreamJobReconciler:
     return memo.streamjobs  # type: ignore[no-any-return]
 
 
+@kopf.on.startup()
+async def share_streamjob_reconciler(memo: kopf.Memo, **_: Any) -> None:
+    """Built on the operator's memo before any handler runs. Kopf gives each object a shallow copy of that
+    memo: built there, one reconciler (one API client, one lock table) serves every StreamJob; built from a
+    handler, it would live in that object's copy, one client per object."""
+    _reconciler(memo)
+
+
 async def _locked(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
     """One reconcile at a time per StreamJob: the timer and change handlers must not interleave."""
     reconciler = _reconciler(memo)
