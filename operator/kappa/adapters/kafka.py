@@ -640,15 +640,24 @@ class KafkaAdmin:
     ) -> dict[Partition, int]:
         if not specs:
             return {}
+        # Built, sent and awaited on one of the cluster's own worker threads. One ListOffsets request answers
+        # every partition, but at 10,000 partitions building it and its futures takes most of a second of
+        # CPU, which the event loop (every controller, the health endpoint) must not wait out; and the lag
+        # poll must not queue behind a thousand controllers' Kubernetes calls in the default pool.
+        return await self._groups.run(self._list_offsets_blocking, specs, read_committed)
+
+    def _list_offsets_blocking(
+        self, specs: Mapping[Partition, OffsetSpec], read_committed: bool
+    ) -> dict[Partition, int]:
+        admin = self._admin
+        if admin is None:
+            raise KafkaException(KafkaError(KafkaError._DESTROY, "the Kafka adapter is closed"))
         request = {TopicPartition(t, p): spec for (t, p), spec in specs.items()}
         isolation = IsolationLevel.READ_COMMITTED if read_committed else IsolationLevel.READ_UNCOMMITTED
-        futures = self._admin.list_offsets(request, isolation_level=isolation, request_timeout=self.timeout)
-        # One ListOffsets request answers every partition at once; wait for all of them in one worker thread
-        # rather than wrapping a thousand futures into the event loop one by one.
-        _, late = await asyncio.to_thread(wait_futures, list(futures.values()), self.timeout)
+        futures = admin.list_offsets(request, isolation_level=isolation, request_timeout=self.timeout)
+        _, late = wait_futures(list(futures.values()), self.timeout)
         if late:
-            # Never block the event loop on a future librdkafka has not resolved (one of a destroyed client
-            # never is): the loop serves every controller and the health endpoint.
+            # Never wait for ever on a future librdkafka has not resolved (a destroyed client's never is).
             raise KafkaException(
                 KafkaError(
                     KafkaError._TIMED_OUT, f"no answer for {len(late)} partition(s) in {self.timeout}s"
@@ -657,14 +666,14 @@ class KafkaAdmin:
         return {(k.topic, k.partition): f.result(timeout=0).offset for k, f in futures.items()}
 
     async def log_start_offsets(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
-        return await self._list_offsets({p: OffsetSpec.earliest() for p in partitions})
+        return await self._list_offsets(dict.fromkeys(partitions, OffsetSpec.earliest()))
 
     async def end_offsets(
         self, partitions: Iterable[Partition], *, read_committed: bool = True
     ) -> dict[Partition, int]:
         """The last stable offset under read_committed (what a transactional reader reaches), else the HW."""
         return await self._list_offsets(
-            {p: OffsetSpec.latest() for p in partitions}, read_committed=read_committed
+            dict.fromkeys(partitions, OffsetSpec.latest()), read_committed=read_committed
         )
 
     async def offsets_for_time(
@@ -775,41 +784,58 @@ class KafkaAdmin:
             }
         )
 
-    def _count_records_blocking(
+    def _record_offsets_blocking(
         self, ranges: Mapping[Partition, tuple[int, int]], timeout: float
-    ) -> dict[Partition, int]:
+    ) -> dict[Partition, list[int]]:
+        """One consumer reads every range at once (one fetch session for all partitions, not a consumer
+        per range): 10,000 small ranges cost about what one does."""
+        found: dict[Partition, list[int]] = {p: [] for p in ranges}
+        todo = {p: (start, end) for p, (start, end) in ranges.items() if end > start}
+        if not todo:
+            return found
         consumer = self._consumer()
         try:
-            counts: dict[Partition, int] = {}
-            for (topic, partition), (start, end) in ranges.items():
-                counts[(topic, partition)] = 0
-                if end <= start:
-                    continue
-                consumer.assign([TopicPartition(topic, partition, start)])
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline:
-                    position = consumer.position([TopicPartition(topic, partition)])[0].offset
-                    if position >= end:
-                        break
-                    msg = consumer.poll(0.2)
-                    if msg is None or msg.error():
+            consumer.assign([TopicPartition(t, p, start) for (t, p), (start, _) in todo.items()])
+            deadline = time.monotonic() + timeout
+            while todo:
+                if time.monotonic() >= deadline:
+                    raise KafkaAdapterError(
+                        f"counting records of {len(todo)} partition(s) ({_names(sorted(todo)[:3])}) timed out"
+                    )
+                for msg in consumer.consume(num_messages=10_000, timeout=0.05):
+                    if msg.error():
                         continue
+                    key = (msg.topic(), msg.partition())
                     offset = msg.offset()
-                    if offset is not None and offset < end:
-                        counts[(topic, partition)] += 1
-                else:
-                    raise KafkaAdapterError(f"counting {topic}[{partition}] [{start}, {end}) timed out")
-                consumer.unassign()
-            return counts
+                    if key in todo and offset is not None and todo[key][0] <= offset < todo[key][1]:
+                        found[key].append(offset)
+                # Markers and aborted records move the position without a message: the position says done.
+                done = [
+                    tp
+                    for tp in consumer.position([TopicPartition(t, p) for t, p in todo])
+                    if tp.offset >= todo[(tp.topic, tp.partition)][1]
+                ]
+                if done:
+                    consumer.pause(done)
+                    for tp in done:
+                        del todo[(tp.topic, tp.partition)]
+            return found
         finally:
             consumer.close()
+
+    async def record_offsets(
+        self, ranges: Mapping[Partition, tuple[int, int]], timeout: float = 10.0
+    ) -> dict[Partition, list[int]]:
+        """Offsets of the data records a read_committed reader gets in [start, end) per partition."""
+        return await self._groups.run(self._record_offsets_blocking, ranges, timeout)
 
     async def count_records(
         self, ranges: Mapping[Partition, tuple[int, int]], timeout: float = 10.0
     ) -> dict[Partition, int]:
         """Data records a read_committed reader gets in [start, end) per partition: transaction markers and
         aborted records do not count."""
-        return await asyncio.to_thread(self._count_records_blocking, ranges, timeout)
+        found = await self.record_offsets(ranges, timeout)
+        return {p: len(offsets) for p, offsets in found.items()}
 
     def _timestamps_blocking(
         self, offsets: Mapping[Partition, int], timeout: float
@@ -835,7 +861,7 @@ class KafkaAdmin:
         self, offsets: Mapping[Partition, int], timeout: float = 5.0
     ) -> dict[Partition, int | None]:
         """Timestamp (ms) of the first readable record at or after each offset; None where there is none."""
-        return await asyncio.to_thread(self._timestamps_blocking, offsets, timeout)
+        return await self._groups.run(self._timestamps_blocking, offsets, timeout)
 
     async def partition_facts(self, start: StartResolution) -> dict[Partition, PartitionFacts]:
         """What the retention preflight needs about each partition of a planned replay."""

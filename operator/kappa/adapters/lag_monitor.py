@@ -158,13 +158,15 @@ class LagMonitor:
             return {}
         started = time.perf_counter()
         now = self.clock()
+        # The groups as the poll starts: one tracked or untracked while it waits is for the next poll.
+        groups = dict(self._groups)
         try:
             by_topic = await self._partition_lists(now)
             every = sorted({p for parts in by_topic.values() for p in parts})
             ends, starts, committed = await asyncio.gather(
                 self.admin.end_offsets(every),
                 self.admin.log_start_offsets(every),
-                self.admin.committed_many(self._groups),
+                self.admin.committed_many(groups),
             )
             corrected = await self._without_markers(ends, committed)
         except Exception as exc:
@@ -173,10 +175,12 @@ class LagMonitor:
             raise
         self._polled(None)
         results: dict[str, GroupLag] = {}
-        for name, tracked in self._groups.items():
+        for name, tracked in groups.items():
+            if self._groups.get(name) is not tracked:
+                continue  # untracked (or tracked anew) while the poll waited: its series stay removed
             parts = [p for t in tracked.topics for p in by_topic.get(t, [])]
-            group_ends = {p: ends[p] for p in parts}
-            group_committed = {p: committed[name].get(p) for p in parts}
+            group_ends = {p: ends[p] for p in parts if p in ends}
+            group_committed = {p: committed.get(name, {}).get(p) for p in parts}
             lags = [
                 PartitionLag(
                     pl.topic,
@@ -195,7 +199,7 @@ class LagMonitor:
                 verdicts[key] = evaluate(
                     window, now=now, allowed_lag=tracked.allowed_lag, stop_after=self.stop_after
                 )
-            fell_off = fell_off_retention(group_committed, {p: starts[p] for p in parts})
+            fell_off = fell_off_retention(group_committed, {p: starts[p] for p in parts if p in starts})
             missing = sorted(t for t in tracked.topics if t in self._missing)
             result = GroupLag(name, lags, verdicts, worst(verdicts.values()), fell_off, now, missing)
             results[name] = result
@@ -215,13 +219,17 @@ class LagMonitor:
                 end = ends.get(part)
                 if end is not None and 0 < end - offset <= self.marker_check_max_lag:
                     ranges[(part, offset, end)] = None
-        todo = {key: None for key in ranges if key not in self._marker_counts}
+        todo = [key for key in ranges if key not in self._marker_counts]
         if todo:
-            counted: dict[tuple[Partition, int, int], int] = {}
-            # One probe per partition range; sequential in one worker thread, and only for small lags.
+            # One read of every partition at once, from the lowest committed offset to the end (groups at
+            # different offsets of one partition share it): a handful of records each, small lags only.
+            spans: dict[Partition, tuple[int, int]] = {}
             for part, offset, end in todo:
-                counted[(part, offset, end)] = (await self.admin.count_records({part: (offset, end)}))[part]
-            self._marker_counts.update(counted)
+                low, _ = spans.get(part, (offset, end))
+                spans[part] = (min(low, offset), end)
+            found = await self.admin.record_offsets(spans)
+            for part, offset, end in todo:
+                self._marker_counts[(part, offset, end)] = sum(1 for o in found[part] if offset <= o < end)
         live = set(ranges)
         self._marker_counts = {k: v for k, v in self._marker_counts.items() if k in live}
         return {(p[0], p[1], offset, end): n for (p, offset, end), n in self._marker_counts.items()}

@@ -820,6 +820,8 @@ async def finalize_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logg
     for _look in range(FINALIZE_LOOKS):
         async with memo.streamjob_locks.setdefault((namespace, name), asyncio.Lock()):
             if await reconciler.finalize(namespace, name):
+                # Its groups (a version that never became active too) leave the lag poll, and their series.
+                reconciler.lag.retain(namespace, name, set())
                 return
         await asyncio.sleep(2)
     raise kopf.TemporaryError("waiting for the final savepoint", delay=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -252,3 +253,75 @@ def test_an_untracked_group_leaves_no_gauges_behind(kafka: KafkaTestbed) -> None
     exported = {s.labels.get("group") for m in metrics.group_lag.collect() for s in m.samples}
     exported |= {s.labels.get("group") for m in metrics.consumer_lag.collect() for s in m.samples}
     assert name not in exported
+
+
+def test_groups_at_different_offsets_of_one_partition_each_get_their_lag_across_markers(
+    kafka: KafkaTestbed,
+) -> None:
+    """The small-lag recount reads each partition once, from the lowest committed offset of all groups to the
+    end, and counts each group's records in that one read."""
+    topic = kafka.topic(partitions=2)
+    for p in range(2):
+        kafka.produce(topic, [(p, BASE + i) for i in range(20)], transactional=True)
+    deadline = time.monotonic() + 20
+    while kafka.run(kafka.admin.end_offsets([(topic, 0), (topic, 1)])) != {(topic, 0): 21, (topic, 1): 21}:
+        assert time.monotonic() < deadline, "last stable offsets never reached 21"
+        time.sleep(0.1)
+    behind, ahead, done = group(), group(), group()
+    kafka.consume_and_commit(topic, behind, {0: 12, 1: 17})
+    kafka.consume_and_commit(topic, ahead, {0: 18, 1: 19})
+    kafka.consume_and_commit(topic, done, {0: 20, 1: 20})
+    monitor = LagMonitor(kafka.admin)
+    for name in (behind, ahead, done):
+        monitor.track(name, [topic])
+    lags = kafka.run(monitor.poll())
+
+    # end - committed would say 9/4, 3/2 and 1/1: each commit marker takes an offset but is no record.
+    assert [(lags[n].lag_of(topic, 0), lags[n].lag_of(topic, 1)) for n in (behind, ahead, done)] == [
+        (8, 3),
+        (2, 1),
+        (0, 0),
+    ]
+
+
+class _TrackingDuringPoll:
+    """The real admin, but while the poll waits for the committed offsets a controller tracks one group
+    and untracks another, as the StreamJob controller does on the same event loop."""
+
+    def __init__(self, admin: Any, during: Any) -> None:
+        self._admin, self._during = admin, during
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._admin, name)
+
+    async def committed_many(self, groups: Any) -> Any:
+        found = await self._admin.committed_many(groups)
+        self._during()
+        return found
+
+
+def test_a_group_tracked_or_untracked_during_a_poll_neither_fails_it_nor_comes_back(
+    kafka: KafkaTestbed,
+) -> None:
+    """A group tracked while a poll waited made the whole poll fail (KeyError), and one untracked then had its
+    series exported again by that poll, with no one left to remove them."""
+    topic = kafka.topic(partitions=1)
+    kafka.produce(topic, [(0, BASE + i) for i in range(3)])
+    kept, leaving, arriving = group(), group(), group()
+    labels = {"namespace": "ns", "job": "during", "version": "v1"}
+    monitor = LagMonitor(kafka.admin)
+    monitor.track(kept, [topic], labels=labels)
+    monitor.track(leaving, [topic], labels={**labels, "version": "v0"})
+
+    def during() -> None:
+        monitor.track(arriving, [topic], labels={**labels, "version": "v2"})
+        monitor.untrack(leaving)
+
+    monitor.admin = _TrackingDuringPoll(kafka.admin, during)  # type: ignore[assignment]
+    lags = kafka.run(monitor.poll())
+
+    assert sorted(lags) == [kept]  # the new one is for the next poll
+    exported = {s.labels.get("group") for m in metrics.group_lag.collect() for s in m.samples}
+    assert leaving not in exported and kept in exported
+    monitor.admin = kafka.admin
+    assert kafka.run(monitor.poll())[arriving].total == 3
