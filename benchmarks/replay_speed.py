@@ -43,7 +43,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -69,6 +68,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTBED = ROOT / "testbed"
 sys.path.insert(0, str(ROOT / "examples" / "demo"))
 import producer  # noqa: E402  (examples/demo/producer.py)
+from testbed_stack import Stack, free_port, say  # noqa: E402  (benchmarks/testbed_stack.py)
 
 CACHE = Path(os.environ.get("KAPPA_CACHE") or Path.home() / ".cache" / "kappa-operator")
 STATE = Path(os.environ.get("KAPPA_TESTBED_DIR") or CACHE / "testbed") / "bench"
@@ -79,41 +79,7 @@ ENDED = ("Observing", "Succeeded", "Failed", "Aborted", "RolledBack")
 Partition = tuple[str, int]
 
 
-def say(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # -- the stack ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    """The testbed services, brought up by their scripts; the ones started here are stopped by `down`."""
-
-    started: list[str] = field(default_factory=list)
-
-    def up(self, script: str, what: str, timeout: float = 1800) -> str:
-        path = str(TESTBED / script)
-        was_up = subprocess.run(["bash", path, "status"], capture_output=True).returncode == 0
-        if not was_up:
-            self.started.append(script)
-        say(f"{what}: {'running already' if was_up else 'starting'}")
-        done = subprocess.run(["bash", path, "up"], capture_output=True, text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise SystemExit(f"{what} did not start:\n{done.stderr[-3000:]}")
-        return done.stdout.strip().splitlines()[-1]
-
-    def down(self) -> None:
-        for script in reversed(self.started):
-            say(f"stopping {script} (started by this benchmark)")
-            subprocess.run(["bash", str(TESTBED / script), "down"], capture_output=True, timeout=300)
-        self.started.clear()
 
 
 def runner_jar() -> str:

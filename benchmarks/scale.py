@@ -55,7 +55,6 @@ import argparse
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -65,7 +64,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +77,8 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 TESTBED = ROOT / "testbed"
 sys.path.insert(0, str(ROOT / "operator"))  # the test bed's doubles: tests/doubles
+from testbed_stack import Stack, free_port, say  # noqa: E402  (benchmarks/testbed_stack.py)
+
 from tests.doubles.fixtures import install_upstream_crds  # noqa: E402
 from tests.doubles.fko import FLINK_DEPLOYMENTS, FakeFlinkOperator  # noqa: E402
 from tests.doubles.kube_watch import Obj, Resource, ResourceWatcher, api_client  # noqa: E402
@@ -92,16 +93,6 @@ RECORDS, SEEDED_AT = 5, 2  # records in the source topic; each group's committed
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 Key = tuple[str, str]
-
-
-def say(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: Iterable[float], q: float) -> float | None:
@@ -183,30 +174,6 @@ def pid_of(name: str) -> int | None:
 
 
 # -- the stack ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    """The test-bed services, brought up by their scripts; the ones started here are stopped by `down`."""
-
-    started: list[str] = field(default_factory=list)
-
-    def up(self, script: str, what: str, timeout: float = 1800) -> str:
-        path = str(TESTBED / script)
-        was_up = subprocess.run(["bash", path, "status"], capture_output=True).returncode == 0
-        if not was_up:
-            self.started.append(script)
-        say(f"{what}: {'running already' if was_up else 'starting'}")
-        done = subprocess.run(["bash", path, "up"], capture_output=True, text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise SystemExit(f"{what} did not start:\n{done.stderr[-3000:]}")
-        return done.stdout.strip().splitlines()[-1]
-
-    def down(self) -> None:
-        for script in reversed(self.started):
-            say(f"stopping {script} (started by this benchmark)")
-            subprocess.run(["bash", str(TESTBED / script), "down"], capture_output=True, timeout=300)
-        self.started.clear()
 
 
 class Operator:
