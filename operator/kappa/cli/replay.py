@@ -128,6 +128,8 @@ class Plan:
     target: dict[Partition, int]
     rate: float | None
     output: str | None
+    """The output topic."""
+    table: str | None
     checks: list[Check]
     now: datetime
 
@@ -185,7 +187,7 @@ async def _gather(cluster: Cluster, run: dict[str, Any], bootstrap: str | None, 
         exists = bool(out) and await admin.topic_exists(out or "")
     except KafkaAdapterError as exc:
         checks.append(Check("Start", "Error", "InvalidStart", f"spec.from: {exc}"))
-        return Plan(servers, {}, {}, {}, None, None, checks, now)
+        return Plan(servers, {}, {}, {}, None, None, None, checks, now)
     finally:
         admin.close()
     rate = (
@@ -203,7 +205,7 @@ async def _gather(cluster: Cluster, run: dict[str, Any], bootstrap: str | None, 
     checks += preflight(topics, facts, plan, now_ms).checks
     if start.past_end:
         checks.append(Check("Start", "Warning", "PastEnd", start.message))
-    return Plan(servers, topics, facts, target, rate, out or output_table(job, spec), checks, now)
+    return Plan(servers, topics, facts, target, rate, out, output_table(job, spec), checks, now)
 
 
 def gather(cluster: Cluster, run: dict[str, Any], bootstrap: str | None, timeout: float = 10.0) -> Plan:
@@ -226,7 +228,10 @@ def print_plan(run: dict[str, Any], plan: Plan) -> None:
         f"Plan for ReplayRun {run['metadata']['name']}: StreamJob {spec['jobRef']['name']} → version "
         f"{spec['version']}, from {_position(spec, 'from')}, until {_position(spec, 'until')}"
     )
-    print(f"Kafka {plan.bootstrap}; output {plan.output or '-'}")
+    outputs = [f"topic {plan.output}" if plan.output else "", f"table {plan.table}" if plan.table else ""]
+    print(f"Kafka {plan.bootstrap}; output {' and '.join(o for o in outputs if o) or '-'}")
+    if plan.table:
+        print("  (whether the table is free is checked by the operator's preflight; --plan asks Kafka only)")
     for t in plan.topics.values():
         keeps = "forever" if t.retention_ms < 0 else human(t.retention_ms / 1000)
         print(

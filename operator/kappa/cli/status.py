@@ -60,11 +60,18 @@ def human(seconds: float) -> str:
     return f"{seconds}s"
 
 
-def _checks(checks: list[CheckResult]) -> list[str]:
-    return [
-        f"{'✓' if c.passed else '✗'} {c.name}: {c.reason}" + (f" ({c.message})" if c.message else "")
-        for c in checks
-    ]
+def _checks(label: str, checks: list[CheckResult], *, brief: bool) -> list[Row]:
+    """One row per check; `brief`: passed checks by name only, on one line."""
+    rows = []
+    if brief:
+        passed = [c.name for c in checks if c.passed]
+        if passed:
+            rows.append(Row(label, "✓ " + ", ".join(passed), "green"))
+        checks = [c for c in checks if not c.passed]
+    for c in checks:
+        text = f"{'✓' if c.passed else '✗'} {c.name}: {c.reason}" + (f" ({c.message})" if c.message else "")
+        rows.append(Row("" if rows else label, text, "green" if c.passed else "red"))
+    return rows
 
 
 def _gates(gates: list[GateResult]) -> list[str]:
@@ -72,15 +79,24 @@ def _gates(gates: list[GateResult]) -> list[str]:
 
 
 def _conditions(conditions: list[Condition]) -> list[Row]:
+    """kstatus' Ready with its message, Stalled when true (Reconciling says what the phase says), and the
+    domain conditions on one line."""
     rows = []
-    for c in conditions:
-        style = ""
-        if c.type == "Stalled" and c.status == "True":
-            style = "red"
-        elif c.type == "Ready" and c.status == "True":
-            style = "green"
+    by_type = {c.type: c for c in conditions}
+    for kind in ("Ready", "Stalled"):
+        c = by_type.get(kind)
+        if c is None or (kind == "Stalled" and c.status != "True"):
+            continue
+        style = "green" if kind == "Ready" and c.status == "True" else "red" if kind == "Stalled" else ""
         text = f"{c.type}={c.status} {c.reason}" + (f": {c.message}" if c.message else "")
-        rows.append(Row("Condition", text, style))
+        rows.append(Row(kind, text, style))
+    domain = [c for c in conditions if c.type not in ("Ready", "Reconciling", "Stalled")]
+    if domain:
+        text = ", ".join(
+            f"{'✓' if c.status == 'True' else '✗' if c.status == 'False' else '?'} {c.type} ({c.reason})"
+            for c in domain
+        )
+        rows.append(Row("Conditions", text))
     return rows
 
 
@@ -139,9 +155,8 @@ def replayrun_rows(obj: dict[str, Any], now: datetime) -> list[Row]:
     if st.output and (st.output.table or st.output.topic):
         out = st.output.table or st.output.topic
         rows.append(Row("Output", f"{out}" + (f", group {st.consumer_group}" if st.consumer_group else "")))
-    for label, checks in (("Preflight", st.preflight), ("Validation", st.validation)):
-        for i, line in enumerate(_checks(checks)):
-            rows.append(Row(label if i == 0 else "", line, "green" if line.startswith("✓") else "red"))
+    rows += _checks("Preflight", st.preflight, brief=True)
+    rows += _checks("Validation", st.validation, brief=False)
     if st.cutover:
         c = st.cutover
         text = f"{c.view}: {c.from_version or '-'} → {c.to_version}"

@@ -1,0 +1,228 @@
+"""`kubectl kappa`'s pure parts: exit codes by phase, what the status view says, how --from and --until are
+read, and whether a handled request was acted on. The status objects are shaped as the operator wrote them in
+the integration stories (test_cli_kappa.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import yaml
+
+from kappa.cli import codes
+from kappa.cli.kube import CliError, kind_of
+from kappa.cli.main import main
+from kappa.cli.replay import build
+from kappa.cli.requests import refused_up_front, verdict
+from kappa.cli.status import outcome, plain, summary
+
+NOW = datetime(2026, 11, 28, 16, 59, 0, tzinfo=UTC)
+SPEC = {
+    "jobRef": {"name": "sessionizer"},
+    "version": "v2",
+    "from": {"earliest": True},
+    "approval": "Manual",
+    "catchUp": {"maxLagRecords": 10, "stableFor": "2s", "timeout": "2m"},
+}
+
+
+def run(phase: str, **status: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "kappa.dev/v1alpha1",
+        "kind": "ReplayRun",
+        "metadata": {"name": "sessionizer-v2", "namespace": "shop"},
+        "spec": SPEC,
+        "status": {"phase": phase, "enteredAt": "2026-11-28T16:58:44Z", **status},
+    }
+
+
+REPLAYING = run(
+    "Replaying",
+    phaseDeadline="2026-11-29T16:58:44Z",
+    progress={"consumed": 410, "target": 1000, "percent": "41%", "recordsPerSecond": 35.2, "eta": "0m17s"},
+    lag={
+        "total": 630,
+        "evaluation": "STALL",
+        "partitions": [
+            {"topic": "clicks", "partition": 0, "lag": 0},
+            {"topic": "clicks", "partition": 1, "lag": 337},
+            {"topic": "clicks", "partition": 2, "lag": 293},
+        ],
+    },
+    preflight=[
+        {"name": "StartRetained", "passed": True, "reason": "StartRetained", "message": "retained"},
+        {"name": "OutputFree", "passed": True, "reason": "OutputFree", "message": "output (none) is free"},
+    ],
+    conditions=[
+        {
+            "type": t,
+            "status": s,
+            "reason": "Replaying",
+            "message": "replaying",
+            "lastTransitionTime": "2026-11-28T16:58:44Z",
+        }
+        for t, s in (("Ready", "False"), ("Reconciling", "True"), ("Stalled", "False"))
+    ],
+)
+FAILED = run(
+    "Failed",
+    reason="ValidationFailed",
+    validation=[
+        {"name": "CountRatio", "passed": True, "reason": "Within", "message": "ratio 1.0000"},
+        {
+            "name": "sql/revenue-negative",
+            "passed": False,
+            "reason": "CheckFailed",
+            "message": "returned false",
+        },
+    ],
+    conditions=[
+        {
+            "type": "Stalled",
+            "status": "True",
+            "reason": "ValidationFailed",
+            "message": "gate sql/revenue-negative failed",
+            "lastTransitionTime": "2026-11-28T16:59:00Z",
+        }
+    ],
+)
+
+
+@pytest.mark.parametrize(
+    ("phase", "until", "code"),
+    [
+        ("Replaying", "succeeded", None),
+        ("AwaitingApproval", "succeeded", None),
+        ("Observing", "succeeded", None),
+        ("Observing", "cutover", codes.OK),
+        ("Succeeded", "succeeded", codes.OK),
+        ("Failed", "succeeded", codes.FAILED),
+        ("Aborted", "cutover", codes.ABORTED),
+        ("RolledBack", "succeeded", codes.ROLLED_BACK),
+    ],
+)
+def test_a_watched_run_ends_with_the_exit_code_of_its_phase(phase: str, until: str, code: int | None) -> None:
+    assert outcome("ReplayRun", run(phase), until) == code
+
+
+def test_the_status_of_a_replaying_run_shows_progress_rate_eta_and_the_laggiest_partitions() -> None:
+    text = plain("ReplayRun", REPLAYING, [], NOW)
+    assert "Phase:       Replaying, for 16s, deadline in 23h59m" in text
+    assert "41% 410/1,000 records, 35 records/s, ETA 0m17s" in text
+    assert "630 records (STALL): clicks[1] 337, clicks[2] 293, clicks[0] 0" in text
+    assert "✓ StartRetained, OutputFree" in text
+    assert "Ready=False Replaying: replaying" in text and "Stalled=" not in text
+    assert summary("ReplayRun", REPLAYING) == (
+        "phase=Replaying progress=41% (410/1000) rate=35/s eta=0m17s lag=630"
+    )
+
+
+def test_the_status_of_a_failed_run_names_the_failed_gate() -> None:
+    text = plain("ReplayRun", FAILED, [], NOW)
+    assert "Failed (ValidationFailed)" in text
+    assert "✗ sql/revenue-negative: CheckFailed (returned false)" in text
+    assert "Stalled=True ValidationFailed: gate sql/revenue-negative failed" in text
+    assert summary("ReplayRun", FAILED) == "phase=Failed reason=ValidationFailed failed=sql/revenue-negative"
+
+
+def test_kinds_are_spelled_as_kubectl_spells_them() -> None:
+    assert kind_of("rr") == kind_of("ReplayRuns") == ("ReplayRun", "replayruns")
+    assert kind_of("sj")[0] == "StreamJob" and kind_of("mv")[0] == "MaterializedView"
+    with pytest.raises(CliError, match="unknown kind"):
+        kind_of("deployment")
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        ("earliest", {"earliest": True}),
+        ("2026-11-28T12:00:00Z", {"timestamp": "2026-11-28T12:00:00Z"}),
+        ("2026-11-28T13:00:00+01:00", {"timestamp": "2026-11-28T12:00:00Z"}),
+        (
+            "clicks:0=120,clicks:1=80",
+            {
+                "offsets": [
+                    {"topic": "clicks", "partition": 0, "offset": 120},
+                    {"topic": "clicks", "partition": 1, "offset": 80},
+                ]
+            },
+        ),
+    ],
+)
+def test_from_takes_earliest_a_time_or_offsets(start: str, expected: dict[str, Any]) -> None:
+    obj = build("sessionizer", "v2", start)
+    assert obj["spec"]["from"] == expected
+    assert obj["spec"]["until"] == {"live": True}
+    assert obj["metadata"]["name"] == "sessionizer-v2"
+
+
+@pytest.mark.parametrize(
+    ("start", "error"),
+    [
+        ("2026-11-28T12:00:00", "needs a zone"),
+        ("clicks=3", "expected earliest, an RFC 3339 time"),
+        ("clicks:x=3", "expected earliest, an RFC 3339 time"),
+    ],
+)
+def test_a_start_that_is_none_of_them_is_refused_before_any_request(start: str, error: str) -> None:
+    with pytest.raises(CliError, match=error):
+        build("sessionizer", "v2", start)
+
+
+def test_the_spec_is_checked_against_the_model_before_it_is_sent() -> None:
+    with pytest.raises(CliError, match="invalid ReplayRun spec"):
+        build("sessionizer", "V2!", "earliest")
+
+
+def test_dry_run_prints_the_replayrun_with_the_spec_file_merged_in(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = tmp_path / "spec.yaml"
+    extra.write_text(yaml.safe_dump({"catchUp": {"stableFor": "10s"}, "validation": {"noData": "Pass"}}))
+    argv = ["replay", "sessionizer", "--version", "v2", "--from", "earliest", "--until", "clicks:0=500"]
+    assert main([*argv, "--throttle", "500", "--approval", "Automatic", "-f", str(extra), "--dry-run"]) == 0
+    spec = yaml.safe_load(capsys.readouterr().out)["spec"]
+    assert spec["until"] == {"offsets": [{"topic": "clicks", "partition": 0, "offset": 500}]}
+    assert spec["throttle"] == {"recordsPerSecond": 500}
+    assert spec["approval"] == "Automatic"
+    assert spec["catchUp"] == {"stableFor": "10s"} and spec["validation"] == {"noData": "Pass"}
+
+
+@pytest.mark.parametrize(
+    ("verb", "obj", "acted", "says"),
+    [
+        ("approve", run("CuttingOver"), True, "approved"),
+        ("approve", run("Validating"), True, "approved ahead"),
+        ("abort", run("Aborted", cleanup="Pending"), True, "aborted"),
+        ("abort", run("Observing"), False, "abort refused: the run is Observing"),
+        ("rollback", run("RolledBack", cutover={"fromVersion": "v1"}), True, "serves v1 again"),
+        ("rollback", run("CatchingUp"), False, "rollback refused"),
+    ],
+)
+def test_a_handled_request_is_judged_by_the_status_that_echoes_it(
+    verb: str, obj: dict[str, Any], acted: bool, says: str
+) -> None:
+    ok, message = verdict(verb, "ReplayRun", obj)
+    assert ok is acted and says in message
+
+
+def test_a_streamjob_rollback_without_a_previous_version_is_refused() -> None:
+    job = {
+        "status": {
+            "upgrade": {"step": "Idle"},
+            "conditions": [{"type": "RolledBack", "message": "window over?"}],
+        }
+    }
+    assert verdict("rollback", "StreamJob", job) == (False, "rollback refused: window over?")
+    rolling = {"status": {"upgrade": {"step": "RollingBack"}, "activeVersion": "v1"}}
+    assert verdict("rollback", "StreamJob", rolling)[0] is True
+
+
+def test_an_ended_run_refuses_requests_up_front_except_the_abort_of_a_kept_failure() -> None:
+    assert "has ended (Succeeded" in (
+        refused_up_front("abort", "ReplayRun", run("Succeeded", reason="Succeeded")) or ""
+    )
+    assert refused_up_front("approve", "ReplayRun", FAILED) is not None
+    assert refused_up_front("abort", "ReplayRun", FAILED) is None  # removes the output kept for inspection
+    assert refused_up_front("approve", "ReplayRun", REPLAYING) is None
