@@ -79,6 +79,9 @@ end
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = describe(phase, ready)
+  if status.cleanup == "Pending" then
+    hs.message = hs.message .. " (cleanup under way)"
+  end
   return hs
 end
 hs.status = "Progressing"
