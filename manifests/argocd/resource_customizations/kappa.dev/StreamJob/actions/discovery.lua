@@ -6,10 +6,12 @@ local status = obj.status or {}
 local upgrade = status.upgrade or {}
 local annotations = obj.metadata.annotations or {}
 
--- rollback: to the previous version kept suspended at its savepoint (the rollback window after an upgrade or
--- a replay cutover), or, while a new version starts, back to the active one; not while one is under way.
-local back_to = upgrade.previousVersion
-if upgrade.step == "Starting" then
+-- rollback: at rest, to the previous version kept suspended at its savepoint (the window after an upgrade), or,
+-- while a new version starts, back to the active one. The operator takes it in those two steps only.
+local back_to = nil
+if upgrade.step == "Idle" then
+  back_to = upgrade.previousVersion
+elseif upgrade.step == "Starting" then
   back_to = status.activeVersion
 end
 local asked = annotations["kappa.dev/rollback"]
