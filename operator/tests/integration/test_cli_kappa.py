@@ -84,7 +84,9 @@ def test_replay_watch_and_approve_with_kubectl_kappa(
     )
     try:
         wait_run(kubectl, "sessionizer-v2", "AwaitingApproval", timeout=90)
-        time.sleep(2)
+        waited = kubectl_kappa(kubectl, "status", "rr", "sessionizer-v2", "--watch", "--timeout", "1")
+        assert waited.returncode == 6, waited.stdout + waited.stderr  # --timeout: its own exit code
+        assert "timed out: ReplayRun" in waited.stdout and "phase=AwaitingApproval" in waited.stdout
         assert watch.poll() is None, "the watch ended before the run did"
         approved = kubectl_kappa(kubectl, "approve", "sessionizer-v2", "--id", "ticket-42", "--timeout", "60")
         assert approved.returncode == 0, approved.stdout + approved.stderr
@@ -136,6 +138,11 @@ def test_status_watch_exits_non_zero_when_the_run_fails(shop: Shop, kubectl: Kub
     assert "phase=Failed reason=ValidationFailed" in watched.stdout
     assert "failed=sql/revenue-negative" in watched.stdout
     assert shop.view_table() == "sessions_v1"
+    # Its output was kept for inspection: an abort removes it, and is acted on although the run has ended.
+    aborted = kubectl_kappa(kubectl, "abort", "wrong", "--timeout", "60")
+    assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+    assert "aborted: what the run created is removed" in aborted.stdout
+    assert phase(kubectl.get("rr", "wrong")) == "Aborted"
 
 
 def test_plan_on_a_start_fallen_off_retention_says_so_and_creates_nothing(
