@@ -226,3 +226,66 @@ def test_an_ended_run_refuses_requests_up_front_except_the_abort_of_a_kept_failu
     assert refused_up_front("approve", "ReplayRun", FAILED) is not None
     assert refused_up_front("abort", "ReplayRun", FAILED) is None  # removes the output kept for inspection
     assert refused_up_front("approve", "ReplayRun", REPLAYING) is None
+
+
+def test_on_a_terminal_the_view_has_a_progress_bar_and_the_last_events() -> None:
+    from rich.console import Console
+
+    from kappa.cli.status import rich_view
+
+    events = [
+        {
+            "type": "Normal",
+            "reason": "Replaying",
+            "message": "replaying v2 into a new output",
+            "at": NOW,
+            "count": 1,
+        }
+    ]
+    console = Console(width=108, record=True, force_terminal=True, color_system="truecolor")
+    console.print(rich_view("ReplayRun", REPLAYING, events, NOW))
+    text = console.export_text()
+    assert "ReplayRun shop/sessionizer-v2" in text
+    assert "━━━━━━━━━━━━╺" in text  # 41 % of a 30-cell bar
+    assert "41% 410/1,000 records, 35 records/s, ETA 0m17s" in text
+    assert "Last events" in text and "replaying v2 into a new output" in text
+
+
+def test_a_streamjob_and_a_view_show_versions_gates_and_states() -> None:
+    job = {
+        "metadata": {"name": "sessionizer", "namespace": "shop"},
+        "spec": {
+            "version": "v1",
+            "source": {"kafka": {"bootstrapServers": "kafka:9092"}, "topics": ["clicks"]},
+            "output": {"table": {"base": "sessions"}, "view": "sessions"},
+            "flink": {"image": "flink:2.3", "flinkVersion": "v2_0", "sql": ["SELECT 1"]},
+        },
+        "status": {
+            "phase": "Running",
+            "activeVersion": "v2",
+            "stableVersion": "v2",
+            "lag": 0,
+            "deployments": [
+                {"version": "v2", "deployment": "sessionizer-v2", "role": "active", "jobState": "RUNNING"}
+            ],
+            "upgrade": {"step": "Idle", "fromVersion": "v2", "gates": [{"name": "Running", "passed": True}]},
+        },
+    }
+    text = plain("StreamJob", job, [], NOW)
+    assert "spec v1, active v2, stable v2" in text
+    assert "sessionizer-v2 (active, v2): job RUNNING" in text and "✓ Running" in text
+    view = {
+        "metadata": {"name": "sessions", "namespace": "shop"},
+        "status": {
+            "backend": "postgres",
+            "activeVersion": "v2",
+            "previousVersion": "v1",
+            "versions": [
+                {"name": "v1", "physical": "sessions_v1", "state": "Previous"},
+                {"name": "v2", "physical": "sessions_v2", "state": "Active"},
+            ],
+        },
+    }
+    text = plain("MaterializedView", view, [], NOW)
+    assert "Active:      v2, previous v1" in text and "v1: sessions_v1 (Previous)" in text
+    assert outcome("StreamJob", job, "succeeded") is None  # no end: watched until --timeout or Ctrl-C
