@@ -306,7 +306,8 @@ func (r runner) act(obj map[string]any, script string) (map[string]any, error) {
 }
 
 // keepEmptyMaps undoes what the Lua round trip does to empty maps: an empty table encodes as [], so a field
-// that was {} comes back []. Argo CD restores such fields from the original object before patching.
+// that was a map comes back []. Argo CD makes such a field {} again before patching (a map emptied by the
+// script stays empty).
 func keepEmptyMaps(returned, original map[string]any) map[string]any {
 	for key, was := range original {
 		now, ok := returned[key]
@@ -322,13 +323,12 @@ func keepEmptyMaps(returned, original map[string]any) map[string]any {
 			switch ov := was.(type) {
 			case map[string]any:
 				if len(nv) == 0 {
-					returned[key] = ov
+					returned[key] = map[string]any{}
 				}
 			case []any:
-				for i := range nv {
-					nm, ok1 := nv[i].(map[string]any)
-					if i < len(ov) && ok1 {
-						if om, ok2 := ov[i].(map[string]any); ok2 {
+				for i := 0; i < len(nv) && i < len(ov); i++ {
+					if nm, ok := nv[i].(map[string]any); ok {
+						if om, ok := ov[i].(map[string]any); ok {
 							nv[i] = keepEmptyMaps(nm, om)
 						}
 					}
@@ -339,8 +339,12 @@ func keepEmptyMaps(returned, original map[string]any) map[string]any {
 	return returned
 }
 
-// diffs lists where got and want differ, one path each.
+// diffs lists where got and want differ, one path each. An empty map and no value are the same to the API
+// server, and to this comparison.
 func diffs(path string, got, want any) []string {
+	if isEmptyMap(got) && want == nil || got == nil && isEmptyMap(want) {
+		return nil
+	}
 	gm, gok := got.(map[string]any)
 	wm, wok := want.(map[string]any)
 	if gok && wok {
@@ -377,6 +381,11 @@ func diffs(path string, got, want any) []string {
 	g, _ := json.Marshal(got)
 	w, _ := json.Marshal(want)
 	return []string{fmt.Sprintf("%s: got %s, want %s", strings.TrimPrefix(path, "."), g, w)}
+}
+
+func isEmptyMap(v any) bool {
+	m, ok := v.(map[string]any)
+	return ok && len(m) == 0
 }
 
 func readYAML(path string, into any) error {
@@ -457,7 +466,8 @@ func (r runner) testHealth(root, dir string, rep *report) error {
 		name := filepath.Join(rel, "health", test.InputPath)
 		obj, err := readObject(filepath.Join(dir, test.InputPath))
 		if err != nil {
-			return err
+			rep.check(name, nil, err)
+			continue
 		}
 		got, err := r.health(obj, script)
 		var problems []string
@@ -484,7 +494,8 @@ func (r runner) testActions(root, dir string, rep *report) error {
 		name := filepath.Join(rel, "discovery", test.InputPath)
 		obj, err := readObject(filepath.Join(dir, test.InputPath))
 		if err != nil {
-			return err
+			rep.check(name, nil, err)
+			continue
 		}
 		got, err := r.discover(obj, discovery)
 		want := append([]resourceAction{}, test.Result...)
@@ -499,20 +510,18 @@ func (r runner) testActions(root, dir string, rep *report) error {
 	}
 	for _, test := range tests.ActionTests {
 		name := filepath.Join(rel, test.Action, test.InputPath)
-		script, err := readScript(filepath.Join(dir, test.Action, "action.lua"))
-		if err != nil {
-			return err
-		}
-		obj, err := readObject(filepath.Join(dir, test.InputPath))
-		if err != nil {
-			return err
-		}
-		want, err := readObject(filepath.Join(dir, test.ExpectedOutputPath))
-		if err != nil {
-			return err
-		}
-		got, err := r.act(obj, script)
 		var problems []string
+		script, err := readScript(filepath.Join(dir, test.Action, "action.lua"))
+		var obj, want, got map[string]any
+		if err == nil {
+			obj, err = readObject(filepath.Join(dir, test.InputPath))
+		}
+		if err == nil {
+			want, err = readObject(filepath.Join(dir, test.ExpectedOutputPath))
+		}
+		if err == nil {
+			got, err = r.act(obj, script)
+		}
 		if err == nil {
 			problems = diffs("", any(got), any(want))
 		}
