@@ -13,7 +13,7 @@
 //
 //	argocd-lua test DIR        run every health_test.yaml and actions/action_test.yaml under DIR
 //	argocd-lua health DIR OBJ  print the health of the object in OBJ (YAML) by DIR's health.lua
-//	argocd-lua configmap DIR   print the argocd-cm data entries for every kind under DIR
+//	argocd-lua configmap DIR   print an argocd-cm merge patch with the entries of every kind under DIR
 //
 // test exits 0 when every test passes, 1 on any mismatch (each printed with what differs), 2 on bad input.
 package main
