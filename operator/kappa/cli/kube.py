@@ -134,6 +134,7 @@ class Cluster:
                 "message": e.message or "",
                 "at": _event_time(e),
                 "count": e.count or 1,
+                "rv": int(e.metadata.resource_version or 0),
             }
             for e in found.items
         ]
@@ -173,9 +174,10 @@ class Cluster:
         return ""
 
 
-def _event_time_of(event: dict[str, Any]) -> datetime:
+def _event_time_of(event: dict[str, Any]) -> tuple[datetime, int]:
+    """Times are whole seconds: events of the same second in the order they were written."""
     at: datetime = event["at"]
-    return at
+    return at, int(event.get("rv") or 0)
 
 
 def _event_time(event: Any) -> datetime:

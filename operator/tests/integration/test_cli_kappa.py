@@ -182,3 +182,45 @@ def test_plan_on_a_start_fallen_off_retention_says_so_and_creates_nothing(
     )
     assert yaml.safe_load(dry.stdout)["spec"]["from"] == {"earliest": True}
     assert replayruns(kubectl) == []
+
+
+def test_a_rollback_in_the_window_is_acted_on_and_the_watch_exits_rolled_back(
+    shop: Shop, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    # `replay --watch --watch-until cutover`: created and followed until the cutover, exit 0 in Observing.
+    cut = kubectl_kappa(
+        kubectl,
+        "replay",
+        "sessionizer",
+        "--version",
+        "v2",
+        "--from",
+        "earliest",
+        "--approval",
+        "Automatic",
+        "--rollback-window",
+        "5m",
+        "-f",
+        spec_file(tmp_path),
+        "--watch",
+        "--watch-until",
+        "cutover",
+    )
+    assert cut.returncode == 0, cut.stdout + cut.stderr
+    assert "phase=Observing" in cut.stdout and phase(kubectl.get("rr", "sessionizer-v2")) == "Observing"
+    assert shop.view_table() == "sessions_v2"
+    rolled = kubectl_kappa(kubectl, "rollback", "rr", "sessionizer-v2", "--id", "INC-7", "--timeout", "60")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert "rolled back: the view serves v1 again" in rolled.stdout
+    assert phase(kubectl.get("rr", "sessionizer-v2")) == "RolledBack"  # decided in the write that echoed it
+    watched = kubectl_kappa(kubectl, "status", "rr", "sessionizer-v2", "--watch", "--timeout", "30")
+    assert watched.returncode == 5, watched.stdout + watched.stderr
+    assert "RolledBack (exit 5)" in watched.stdout
+    kubectl.wait_for(
+        "rr",
+        "sessionizer-v2",
+        lambda o: o["status"].get("cleanup") == "Done",
+        timeout=30,
+        what="switched back",
+    )
+    assert shop.view_table() == "sessions_v1"
