@@ -97,6 +97,10 @@ def _conditions(conditions: list[Condition]) -> list[Row]:
             for c in domain
         )
         rows.append(Row("Conditions", text))
+    # A domain condition that does not hold says why (e.g. KafkaReachable: Kafka at ... unreachable).
+    rows += [
+        Row("", f"✗ {c.type}: {c.message}", "yellow") for c in domain if c.status == "False" and c.message
+    ]
     return rows
 
 
@@ -153,8 +157,10 @@ def replayrun_rows(obj: dict[str, Any], now: datetime) -> list[Row]:
     if st.throttle:
         rows.append(Row("Throttle", f"{st.throttle.basis} → {st.throttle.bytes_per_second:,} B/s quota"))
     if st.output and (st.output.table or st.output.topic):
-        out = st.output.table or st.output.topic
-        rows.append(Row("Output", f"{out}" + (f", group {st.consumer_group}" if st.consumer_group else "")))
+        out = st.output.table or st.output.topic or ""
+        out += f", group {st.consumer_group}" if st.consumer_group else ""
+        out += f", deployment {st.deployment}" if st.deployment else ""
+        rows.append(Row("Output", out))
     rows += _checks("Preflight", st.preflight, brief=True)
     rows += _checks("Validation", st.validation, brief=False)
     if st.cutover:
@@ -212,6 +218,11 @@ def streamjob_rows(obj: dict[str, Any], now: datetime) -> list[Row]:
         rows.append(
             Row("Replay", f"ReplayRun {st.replay.run} ({st.replay.version}): {st.replay.phase or '?'}")
         )
+    if st.history:
+        recent = st.history[-3:]
+        rows.append(
+            Row("History", ", ".join(f"{h.version} {h.outcome} {ago(h.at, now)} ago" for h in recent))
+        )
     return rows + _requests(st.handled_requests) + _conditions(st.conditions)
 
 
@@ -232,7 +243,13 @@ ROWS = {"StreamJob": streamjob_rows, "ReplayRun": replayrun_rows, "MaterializedV
 
 
 def rows_of(kind: str, obj: dict[str, Any], now: datetime) -> list[Row]:
-    return ROWS[kind](obj, now)
+    rows = ROWS[kind](obj, now)
+    generation = obj.get("metadata", {}).get("generation")
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    if generation is not None and (observed is None or observed < generation):
+        seen = "not yet" if observed is None else f"generation {observed}"
+        rows.insert(1, Row("Behind", f"the operator has seen {seen} of generation {generation}", "yellow"))
+    return rows
 
 
 def event_line(e: dict[str, Any]) -> str:

@@ -289,3 +289,36 @@ def test_a_streamjob_and_a_view_show_versions_gates_and_states() -> None:
     text = plain("MaterializedView", view, [], NOW)
     assert "Active:      v2, previous v1" in text and "v1: sessions_v1 (Previous)" in text
     assert outcome("StreamJob", job, "succeeded") is None  # no end: watched until --timeout or Ctrl-C
+
+
+def test_a_status_behind_its_generation_and_a_condition_that_does_not_hold_are_shown() -> None:
+    job = {
+        "metadata": {"name": "sessionizer", "namespace": "shop", "generation": 4},
+        "spec": {
+            "version": "v3",
+            "source": {"kafka": {"bootstrapServers": "kafka:9092"}, "topics": ["clicks"]},
+            "output": {"table": {"base": "sessions"}},
+            "flink": {"image": "flink:2.3", "flinkVersion": "v2_0", "sql": ["SELECT 1"]},
+        },
+        "status": {
+            "observedGeneration": 3,
+            "phase": "Running",
+            "history": [{"version": "v2", "outcome": "RolledBack", "at": "2026-11-28T16:50:00Z"}],
+            "conditions": [
+                {
+                    "type": "KafkaReachable",
+                    "status": "False",
+                    "reason": "KafkaUnreachable",
+                    "message": "Kafka at kafka:9092 unreachable",
+                    "lastTransitionTime": "2026-11-28T16:58:00Z",
+                }
+            ],
+        },
+    }
+    text = plain("StreamJob", job, [], NOW)
+    assert "Behind:      the operator has seen generation 3 of generation 4" in text
+    assert (
+        "✗ KafkaReachable (KafkaUnreachable)" in text
+        and "✗ KafkaReachable: Kafka at kafka:9092 unreachable" in text
+    )
+    assert "History:     v2 RolledBack 9m00s ago" in text
