@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -84,11 +85,19 @@ class FlinkDeploymentRuntime:
 
     name = "FlinkDeployment"
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, cached: Callable[[str, str], list[dict[str, Any]]] | None = None) -> None:
         self.kube = kube
+        self.cached = cached
+        """A watch-fed index of the job's deployments (controllers/watches.py); None: a LIST per call."""
 
     async def select(self, namespace: str, job: str) -> list[dict[str, Any]]:
-        return await self.kube.select(FD_API, "FlinkDeployment", namespace, f"kappa.dev/job={job}")
+        if self.cached is None:
+            return await self.kube.select(FD_API, "FlinkDeployment", namespace, f"kappa.dev/job={job}")
+        # An empty index is no FKO only if the kind is not served (asked of the discovery cache, not the
+        # API server); otherwise the job has no deployment yet.
+        if not await self.kube.served(FD_API, "FlinkDeployment"):
+            raise NotServed(f"FlinkDeployment ({FD_API}) is not served by this cluster")
+        return self.cached(namespace, job)
 
     async def get(self, namespace: str, deployment: str) -> dict[str, Any] | None:
         return await self.kube.get(FD_API, "FlinkDeployment", namespace, deployment)

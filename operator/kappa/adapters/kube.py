@@ -238,6 +238,10 @@ class Kube:
         """For the CLI, acting as its user: the operator itself never writes annotations."""
         await asyncio.to_thread(self._annotate, api_version, kind, namespace, name, annotations, manager)
 
+    async def served(self, api_version: str, kind: str) -> bool:
+        """Whether the cluster serves the kind, from the discovery cache (rediscovered when it misses)."""
+        return await asyncio.to_thread(self._served, api_version, kind)
+
     async def secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a Secret, decoded; None when the Secret or key is missing. Never log the value."""
         return await asyncio.to_thread(self._secret_value, namespace, name, key)

@@ -135,6 +135,11 @@ class LagMonitor:
     def groups(self) -> list[str]:
         return sorted(self._groups)
 
+    def labels_of(self, group: str) -> dict[str, str]:
+        """The labels a tracked group was tracked with ({} when it is not tracked)."""
+        tracked = self._groups.get(group)
+        return dict(tracked.labels) if tracked else {}
+
     def groups_labelled(self, **labels: str) -> list[str]:
         """Tracked groups whose labels include these (e.g. one job's groups)."""
         return sorted(

@@ -3,6 +3,6 @@
 Importing this package registers the handlers of all three kinds.
 """
 
-from kappa.controllers import health, lag, materializedview, replayrun, runtime, streamjob
+from kappa.controllers import health, lag, materializedview, replayrun, runtime, streamjob, watches
 
-__all__ = ["health", "lag", "materializedview", "replayrun", "runtime", "streamjob"]
+__all__ = ["health", "lag", "materializedview", "replayrun", "runtime", "streamjob", "watches"]

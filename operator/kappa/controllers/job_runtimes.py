@@ -5,6 +5,7 @@ job stays there: changing the operator's default never moves a running job away 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,11 @@ class Runtimes:
 
     _sessions: dict[tuple[str, str], SessionRuntime] = {}
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(
+        self, kube: Kube, deployments: Callable[[str, str], list[dict[str, Any]]] | None = None
+    ) -> None:
         self.kube = kube
-        self.fko = FlinkDeploymentRuntime(kube)
+        self.fko = FlinkDeploymentRuntime(kube, deployments)
 
     async def for_job(self, job: StreamJobSpec, namespace: str, status: dict[str, Any]) -> JobRuntime:
         if runtime_name(job, status) == "FlinkDeployment":

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,9 @@ class LagTracking:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     last_round: float = field(default_factory=time.monotonic)
     """When the loop last started the clusters' polls (time.monotonic), or started."""
+    on_change: Callable[[str, str, bool], None] | None = None
+    """Told (namespace, job, urgent) after a poll that moved a job's lag (urgent: its verdict, or the
+    cluster's reachability, changed): its StreamJob shows both, and is not looked at otherwise at rest."""
 
     def monitor(self, bootstrap: str) -> LagMonitor:
         if bootstrap not in self.monitors:
@@ -91,7 +95,7 @@ class LagTracking:
             while not self.stop.is_set():
                 for bootstrap, monitor in list(self.monitors.items()):
                     if bootstrap not in polling or polling[bootstrap].done():
-                        poll = _poll(monitor)
+                        poll = self._poll(monitor)
                         polling[bootstrap] = asyncio.create_task(poll, name=f"kappa-lag-{bootstrap}")
                 self.last_round = time.monotonic()
                 if "lag-poll" in failpoints._armed().split(","):  # tests: the loop dies as a bug would end it
@@ -107,11 +111,34 @@ class LagTracking:
             if running:
                 await asyncio.wait(running)
 
+    async def _poll(self, monitor: LagMonitor) -> None:
+        before = {group: _glance(monitor.latest(group)) for group in monitor.groups}
+        was_down = monitor.admin.health.unreachable
+        # A failed poll is counted and, when polls start or stop failing, logged by its monitor.
+        with contextlib.suppress(Exception):
+            await monitor.poll()
+        if self.on_change is None:
+            return
+        reachability = (monitor.admin.health.unreachable is None) != (was_down is None)
+        told: set[tuple[str, str]] = set()
+        for group in monitor.groups:
+            after = _glance(monitor.latest(group))
+            labels = monitor.labels_of(group)
+            namespace, job = labels.get("namespace"), labels.get("job")
+            if namespace is None or job is None or (after == before.get(group) and not reachability):
+                continue
+            # A first figure, a new verdict or Kafka coming or going is said at once; a lag that moved,
+            # at most every LAG_REFRESH.
+            first = before.get(group) is None
+            urgent = reachability or first or (after or (0, ""))[1] != (before.get(group) or (0, ""))[1]
+            if (namespace, job) not in told or urgent:
+                self.on_change(namespace, job, urgent)
+                told.add((namespace, job))
 
-async def _poll(monitor: LagMonitor) -> None:
-    # A failed poll is counted and, when polls start or stop failing, logged by its monitor.
-    with contextlib.suppress(Exception):
-        await monitor.poll()
+
+def _glance(lag: GroupLag | None) -> tuple[int, str] | None:
+    """What a StreamJob shows of a group's lag: the total (the Lag column) and the verdict."""
+    return None if lag is None else (lag.total, str(lag.status.status))
 
 
 @kopf.on.startup()

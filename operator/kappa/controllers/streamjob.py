@@ -1,13 +1,19 @@
 """StreamJobs: observe the versions' FlinkDeployments → decide (upgrade and canary machines) → record intent
-in status → apply or delete children → events. Level-triggered: create, resume, spec change and a timer."""
+in status → apply or delete children → events. Level-triggered: create, resume and spec change (Kopf), watch
+events of its children and runs (controllers/watches.py), and a schedule that looks again soon while something
+moves and rarely at rest (controllers/schedule.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
+import logging
+import math
 import os
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -23,11 +29,12 @@ from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import bootstrap_servers
 from kappa.controllers.failpoints import acted, crash_at, intent
 from kappa.controllers.job_runtimes import RuntimeUnconfigured
+from kappa.controllers.schedule import Schedule
 from kappa.controllers.status import dt, once, ts, unless_terminating
 from kappa.controllers.streamjob_canary import CanaryAnalysis
 from kappa.controllers.streamjob_replay import REPLAYING, ReplayUpgrade, retire_with_run
 from kappa.controllers.streamjob_savepoints import SavepointHistory
-from kappa.machines import canary, upgrade
+from kappa.machines import cadence, canary, upgrade
 from kappa.machines.decision import Event
 from kappa.machines.fko import count_restarts, deployment_view, job_update_time, kafka_topic_ready
 from kappa.machines.intake import intake_streamjob
@@ -48,6 +55,17 @@ from kappa.render.replay import replay_deployment, replay_retention
 
 ROLLBACK_ANNOTATION = "kappa.dev/rollback"
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
+"""Seconds between looks at a StreamJob while something moves that no event shows (machines/cadence.py)."""
+RESYNC = float(os.environ.get("KAPPA_RESYNC_INTERVAL", "600"))
+"""Seconds between looks at a StreamJob at rest, when no watch event wakes it first."""
+LAG_REFRESH = float(os.environ.get("KAPPA_LAG_REFRESH", "60"))
+"""A job whose lag moved is looked at (its Lag column written) at most this often."""
+LOOK_WORKERS = int(os.environ.get("KAPPA_LOOK_WORKERS", "8"))
+"""StreamJobs looked at concurrently by the schedule (change handlers come on top)."""
+STOP_WITHIN = 2.0
+GONE = math.inf
+"""What a look at a StreamJob that is gone or being deleted says: no next look."""
+LOG = logging.getLogger("kappa.streamjob")
 
 
 def upgrade_state(status: dict[str, Any]) -> upgrade.UpgradeState:
@@ -69,10 +87,10 @@ def upgrade_state(status: dict[str, Any]) -> upgrade.UpgradeState:
 class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
     """observe → decide (upgrade, canary, replay adoption) → record intent → act, one job at a time."""
 
-    async def reconcile(self, namespace: str, name: str, logger: kopf.Logger) -> None:
+    async def reconcile(self, namespace: str, name: str, logger: logging.Logger) -> float | None:
         obj = await self.kube.get(API_VERSION, "StreamJob", namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
-            return
+            return GONE
         now = datetime.now(UTC)
         generation = int(obj["metadata"]["generation"])
         status: dict[str, Any] = obj.get("status") or {}
@@ -81,7 +99,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
         except ValidationError:
             invalid = intake_streamjob(obj["spec"], status, generation)
             await self._write(obj, {}, invalid.conditions, invalid.events, generation, now)
-            return
+            return None  # waits for a spec change
         bootstrap = await bootstrap_servers(self.kube, job, namespace)
         try:
             variables = self._injection(job, namespace, name, job.version, bootstrap).variables()
@@ -92,14 +110,14 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             first = status.get("observedGeneration") != generation  # one event per spec change, not per poll
             warning = [Event("Warning", "InvalidSQL", message)] if first else []
             await self._write(obj, {}, stalled("InvalidSQL", message), warning, generation, now)
-            return
+            return None  # waits for a spec change
         try:
             runtime = await self.runtimes.for_job(job, namespace, status)
         except RuntimeUnconfigured as exc:
             message = str(exc)
             said = once(status, "RuntimeUnconfigured", message)
             await self._write(obj, {}, stalled("RuntimeUnconfigured", message), said, generation, now)
-            return
+            return INTERVAL
         try:
             children = await runtime.select(namespace, name)
         except RuntimeUnavailable as exc:
@@ -109,7 +127,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             await self._write(
                 obj, {"runtime": runtime.name}, stalled("FlinkUnavailable", message), said, generation, now
             )
-            return
+            return INTERVAL
         except NotServed as exc:
             message = f"{exc}: install the Flink Kubernetes Operator"
             await self._write(
@@ -120,7 +138,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
                 generation,
                 now,
             )
-            return
+            return INTERVAL
         runs = await self._runs(namespace, name)
         live = live_version(job.version, status.get("promotion"), [seen for _, _, seen in runs.values()])
         adopted = {live.version, status.get("activeVersion")}
@@ -202,7 +220,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
                 await self._write(obj, patch, conditions, events, generation, now)
                 self._track(job, namespace, name, bootstrap, [ustate.active], cdecision.state.step)
                 await self._act(runtime, actions, job, obj, bootstrap, views, deployed=versions)
-                return
+                return INTERVAL
 
         if (
             job.upgrade.strategy == "replay"
@@ -214,7 +232,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
         ):
             await self._replay_upgrade(obj, job, status, runs, generation, now)
             self._track(job, namespace, name, bootstrap, [ustate.active, job.version], None)
-            return
+            return INTERVAL
 
         lag_growing = self._lag_growing(namespace, name, ustate.target)
         requested = (obj["metadata"].get("annotations") or {}).get(ROLLBACK_ANNOTATION)
@@ -289,7 +307,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
                 generation,
                 now,
             )
-            return
+            return INTERVAL
         except ApiException as exc:
             message = f"the API server refused a child: {_api_message(exc)}"
             await self._write(
@@ -300,11 +318,24 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
                 generation,
                 now,
             )
-            return
+            return INTERVAL
         await self._retire(runtime, status, namespace, now)
         # Through the active version's deployment, while it runs and no upgrade is under way.
         steady = nxt.step == "Idle" and nxt.active in views and views[nxt.active].job_state == "RUNNING"
         await self._dispose_savepoints(runtime, obj, plan, nxt.active if steady else None, generation, now)
+        moving = cadence.Moving(
+            watched_runtime=runtime.name == "FlinkDeployment" and self.deployments is not None,
+            step=nxt.step,
+            requeue_after=decision.requeue_after,
+            ready=any(c.type == "Ready" and c.status for c in conditions),
+            canary=canary_step in ("Deploying", "Analysing", "Promoting"),
+            replaying=bool(replaying),
+            acting=bool(actions),
+            disposing=bool(plan.dispose),
+            kafka_down=bool(down),
+        )
+        retiring = [at for d in patch["deployments"] if (at := dt(d.get("retireAt"))) is not None]
+        return cadence.next_look(moving, retiring, now, interval=INTERVAL, resync=RESYNC)
 
     def _track(
         self,
@@ -781,33 +812,88 @@ def _reconciler(memo: kopf.Memo) -> StreamJobReconciler:
 
 
 @kopf.on.startup()
-async def share_streamjob_reconciler(memo: kopf.Memo, **_: Any) -> None:
+async def share_streamjob_reconciler(memo: kopf.Memo, **indexes: Any) -> None:
     """Built on the operator's memo before any handler runs. Kopf gives each object a shallow copy of that
-    memo: built there, one reconciler (one API client, one lock table) serves every StreamJob; built from a
-    handler, it would live in that object's copy, one client per object."""
-    _reconciler(memo)
+    memo: built there, one reconciler (one API client, one lock table, one schedule) serves every StreamJob;
+    built from a handler, it would live in that object's copy, one client per object. It reads the job's
+    deployments and runs from the watch-fed indexes (controllers/watches.py)."""
+    deployments: kopf.Index[Hashable, Any] = indexes["flinkdeployments_by_job"]
+    runs: kopf.Index[Hashable, Any] = indexes["replayruns_by_job"]
+    reconciler = StreamJobReconciler(Kube(), memo.lag, deployments, runs)
+    memo.streamjobs = reconciler
+    memo.streamjob_locks = {}
+    memo.streamjob_schedule = reconciler.schedule
+    memo.streamjob_annotations = {}
+    memo.lag.on_change = _lag_moved(reconciler.schedule)
+    looks = reconciler.schedule.run(functools.partial(_look, memo), LOOK_WORKERS)
+    memo.streamjob_looks = asyncio.create_task(looks, name="kappa-streamjob-looks")
 
 
-async def _locked(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
-    """One reconcile at a time per StreamJob: the timer and change handlers must not interleave."""
+@kopf.on.cleanup()
+async def stop_streamjob_looks(memo: kopf.Memo, **_: Any) -> None:
+    """Looks under way are cancelled: what they wrote is written, and the next start looks at all again."""
+    task: asyncio.Task[None] | None = getattr(memo, "streamjob_looks", None)
+    if task is not None:
+        task.cancel()
+        await asyncio.wait([task], timeout=STOP_WITHIN)
+
+
+def _lag_moved(schedule: Schedule) -> Callable[[str, str, bool], None]:
+    """The lag poll saw a job's lag move (a new Lag column) or its verdict or Kafka's reachability change."""
+
+    def moved(namespace: str, job: str, urgent: bool) -> None:
+        if urgent:
+            schedule.wake((namespace, job))
+        else:
+            schedule.nudge((namespace, job), LAG_REFRESH)
+
+    return moved
+
+
+async def _locked(memo: kopf.Memo, namespace: str, name: str) -> float:
+    """One reconcile at a time per StreamJob: looks and change handlers must not interleave. Each look says
+    when the next is due (machines/cadence.py); a failed one asks again after INTERVAL."""
     reconciler = _reconciler(memo)
     lock = memo.streamjob_locks.setdefault((namespace, name), asyncio.Lock())
-    async with lock:
-        with unless_terminating():
-            await reconciler.reconcile(namespace, name, logger)
+    following = INTERVAL
+    try:
+        async with lock:
+            with unless_terminating():
+                found = await reconciler.reconcile(namespace, name, LOG)
+                following = RESYNC if found is None else found
+    finally:
+        if following == GONE:  # deleted, or being deleted: finalize_streamjob is on it
+            reconciler.schedule.forget((namespace, name))
+        else:
+            reconciler.schedule.after((namespace, name), following)
+    return following
+
+
+_failing: dict[tuple[str, str], str] = {}
+
+
+async def _look(memo: kopf.Memo, key: Hashable) -> float:
+    """A look the schedule asked for. A failing look is logged when its error changes, not at each retry."""
+    namespace, name = cast(tuple[str, str], key)
+    try:
+        following = await _locked(memo, namespace, name)
+    except Exception as exc:  # the schedule must outlive any one look
+        if _failing.get((namespace, name)) != str(exc):
+            LOG.exception("StreamJob %s/%s: a look failed; retrying every %.0fs", namespace, name, INTERVAL)
+        _failing[(namespace, name)] = str(exc)
+        return INTERVAL
+    if _failing.pop((namespace, name), None) is not None:
+        LOG.info("StreamJob %s/%s: looking at it works again", namespace, name)
+    return following
 
 
 @kopf.on.resume(GROUP, VERSION, "streamjobs")
 @kopf.on.create(GROUP, VERSION, "streamjobs")
 @kopf.on.update(GROUP, VERSION, "streamjobs", field="spec")
-async def reconcile_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    await _locked(memo, str(meta["namespace"]), str(meta["name"]), logger)
-
-
-# backoff: after a failed poll (the API server away) the next one comes at the interval, not Kopf's 60 s.
-@kopf.timer(GROUP, VERSION, "streamjobs", interval=INTERVAL, initial_delay=INTERVAL, backoff=INTERVAL)
-async def poll_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    await _locked(memo, str(meta["namespace"]), str(meta["name"]), logger)
+async def reconcile_streamjob(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+    """The first look at each StreamJob (and at each spec change) is Kopf's; it puts the job on the
+    schedule, which carries out the later ones."""
+    await _locked(memo, str(meta["namespace"]), str(meta["name"]))
 
 
 @kopf.on.delete(GROUP, VERSION, "streamjobs")
@@ -822,6 +908,9 @@ async def finalize_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logg
             if await reconciler.finalize(namespace, name):
                 # Its groups (a version that never became active too) leave the lag poll, and their series.
                 reconciler.lag.retain(namespace, name, set())
+                reconciler.schedule.forget((namespace, name))
+                memo.streamjob_annotations.pop((namespace, name), None)
+                _failing.pop((namespace, name), None)
                 return
         await asyncio.sleep(2)
     raise kopf.TemporaryError("waiting for the final savepoint", delay=2)

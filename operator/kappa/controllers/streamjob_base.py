@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Any
+
+import kopf
 
 from kappa.adapters.kube import Kube
 from kappa.controllers.failpoints import intent
 from kappa.controllers.job_runtimes import Runtimes
 from kappa.controllers.lag import LagTracking
+from kappa.controllers.schedule import Schedule
 from kappa.controllers.status import write_status
+from kappa.controllers.watches import copies
 from kappa.machines.decision import Event
 
 
 class StreamJobBase:
-    def __init__(self, kube: Kube, lag: LagTracking) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        lag: LagTracking,
+        deployments: kopf.Index[Hashable, Any] | None = None,
+        runs: kopf.Index[Hashable, Any] | None = None,
+    ) -> None:
         self.kube = kube
         self.lag = lag
-        self.runtimes = Runtimes(kube)
+        self.schedule = Schedule()
+        # The watch-fed indexes (controllers/watches.py); without them, a LIST per look.
+        self.deployments = deployments
+        self.runs = runs
+        listed = (lambda ns, job: copies(deployments, (ns, job))) if deployments is not None else None
+        self.runtimes = Runtimes(kube, listed)
 
     async def _write(
         self,

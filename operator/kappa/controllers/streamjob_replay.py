@@ -14,6 +14,7 @@ from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.status import dt, once, ts
 from kappa.controllers.streamjob_base import StreamJobBase
+from kappa.controllers.watches import copies
 from kappa.machines.decision import Event
 from kappa.machines.promotion import RunSeen
 from kappa.render.flink import owner_reference
@@ -67,7 +68,11 @@ class ReplayUpgrade(StreamJobBase):
     async def _runs(self, namespace: str, name: str) -> dict[str, tuple[str, ReplayRunSpec, RunSeen]]:
         """This job's ReplayRuns by version: their specs render adopted deployments exactly as they ran."""
         found: dict[str, tuple[str, ReplayRunSpec, RunSeen]] = {}
-        for r in await self.kube.select(API_VERSION, "ReplayRun", namespace, ""):
+        if self.runs is not None:
+            listed = copies(self.runs, (namespace, name))
+        else:
+            listed = await self.kube.select(API_VERSION, "ReplayRun", namespace, "")
+        for r in listed:
             if (r.get("spec") or {}).get("jobRef", {}).get("name") != name:
                 continue
             try:

@@ -1,0 +1,97 @@
+"""What a StreamJob looks at, kept by Kopf's watch streams instead of a LIST per look, and the watch events
+that wake it.
+
+- `flinkdeployments_by_job`: its versions' FlinkDeployments (label `kappa.dev/job`), keyed (namespace, job).
+- `replayruns_by_job`: the ReplayRuns of a job (`spec.jobRef.name`), keyed (namespace, job).
+
+Kopf lists each kind once at start (every handler waits until the indexes are filled), then follows the
+watch; a deleted object leaves its index. The values are the objects as the API server last sent them:
+readers take copies (`copies`), never the stored values. An index trails the operator's own writes by the
+time their watch event takes, so a look right after a write can still see the world before it; every act
+of the StreamJob controller is idempotent (server-side apply, names derived from the spec), so such a look
+repeats an act at worst, and the write's own event brings the next look.
+
+A change of a child (its FlinkDeployments, its output's Strimzi KafkaTopic) or a run wakes its StreamJob at
+once (controllers/schedule.py); so does a change of a StreamJob's annotations (a rollback request). Spec
+changes have their own handlers. The events seen while Kopf lists at start wake nothing: every StreamJob is
+looked at once at start anyway.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import kopf
+
+from kappa.api.base import GROUP, VERSION
+
+FKO_GROUP, FKO_VERSION = "flink.apache.org", "v1beta1"
+JOB_LABEL = "kappa.dev/job"
+
+
+def copies(index: kopf.Index[Hashable, Any] | None, key: Hashable) -> list[dict[str, Any]]:
+    """The objects stored under `key`, as plain dicts the caller may change."""
+    if index is None or key not in index:
+        return []
+    return [copy.deepcopy(dict(value)) for value in index[key]]
+
+
+@kopf.index(FKO_GROUP, FKO_VERSION, "flinkdeployments", labels={JOB_LABEL: kopf.PRESENT})
+async def flinkdeployments_by_job(
+    namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(str(namespace), labels[JOB_LABEL]): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, "replayruns")
+async def replayruns_by_job(
+    namespace: str | None, spec: kopf.Spec, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]] | None:
+    job = (spec.get("jobRef") or {}).get("name")
+    return {(str(namespace), str(job)): dict(body)} if job else None
+
+
+@kopf.on.event(FKO_GROUP, FKO_VERSION, "flinkdeployments", labels={JOB_LABEL: kopf.PRESENT})
+async def wake_on_deployment(
+    type: str, namespace: str | None, labels: Mapping[str, str], memo: kopf.Memo, **_: Any
+) -> None:
+    if type is not None:  # None: listed at start
+        memo.streamjob_schedule.wake((str(namespace), labels[JOB_LABEL]))
+
+
+@kopf.on.event("kafka.strimzi.io", "kafkatopics", labels={JOB_LABEL: kopf.PRESENT})
+async def wake_on_topic(
+    type: str, namespace: str | None, labels: Mapping[str, str], memo: kopf.Memo, **_: Any
+) -> None:
+    """Strimzi's topic operator made a version's output topic Ready (or not): the job's Ready follows it."""
+    if type is not None:
+        memo.streamjob_schedule.wake((str(namespace), labels[JOB_LABEL]))
+
+
+@kopf.on.event(GROUP, VERSION, "replayruns")
+async def wake_on_replayrun(
+    type: str, namespace: str | None, spec: kopf.Spec, memo: kopf.Memo, **_: Any
+) -> None:
+    job = (spec.get("jobRef") or {}).get("name")
+    if type is not None and job:
+        memo.streamjob_schedule.wake((str(namespace), str(job)))
+
+
+@kopf.on.event(GROUP, VERSION, "streamjobs")
+async def wake_on_request(
+    type: str, namespace: str | None, name: str, meta: kopf.Meta, memo: kopf.Memo, **_: Any
+) -> None:
+    """A request is an annotation (kappa.dev/rollback): a change of the annotations wakes the job. Its own
+    status writes, which are most of its events, do not."""
+    key = (str(namespace), name)
+    seen: dict[tuple[str, str], dict[str, str]] = memo.streamjob_annotations
+    if type == "DELETED":
+        seen.pop(key, None)
+        memo.streamjob_schedule.forget(key)
+        return
+    annotations = dict(meta.get("annotations") or {})
+    if type == "MODIFIED" and key in seen and seen[key] != annotations:
+        memo.streamjob_schedule.wake(key)
+    seen[key] = annotations
