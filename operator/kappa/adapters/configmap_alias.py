@@ -3,7 +3,6 @@ Switched by a replace carrying the resourceVersion that was checked: the API ser
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable, Cutover
-from kappa.adapters.kube import FIELD_MANAGER, load_api_client
+from kappa.adapters.kube import FIELD_MANAGER, blocking, load_api_client
 
 
 class ConfigMapAlias:
@@ -38,7 +37,7 @@ class ConfigMapAlias:
         return None if cm is None else (cm.data or {}).get(key)
 
     async def target(self, namespace: str, name: str, key: str) -> str | None:
-        return await asyncio.to_thread(self._target, namespace, name, key)
+        return await blocking(self._target, namespace, name, key)
 
     def _cutover(
         self,
@@ -98,7 +97,7 @@ class ConfigMapAlias:
         retries: int = 5,
     ) -> Cutover:
         """Point `data[key]` at `to` if it still names `expected` (None: no ConfigMap yet). Idempotent."""
-        return await asyncio.to_thread(self._cutover, namespace, name, key, to, expected, owner, retries)
+        return await blocking(self._cutover, namespace, name, key, to, expected, owner, retries)
 
 
 def _outage(exc: ApiException) -> bool:

@@ -25,6 +25,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from kappa.adapters.kube import blocking
+
 log = logging.getLogger(__name__)
 
 COMPONENT = "kappa-operator"
@@ -139,7 +141,7 @@ class EventRecorder:
         async with self._lock:
             try:
                 if isinstance(write, Create):
-                    name = await asyncio.to_thread(self._create, obj, type_, reason, message, 1, now, now)
+                    name = await blocking(self._create, obj, type_, reason, message, 1, now, now)
                     if (late := self.series.created(key, name)) is not None:
                         await self._update(obj, key, type_, reason, message, late, now)
                 else:
@@ -165,14 +167,12 @@ class EventRecorder:
         now: float,
     ) -> None:
         try:
-            await asyncio.to_thread(self._patch, obj["metadata"]["namespace"], write)
+            await blocking(self._patch, obj["metadata"]["namespace"], write)
         except ApiException as exc:
             if exc.status != 404:
                 raise
             # The API server expires events (--event-ttl, 1h by default): the series goes on in a new one.
-            name = await asyncio.to_thread(
-                self._create, obj, type_, reason, message, write.count, now, write.last
-            )
+            name = await blocking(self._create, obj, type_, reason, message, write.count, now, write.last)
             self.series.created(key, name)
 
     def _create(

@@ -1,16 +1,20 @@
 """The one Kubernetes client wrapper: server-side apply under one field manager, get, list, delete, status
-patches and discovery. The official client blocks, so every call runs in a worker thread."""
+patches and discovery. The official client blocks, so every call runs in a worker thread of the Kubernetes
+pool (`blocking`), not Python's default pool, where Kafka waits of up to their timeout would queue it."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import contextvars
+import functools
 import os
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -26,13 +30,35 @@ REQUEST_TIMEOUT = 30.0
 connection and never answers must not hold a worker thread, and the operator's stop, for ever."""
 
 
+KUBE_WORKERS = int(os.environ.get("KAPPA_KUBE_WORKERS", "16"))
+"""Threads (and kept-alive connections per client) for Kubernetes calls."""
+
+_T = TypeVar("_T")
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(KUBE_WORKERS, thread_name_prefix="kube")
+
+
+async def blocking(fn: Callable[..., _T], /, *args: Any) -> _T:
+    """Run a blocking Kubernetes call in the Kubernetes pool, with the caller's context (as asyncio.to_thread
+    does). Its own pool: on Python's default one (6 threads on 2 cores) Kubernetes calls queued behind Kafka
+    waits of up to their timeout."""
+    call = functools.partial(contextvars.copy_context().run, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(_pool(), call)
+
+
 def load_api_client() -> client.ApiClient:
-    """In-cluster when running in a pod, else $KUBECONFIG (or ~/.kube/config)."""
+    """In-cluster when running in a pod, else $KUBECONFIG (or ~/.kube/config); a kept-alive connection per
+    worker thread (urllib3 would otherwise keep 5 per host, and open and drop the others per call)."""
     if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
         config.load_incluster_config()
     else:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = KUBE_WORKERS
+    return client.ApiClient(configuration)
 
 
 class NotServed(Exception):
@@ -194,36 +220,36 @@ class Kube:
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under the operator's field manager; idempotent."""
         with _writing(obj["metadata"].get("namespace")):
-            return await asyncio.to_thread(self._apply, obj)
+            return await blocking(self._apply, obj)
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create; ApiException 409 when it exists."""
         with _writing(obj["metadata"].get("namespace")):
-            return await asyncio.to_thread(self._create, obj)
+            return await blocking(self._create, obj)
 
     async def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Replace as a compare-and-swap: with metadata.resourceVersion set, a concurrent change is a 409."""
         with _writing(obj["metadata"].get("namespace")):
-            return await asyncio.to_thread(self._replace, obj)
+            return await blocking(self._replace, obj)
 
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return await asyncio.to_thread(self._get, api_version, kind, namespace, name)
+        return await blocking(self._get, api_version, kind, namespace, name)
 
     async def select(
         self, api_version: str, kind: str, namespace: str | None, selector: str
     ) -> list[dict[str, Any]]:
         """Objects matching a label selector ("" for all); namespace None lists every namespace."""
-        return await asyncio.to_thread(self._list, api_version, kind, namespace, selector)
+        return await blocking(self._list, api_version, kind, namespace, selector)
 
     async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete; False when it was already gone."""
-        return await asyncio.to_thread(self._delete, api_version, kind, namespace, name)
+        return await blocking(self._delete, api_version, kind, namespace, name)
 
     async def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
     ) -> None:
         with _writing(namespace):
-            await asyncio.to_thread(self._patch_status, api_version, kind, namespace, name, status)
+            await blocking(self._patch_status, api_version, kind, namespace, name, status)
 
     async def annotate(
         self,
@@ -236,22 +262,30 @@ class Kube:
         manager: str = "kubectl-kappa",
     ) -> None:
         """For the CLI, acting as its user: the operator itself never writes annotations."""
-        await asyncio.to_thread(self._annotate, api_version, kind, namespace, name, annotations, manager)
+        await blocking(self._annotate, api_version, kind, namespace, name, annotations, manager)
 
     async def served(self, api_version: str, kind: str) -> bool:
         """Whether the cluster serves the kind, from the discovery cache (rediscovered when it misses)."""
-        return await asyncio.to_thread(self._served, api_version, kind)
+        return await blocking(self._served, api_version, kind)
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a Secret, decoded; None when the Secret or key is missing. Never log the value."""
-        return await asyncio.to_thread(self._secret_value, namespace, name, key)
+        return await blocking(self._secret_value, namespace, name, key)
 
     async def preferred(self, kind: str, api_versions: list[str]) -> str | None:
         """The first of `api_versions` the cluster serves for `kind` (e.g. Strimzi v1, then v1beta2)."""
         for api_version in api_versions:
-            if await asyncio.to_thread(self._served, api_version, kind):
+            if await blocking(self._served, api_version, kind):
                 return api_version
         return None
 
 
-__all__ = ["FIELD_MANAGER", "ApiException", "Kube", "NamespaceTerminating", "NotServed", "load_api_client"]
+__all__ = [
+    "FIELD_MANAGER",
+    "ApiException",
+    "Kube",
+    "NamespaceTerminating",
+    "NotServed",
+    "blocking",
+    "load_api_client",
+]
