@@ -40,6 +40,7 @@ unit: venv
 
 test: lint
 	bash testbed/build-k8s.sh
+	bash testbed/build-promtool.sh
 	bash testbed/build-argocd-lua.sh >/dev/null
 	bash testbed/kafka.sh fetch
 	bash testbed/upstream-crds/fetch.sh >/dev/null

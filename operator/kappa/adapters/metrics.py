@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+from kappa.machines.preflight import PartitionFacts, TopicFacts
 
 GROUP_LABELS = ("namespace", "job", "version", "group")
 
@@ -61,3 +71,149 @@ leader = Gauge(
     "1 while this replica holds the leader-election Lease and acts, 0 while it stands by (kappa run "
     "--leader-election).",
 )
+
+# -- Series the alerts need (manifests/monitoring/rules.yaml, docs/runbooks/) ---------------------------
+
+replay_eta = Gauge(
+    "kappa_replay_eta_seconds",
+    "Seconds a replay still needs to reach its target at the rate it achieved so far.",
+    ["namespace", "run"],
+)
+replay_phase_deadline = Gauge(
+    "kappa_replay_phase_deadline_timestamp_seconds",
+    "When the phase a ReplayRun is in times out (status.phaseDeadline), in Unix seconds; absent for a phase "
+    "without one.",
+    ["namespace", "run"],
+)
+replay_retention_deadline = Gauge(
+    "kappa_replay_retention_deadline_timestamp_seconds",
+    "When time retention deletes the first record the replay starts from, on its tightest partition, in Unix "
+    "seconds, as measured at preflight; absent when no replayed partition deletes by time.",
+    ["namespace", "run"],
+)
+replay_failures = Counter(
+    "kappa_replay_failures_total",
+    "ReplayRuns that entered Failed, by status.reason (e.g. FellOffRetention, ReplayTimedOut).",
+    ["namespace", "run", "reason"],
+)
+cutover_failures = Counter(
+    "kappa_cutover_failures_total",
+    "View switches refused (AliasMoved: someone repointed the view) or failed (SwitchFailed), by the "
+    "resource that tried (kind ReplayRun or MaterializedView). An outage of the backend is not counted.",
+    ["namespace", "kind", "name", "reason"],
+)
+reconcile_seconds = Histogram(
+    "kappa_reconcile_duration_seconds",
+    "Duration of one reconcile, by kind.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+reconcile_errors = Counter(
+    "kappa_reconcile_errors_total", "Reconciles that ended with an exception, by kind.", ["kind"]
+)
+streamjob_active_version = Gauge(
+    "kappa_streamjob_active_version",
+    "1 for the version a StreamJob runs live (status.activeVersion); one series per StreamJob.",
+    ["namespace", "job", "version"],
+)
+streamjob_rollbacks = Counter(
+    "kappa_streamjob_rollbacks_total",
+    "StreamJob upgrades rolled back to the previous version (status.history outcome RolledBack).",
+    ["namespace", "job"],
+)
+
+
+def _remove(gauge: Gauge, *labels: str) -> None:
+    with contextlib.suppress(KeyError):
+        gauge.remove(*labels)
+
+
+def set_timestamp(gauge: Gauge, namespace: str, run: str, at: datetime | None) -> None:
+    """A deadline gauge: set to `at` in Unix seconds, or its series removed when there is none."""
+    if at is None:
+        _remove(gauge, namespace, run)
+    else:
+        gauge.labels(namespace, run).set(at.timestamp())
+
+
+def set_replay_progress(namespace: str, run: str, progress: Mapping[str, Any]) -> None:
+    """The ETA of a replay from its status.progress (consumed, target, recordsPerSecond)."""
+    rate = progress.get("recordsPerSecond")
+    if not progress.get("target") or not rate:
+        return
+    remaining = max(int(progress["target"]) - int(progress.get("consumed") or 0), 0)
+    replay_eta.labels(namespace, run).set(remaining / float(rate))
+
+
+def set_retention_deadline(
+    namespace: str,
+    run: str,
+    topics: Mapping[str, TopicFacts],
+    partitions: Mapping[tuple[str, int], PartitionFacts],
+) -> None:
+    """From the preflight's facts: when time retention deletes the first record to replay, on the partition
+    where that comes first. Partitions without a start timestamp or without time retention are left out."""
+    deadlines = [
+        (facts.start_timestamp_ms + topics[topic].retention_ms) / 1000
+        for (topic, _), facts in partitions.items()
+        if facts.start_timestamp_ms is not None
+        and topic in topics
+        and topics[topic].retention_ms >= 0
+        and "delete" in topics[topic].cleanup_policy
+    ]
+    if deadlines:
+        replay_retention_deadline.labels(namespace, run).set(min(deadlines))
+    else:
+        _remove(replay_retention_deadline, namespace, run)
+
+
+_active_versions: dict[tuple[str, str], str] = {}
+
+
+def set_active_version(namespace: str, job: str, version: str | None) -> None:
+    """One series per StreamJob: 1 for its active version; the previous version's series goes, and all of
+    them with None (the StreamJob is gone or runs nothing)."""
+    before = _active_versions.pop((namespace, job), None)
+    if before is not None and before != version:
+        _remove(streamjob_active_version, namespace, job, before)
+    if version:
+        _active_versions[(namespace, job)] = version
+        streamjob_active_version.labels(namespace, job, version).set(1)
+
+
+@contextlib.contextmanager
+def reconciling(kind: str) -> Iterator[None]:
+    """Times one reconcile of `kind` and counts it as an error when it raises (the error goes on)."""
+    started = time.perf_counter()
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            reconcile_errors.labels(kind).inc()
+        raise
+    finally:
+        reconcile_seconds.labels(kind).observe(time.perf_counter() - started)
+
+
+RUN_SERIES: tuple[MetricWrapperBase, ...] = (
+    replay_phase,
+    replay_transitions,
+    replay_progress,
+    replay_rate,
+    replay_eta,
+    replay_phase_deadline,
+    replay_retention_deadline,
+    replay_failures,
+)
+
+
+def forget_replay(namespace: str, run: str) -> None:
+    """A deleted ReplayRun's series go (its phase would otherwise stay 1, e.g. CuttingOver, and alert on)."""
+    for metric in RUN_SERIES:
+        # prometheus_client lists no children publicly; _metrics is its child table, keyed by label values.
+        names = metric._labelnames
+        for values in list(metric._metrics):
+            labels = dict(zip(names, values, strict=True))
+            if labels.get("namespace") == namespace and labels.get("run") == run:
+                with contextlib.suppress(KeyError):
+                    metric.remove(*values)

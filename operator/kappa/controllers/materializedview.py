@@ -148,6 +148,7 @@ class MaterializedViewReconciler:
                 done = await view.cutover(to, expected=physical(decision.switch.expected))
                 crash_at("view:Switch:1", namespace, name)  # switched, status not written
             except AliasMoved as exc:
+                metrics.cutover_failures.labels(namespace, "MaterializedView", name, "AliasMoved").inc()
                 message = str(exc)
                 conditions = stalled("AliasMoved", message)
                 events = once(status, "AliasMoved", message)
@@ -156,6 +157,7 @@ class MaterializedViewReconciler:
                 conditions = stalled("BackendUnavailable", message)
                 events = once(status, "BackendUnavailable", message)
             except AliasError as exc:
+                metrics.cutover_failures.labels(namespace, "MaterializedView", name, "SwitchFailed").inc()
                 message = f"switching {view.describe()} failed, retried: {exc}"
                 conditions = stalled("SwitchFailed", message)
                 events = once(status, "SwitchFailed", message)
@@ -320,7 +322,7 @@ async def share_view_reconciler(memo: kopf.Memo, **_: Any) -> None:
 async def _locked(memo: kopf.Memo, namespace: str, name: str) -> None:
     reconciler = _reconciler(memo)
     async with memo.view_locks.setdefault((namespace, name), asyncio.Lock()):
-        with unless_terminating():
+        with metrics.reconciling("MaterializedView"), unless_terminating():
             await reconciler.reconcile(namespace, name)
 
 

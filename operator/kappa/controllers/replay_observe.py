@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kappa.adapters import metrics
 from kappa.adapters.alias import AliasError, BackendUnavailable
 from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin, Partition
 from kappa.adapters.quota import average_record_bytes, bytes_quota
@@ -154,6 +155,7 @@ class ReplayObservations(ReplayBase):
             end_field="spec.until.offsets" if run.until.offsets else "spec.until.timestamp",
         )
         checks += preflight(topics, facts, plan, now_ms).checks
+        metrics.set_retention_deadline(ctx.namespace, ctx.name, topics, facts)
         table = output_table(job, run)
         if table and ctx.view_spec and ctx.view_spec.backend.type == "postgres":
             try:

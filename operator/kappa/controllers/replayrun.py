@@ -213,6 +213,8 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             transitions.append({"phase": nxt.phase, "at": ts(ctx.now), "reason": nxt.reason})
             ctx.patch["transitions"] = transitions[-64:]
             metrics.replay_transitions.labels(ctx.namespace, ctx.name, nxt.phase).inc()
+            if nxt.phase == "Failed":
+                metrics.replay_failures.labels(ctx.namespace, ctx.name, nxt.reason or "").inc()
         if seen.preflight is not None:
             ctx.patch["preflight"] = [_check(c) for c in seen.preflight]
         if seen.validation is not None:
@@ -250,6 +252,9 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             )
         if progress.get("recordsPerSecond") is not None:
             metrics.replay_rate.labels(ctx.namespace, ctx.name).set(progress["recordsPerSecond"])
+        metrics.set_replay_progress(ctx.namespace, ctx.name, progress)
+        deadline = dt(ctx.patch.get("phaseDeadline"))
+        metrics.set_timestamp(metrics.replay_phase_deadline, ctx.namespace, ctx.name, deadline)
 
     # -- actions --------------------------------------------------------------------------------------
 
@@ -282,6 +287,7 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
                 )
                 return
             except AliasMoved as exc:
+                metrics.cutover_failures.labels(ctx.namespace, "ReplayRun", ctx.name, "AliasMoved").inc()
                 await self._write(
                     ctx.obj,
                     {},
@@ -458,7 +464,7 @@ async def share_replayrun_reconciler(memo: kopf.Memo, **_: Any) -> None:
 async def _locked(memo: kopf.Memo, namespace: str, name: str) -> None:
     reconciler = _reconciler(memo)
     async with memo.replayrun_locks.setdefault((namespace, name), asyncio.Lock()):
-        with unless_terminating():
+        with metrics.reconciling("ReplayRun"), unless_terminating():
             await reconciler.reconcile(namespace, name)
 
 
@@ -502,3 +508,4 @@ async def finalize_replayrun(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None
         done = await reconciler.finalize(namespace, name)
     if not done:
         raise kopf.TemporaryError("removing what the run created", delay=2)
+    metrics.forget_replay(namespace, name)
