@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -62,6 +62,8 @@ LAG_REFRESH = float(os.environ.get("KAPPA_LAG_REFRESH", "60"))
 """A job whose lag moved is looked at (its Lag column written) at most this often."""
 LOOK_WORKERS = int(os.environ.get("KAPPA_LOOK_WORKERS", "8"))
 """StreamJobs looked at concurrently by the schedule (change handlers come on top)."""
+RESUME_AT_REST = 3.0
+"""At start, jobs at rest are looked at this much later than the moving ones, so those go first."""
 STOP_WITHIN = 2.0
 GONE = math.inf
 """What a look at a StreamJob that is gone or being deleted says: no next look."""
@@ -887,13 +889,29 @@ async def _look(memo: kopf.Memo, key: Hashable) -> float:
     return following
 
 
-@kopf.on.resume(GROUP, VERSION, "streamjobs")
 @kopf.on.create(GROUP, VERSION, "streamjobs")
 @kopf.on.update(GROUP, VERSION, "streamjobs", field="spec")
 async def reconcile_streamjob(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    """The first look at each StreamJob (and at each spec change) is Kopf's; it puts the job on the
-    schedule, which carries out the later ones."""
+    """A new StreamJob and a spec change are looked at at once; the look puts the job on the schedule,
+    which carries out the later ones."""
     await _locked(memo, str(meta["namespace"]), str(meta["name"]))
+
+
+@kopf.on.resume(GROUP, VERSION, "streamjobs")
+async def resume_streamjob(meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
+    """At start every StreamJob is looked at once, through the schedule, in order of urgency: a job in the
+    middle of something (an upgrade, a rollback, a canary, a replay, not ready) before the jobs at rest."""
+    _reconciler(memo).schedule.after((str(meta["namespace"]), str(meta["name"])), resume_delay(status))
+
+
+def resume_delay(status: Mapping[str, Any]) -> float:
+    """Seconds from start to the first look: none for a job that is moving, a little for one at rest."""
+    conditions = status.get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    step = (status.get("upgrade") or {}).get("step", "Idle")
+    resting = status.get("phase") in ("Running", "Suspended") and step in ("Idle", "RolledBack")
+    canary = (status.get("canary") or {}).get("step") in ("Deploying", "Analysing", "Promoting")
+    return RESUME_AT_REST if ready and resting and not canary else 0.0
 
 
 @kopf.on.delete(GROUP, VERSION, "streamjobs")

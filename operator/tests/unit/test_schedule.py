@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kappa.controllers.schedule import Schedule
+from kappa.controllers.streamjob import resume_delay
 from kappa.machines.cadence import Moving, next_look
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -112,3 +113,33 @@ def test_looks_run_when_due_soonest_first_bounded_and_one_per_job() -> None:
             await runner
 
     asyncio.run(story())
+
+
+@pytest.mark.parametrize(
+    ("status", "delay"),
+    [
+        ({}, 0.0),  # never looked at
+        ({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}, 3.0),
+        ({"phase": "Suspended", "conditions": [{"type": "Ready", "status": "True"}]}, 3.0),
+        ({"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]}, 0.0),
+        ({"phase": "Upgrading", "conditions": [{"type": "Ready", "status": "True"}]}, 0.0),
+        (
+            {
+                "phase": "Running",
+                "upgrade": {"step": "Starting"},
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+            0.0,
+        ),
+        (
+            {
+                "phase": "Running",
+                "canary": {"step": "Analysing"},
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+            0.0,
+        ),
+    ],
+)
+def test_at_start_moving_jobs_are_looked_at_first(status: dict[str, object], delay: float) -> None:
+    assert resume_delay(status) == delay
