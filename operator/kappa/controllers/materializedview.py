@@ -18,7 +18,7 @@ from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable
 from kappa.adapters.kube import Kube
 from kappa.adapters.serving import ServedView
 from kappa.api.base import API_VERSION, GROUP, VERSION
-from kappa.api.conditions import progressing, stalled
+from kappa.api.conditions import condition, progressing, stalled
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import (
@@ -31,7 +31,7 @@ from kappa.controllers.cluster import (
 from kappa.controllers.failpoints import crash_at
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import once, ts, unless_terminating, write_status
-from kappa.controllers.view_retention import RETENTION, forget_removed, mark_removing
+from kappa.controllers.view_retention import RETENTION, forget_removed, mark_removing, retired
 from kappa.machines import replay
 from kappa.machines.cutover import ViewObserved, decide_view
 from kappa.machines.decision import Event
@@ -135,6 +135,7 @@ class MaterializedViewReconciler:
             job_active=job_active,
             explained=explained,
             available=available,
+            stalled=_stalled(status),
         )
         decision = decide_view(seen)
         active, previous = decision.active, decision.previous
@@ -199,6 +200,7 @@ class MaterializedViewReconciler:
         )
         if removals:
             patch["versions"] = mark_removing(patch["versions"], removals, physical, now)
+        events += retired(status.get("versions") or [], patch["versions"])
         await self._write(obj, patch, conditions, events, now)
         if removals and job is not None:
             removed, said = await RETENTION.remove(self.kube, namespace, name, job, view, kafka, removals)
@@ -212,6 +214,12 @@ class MaterializedViewReconciler:
     ) -> None:
         generation = int(obj["metadata"]["generation"])
         await write_status(self.kube, "MaterializedView", obj, patch, conditions, events, generation, now)
+
+
+def _stalled(status: dict[str, Any]) -> str | None:
+    """The reason of the Stalled condition while it holds."""
+    found = condition(status.get("conditions"), "Stalled")
+    return str(found.get("reason")) if found and found.get("status") == "True" else None
 
 
 async def _exists(view: ServedView, physical: str) -> bool:

@@ -200,4 +200,23 @@ def forget_removed(versions: list[dict[str, Any]], done: list[retention.Removal]
     return [v for v in versions if not (v["name"] in gone and v["state"] == REMOVING)]
 
 
+def retired(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[Event]:
+    """One event per version that this look retired: it was Active, Previous or Building in status.versions,
+    and is now Retired, Removing, or no longer listed (beyond retainVersions). Said once: the next look reads
+    the state written with it."""
+    now = {v.get("name"): v.get("state") for v in after}
+    events = []
+    for entry in before:
+        was, name = entry.get("state"), entry.get("name")
+        if was in ("Active", "Previous", "Building") and now.get(name) not in (
+            "Active",
+            "Previous",
+            "Building",
+        ):
+            kept = "no longer listed (beyond retainVersions)" if name not in now else f"now {now[name]}"
+            message = f"version {name} ({entry.get('physical') or 'no output'}) retired: was {was}, {kept}"
+            events.append(Event("Normal", "VersionRetired", message[:1024]))
+    return events
+
+
 RETENTION = OutputRetention()

@@ -196,6 +196,7 @@ def decide_deploying(
         return CanaryDecision(
             _enter(state, "Analysing", now, spec.duration),
             conditions=progressing("CanaryAnalysing", message),
+            events=[Event("Normal", "CanaryAnalysing", message)],
             requeue_after=5,
         )
     if seen.canary.lifecycle == "FAILED" or now >= (state.deadline or now):

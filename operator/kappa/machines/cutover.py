@@ -25,6 +25,9 @@ class ViewObserved:
     """Versions a ReplayRun switched the view to (cutover) or back to (rollback)."""
     available: frozenset[str] = frozenset()
     """Versions whose table or topic exists."""
+    stalled: str | None = None
+    """The reason of the view's Stalled condition while it holds: a stall is said once when it begins, and
+    once when it ends, not on every look."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,23 @@ def _moved(seen: ViewObserved) -> ViewDecision:
         f"{seen.recorded or 'nothing'}: "
         "it was repointed outside the operator. Nothing is overwritten; set spec.activeVersion to choose."
     )
-    return ViewDecision(seen.recorded, seen.recorded_previous, conditions=stalled("AliasMoved", message))
+    return ViewDecision(
+        seen.recorded,
+        seen.recorded_previous,
+        conditions=stalled("AliasMoved", message),
+        events=_once(seen, "AliasMoved", message),
+    )
+
+
+def _once(seen: ViewObserved, reason: str, message: str) -> list[Event]:
+    """A Warning when the stall begins, none on the looks while it lasts."""
+    return [] if seen.stalled == reason else [Event("Warning", reason, message)]
+
+
+def _serving(seen: ViewObserved, active: str, reason: str, message: str) -> ViewDecision:
+    """At rest: nothing to say, unless this look ends a stall (said once, as its beginning was)."""
+    events = [Event("Normal", "Recovered", f"{message}: {seen.stalled} is over")] if seen.stalled else []
+    return ViewDecision(active, seen.recorded_previous, conditions=ready(reason, message), events=events)
 
 
 def _accept(seen: ViewObserved, reason: str, message: str) -> ViewDecision:
@@ -71,13 +90,14 @@ def decide_view(seen: ViewObserved) -> ViewDecision:
         if seen.target == seen.pin:
             if seen.recorded != seen.pin:
                 return _accept(seen, "Pinned", f"serving {seen.pin}, pinned by spec.activeVersion")
-            return ViewDecision(
-                seen.pin, seen.recorded_previous, conditions=ready("Pinned", f"serving pinned {seen.pin}")
-            )
+            return _serving(seen, seen.pin, "Pinned", f"serving pinned {seen.pin}")
         if seen.pin not in seen.available:
             message = f"spec.activeVersion: version {seen.pin} has no table or topic to serve"
             return ViewDecision(
-                seen.recorded, seen.recorded_previous, conditions=stalled("PinnedVersionMissing", message)
+                seen.recorded,
+                seen.recorded_previous,
+                conditions=stalled("PinnedVersionMissing", message),
+                events=_once(seen, "PinnedVersionMissing", message),
             )
         # A declared pin is an explicit wish: the precondition is what is there now, so that nothing that
         # changes between this look and the switch is overwritten.
@@ -103,9 +123,7 @@ def decide_view(seen: ViewObserved) -> ViewDecision:
             conditions=progressing("AwaitingFirstVersion", "no version has an output to serve yet"),
         )
     if seen.target == seen.recorded:
-        return ViewDecision(
-            seen.recorded, seen.recorded_previous, conditions=ready("Serving", f"serving {seen.target}")
-        )
+        return _serving(seen, seen.target, "Serving", f"serving {seen.target}")
     if seen.target in seen.explained:
         return _accept(seen, "Switched", f"serving {seen.target} (was {seen.recorded or 'nothing'})")
     if seen.recorded is None and not seen.target.startswith("("):

@@ -85,7 +85,8 @@ class UpgradeState:
     previous: str | None = None
     """The version before the active one, kept suspended at `savepoint` for its rollback window."""
     overdue: bool = False
-    """At rest in Idle, a suspend, resume or adoption passed its deadline (said once, still asked for)."""
+    """Said once, still asked for: at rest in Idle, a suspend, resume or adoption passed its deadline, or the
+    suspend's savepoint failed; in RollingBack, the rolled-back-to version did not resume in time."""
 
 
 @dataclass(frozen=True)
@@ -218,13 +219,16 @@ def decide_suspension(
         if dep.desired_state == "suspended" and dep.upgrade_savepoint_path and stopped:
             message = f"{state.active} is suspended at savepoint {dep.upgrade_savepoint_path}"
             nxt = _at_rest(state, savepoint=dep.upgrade_savepoint_path)
-            return UpgradeDecision(nxt, conditions=ready("Suspended", message))
+            # A suspend under way has a deadline: its end is said once, not by the looks at rest after it.
+            said = [Event("Normal", "Suspended", message)] if state.deadline is not None else []
+            return UpgradeDecision(nxt, conditions=ready("Suspended", message), events=said)
         if dep.error and dep.desired_state == "suspended":
             message = f"suspending {state.active} failed: {dep.error}"
             return UpgradeDecision(
-                state,
+                UpgradeState(**{**state.__dict__, "overdue": True}),
                 actions=[Apply(state.active, "suspended")],
                 conditions=stalled("SavepointFailed", message),
+                events=[] if state.overdue else [Event("Warning", "SavepointFailed", message)],
                 requeue_after=10,
             )
         if dep.desired_state != "suspended" and state.deadline is None:
@@ -273,7 +277,10 @@ def decide_suspension(
             + (f" ({dep.error})" if dep.error else "")
             + "; still asking for it",
         )
-    return UpgradeDecision(_at_rest(state), conditions=ready("Running", f"version {state.active} is active"))
+    message = f"version {state.active} is active"
+    # A resume or an adoption under way has a deadline: the version running is said once, when it ends.
+    said = [Event("Normal", "Resumed", f"{message}: it runs")] if state.deadline is not None else []
+    return UpgradeDecision(_at_rest(state), conditions=ready("Running", message), events=said)
 
 
 def decide_manual_rollback(
@@ -477,13 +484,14 @@ def decide_starting(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now:
         )
     if healthy_since is not None:
         held = UpgradeState(**{**state.__dict__, "healthy_since": healthy_since})
+        message = (
+            f"{state.target} passes its gates; watching it for {spec.stable_for} before calling it ready"
+        )
         return UpgradeDecision(
             held,
             actions=[Apply(state.target, "running", initial_savepoint=state.savepoint)],
-            conditions=progressing(
-                "Stabilizing",
-                f"{state.target} passes its gates; watching it for {spec.stable_for} before calling it ready",
-            ),
+            conditions=progressing("Stabilizing", message),
+            events=[Event("Normal", "Stabilizing", message)] if state.healthy_since is None else [],
             gates=results,
             requeue_after=1,
         )
@@ -509,12 +517,17 @@ def decide_starting(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now:
             gates=results,
             requeue_after=5,
         )
+    waiting = f"waiting for {state.target}: " + "; ".join(g.message for g in failed)
+    broken = (
+        [Event("Normal", "StabilityBroken", f"{state.target} broke a gate while stabilizing, {waiting}")]
+        if state.healthy_since is not None
+        else []
+    )
     return UpgradeDecision(
         UpgradeState(**{**state.__dict__, "healthy_since": None}),  # a break: stability starts over
         actions=[Apply(state.target, "running", initial_savepoint=state.savepoint)],
-        conditions=progressing(
-            "Starting", f"waiting for {state.target}: " + "; ".join(g.message for g in failed)
-        ),
+        conditions=progressing("Starting", waiting),
+        events=broken,
         gates=results,
         requeue_after=5,
     )
@@ -526,7 +539,7 @@ def decide_rolling_back(
     assert state.active is not None
     old = seen.of(state.active)
     if old.job_state == RUNNING:
-        nxt = _enter(state, "RolledBack", now, None, target=None)
+        nxt = _enter(state, "RolledBack", now, None, target=None, overdue=False)
         message = (
             f"rolled back to {state.active} from savepoint {state.savepoint}; {state.failed_version} failed"
         )
@@ -541,9 +554,9 @@ def decide_rolling_back(
     if _expired(state, now):
         message = f"{state.active} did not resume from {state.savepoint} within {spec.readiness_timeout}"
         return UpgradeDecision(
-            state,
+            UpgradeState(**{**state.__dict__, "overdue": True}),
             conditions=stalled("RollbackStuck", message),
-            events=[Event("Warning", "RollbackStuck", message)],
+            events=[] if state.overdue else [Event("Warning", "RollbackStuck", message)],  # said once
             requeue_after=30,
         )
     return UpgradeDecision(

@@ -358,3 +358,26 @@ def test_every_working_step_has_a_deadline() -> None:
     assert decide(DEPLOYING, seen(), spec(), at(1)).state.deadline == at(11)
     for step, bound in DEADLINES.items():
         assert bound.startswith("none") == (step in ("Idle", "Aborted")), step
+
+
+def test_each_canary_step_is_said_once_and_a_look_that_changes_nothing_says_nothing() -> None:
+    """Events: a story through deploy → analyse → promote, each decision's state fed to the next look."""
+    looks = [
+        (seen(Deployment(exists=False)), at(0), ["CanaryStarted"]),
+        (seen(Deployment(job_state="CREATED")), at(0.5), []),
+        (seen(), at(1), ["CanaryAnalysing"]),
+        (seen(), at(5), []),
+        (seen(), at(11), ["CanaryPromoted"]),
+    ]
+    state, said = CanaryState(), []
+    for observed, now, _ in looks:
+        decision = decide(state, observed, spec(), now)
+        said.append([e.reason for e in decision.events])
+        state = decision.state
+    assert said == [expected for *_, expected in looks]
+    # The promotion is carried by the upgrade machine; while it works, and after, the canary says nothing.
+    busy = dataclasses.replace(spec(), upgrading=True)
+    assert decide(state, seen(), busy, at(12)).events == []
+    settled = decide(state, seen(), spec(version="v1"), at(13))
+    assert (settled.state.step, settled.events) == ("Idle", [])
+    assert decide(settled.state, seen(), spec(version="v1"), at(14)).events == []

@@ -549,7 +549,7 @@ IDLE_DEADLINES = [
         at(5),
         None,
         None,
-        [],
+        ["Suspended"],
     ),
     ("resume starts", IDLE_V1, SUSPENDED_V1, spec("v1"), at(0), at(5), None, ["Resuming"]),
     (
@@ -580,7 +580,7 @@ IDLE_DEADLINES = [
         at(7),
         None,
         None,
-        [],
+        ["Resumed"],
     ),
     (
         "an adoption is bounded",
@@ -639,3 +639,107 @@ def test_every_step_has_a_deadline_or_is_at_rest() -> None:
     assert DEADLINES["RolledBack"].startswith("none")
     for step in ("Savepointing", "Starting", "RollingBack"):
         assert "Timeout" in DEADLINES[step], step
+
+
+# Events: one per transition, none on the looks after it. Each story feeds a decision's state to the next look
+# (as the controller stores it), and ends with a look that changes nothing and must say nothing.
+STABLE_FOR = dataclasses.replace(SPEC_V2, stable_for=timedelta(seconds=30))
+RESTARTED_ONCE = Deployment(job_state="RESTARTING", started_at=at(0.5), restarts=1)
+SAVEPOINT_ERROR = Deployment(desired_state="suspended", job_state="RUNNING", error="Savepoint Error")
+NOT_RESUMING = Deployment(job_state="RESTARTING", lifecycle="DEPLOYED")
+EVENT_STORIES = [
+    # name, first state, [(observed, spec, now, the reasons said at that look)]
+    (
+        "suspend: begins, waits, is done, rests",
+        IDLE_V1,
+        [
+            (seen(v1=HEALTHY), SUSPEND, at(0), ["Suspending"]),
+            (seen(v1=ASKED_TO_SUSPEND), SUSPEND, at(0.5), []),
+            (seen(v1=SUSPENDED_V1), SUSPEND, at(1), ["Suspended"]),
+            (seen(v1=SUSPENDED_V1), SUSPEND, at(2), []),
+        ],
+    ),
+    (
+        "resume: begins, waits, runs, rests",
+        IDLE_V1,
+        [
+            (seen(v1=SUSPENDED_V1), spec("v1"), at(0), ["Resuming"]),
+            (seen(v1=ASKED_TO_RESUME), spec("v1"), at(1), []),
+            (seen(v1=HEALTHY), spec("v1"), at(2), ["Resumed"]),
+            (seen(v1=HEALTHY), spec("v1"), at(3), []),
+        ],
+    ),
+    (
+        "a suspend's savepoint fails: said once while it lasts",
+        dataclasses.replace(IDLE_V1, deadline=at(2)),
+        [
+            (seen(v1=SAVEPOINT_ERROR), SUSPEND, at(1), ["SavepointFailed"]),
+            (seen(v1=SAVEPOINT_ERROR), SUSPEND, at(1.5), []),
+            (seen(v1=SUSPENDED_V1), SUSPEND, at(3), ["Suspended"]),
+            (seen(v1=SUSPENDED_V1), SUSPEND, at(4), []),
+        ],
+    ),
+    (
+        "stability: begins, breaks, begins again, holds",
+        STARTING,
+        [
+            (seen(v2=HEALTHY), STABLE_FOR, at(2), ["Stabilizing"]),
+            (seen(v2=HEALTHY), STABLE_FOR, at(2.1), []),
+            (seen(v2=RESTARTED_ONCE), STABLE_FOR, at(2.2), ["StabilityBroken"]),
+            (seen(v2=RESTARTED_ONCE), STABLE_FOR, at(2.3), []),
+            (seen(v2=HEALTHY), STABLE_FOR, at(2.4), ["Stabilizing"]),
+            (seen(v2=HEALTHY), STABLE_FOR, at(3), ["UpgradeSucceeded"]),
+            (seen(v2=HEALTHY), STABLE_FOR, at(4), []),
+        ],
+    ),
+    (
+        "a stuck rollback is said once, then its end",
+        ROLLING_BACK,
+        [
+            (seen(v1=NOT_RESUMING), SPEC_V2, at(4), []),
+            (seen(v1=NOT_RESUMING), SPEC_V2, at(6), ["RollbackStuck"]),
+            (seen(v1=NOT_RESUMING), SPEC_V2, at(7), []),
+            (seen(v1=HEALTHY), SPEC_V2, at(8), ["RolledBack"]),
+            (seen(v1=HEALTHY), SPEC_V2, at(9), []),
+        ],
+    ),
+    (
+        "an upgrade, step by step",
+        IDLE_V1,
+        [
+            (seen(v1=HEALTHY), SPEC_V2, at(0), ["UpgradeStarted"]),
+            (seen(v1=HEALTHY), SPEC_V2, at(0.2), []),
+            (seen(v1=SUSPENDED_V1), SPEC_V2, at(1), ["SavepointTaken"]),
+            (seen(v1=SUSPENDED_V1, v2=NEVER_CHECKPOINTS), SPEC_V2, at(2), []),
+            (seen(v1=SUSPENDED_V1, v2=HEALTHY), SPEC_V2, at(3), ["UpgradeSucceeded"]),
+            (seen(v1=SUSPENDED_V1, v2=HEALTHY), SPEC_V2, at(4), []),
+        ],
+    ),
+    (
+        "an adoption, then the adopted version runs",
+        IDLE_V1,
+        [
+            (
+                seen(v1=HEALTHY, v2=ASKED_TO_RESUME),
+                dataclasses.replace(spec("v2"), adopt=True),
+                at(0),
+                ["Adopted"],
+            ),
+            (seen(v1=SUSPENDED_V1, v2=ASKED_TO_RESUME), spec("v2"), at(1), []),
+            (seen(v1=SUSPENDED_V1, v2=HEALTHY), spec("v2"), at(2), ["Resumed"]),
+            (seen(v1=SUSPENDED_V1, v2=HEALTHY), spec("v2"), at(3), []),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "state", "looks"), EVENT_STORIES, ids=[s[0] for s in EVENT_STORIES])
+def test_each_transition_is_said_once_and_a_look_that_changes_nothing_says_nothing(
+    name: str, state: UpgradeState, looks: list[tuple[Observed, UpgradeSpec, datetime, list[str]]]
+) -> None:
+    said = []
+    for observed, spec_, now, _ in looks:
+        decision = decide(state, observed, spec_, now)
+        said.append([e.reason for e in decision.events])
+        state = decision.state
+    assert said == [expected for *_, expected in looks]
