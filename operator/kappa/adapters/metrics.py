@@ -204,6 +204,7 @@ RUN_SERIES: tuple[MetricWrapperBase, ...] = (
     replay_phase_deadline,
     replay_retention_deadline,
     replay_failures,
+    cutover_failures,
 )
 
 
@@ -214,6 +215,7 @@ def forget_replay(namespace: str, run: str) -> None:
         names = metric._labelnames
         for values in list(metric._metrics):
             labels = dict(zip(names, values, strict=True))
-            if labels.get("namespace") == namespace and labels.get("run") == run:
+            mine = labels.get("run") == run or (labels.get("kind"), labels.get("name")) == ("ReplayRun", run)
+            if labels.get("namespace") == namespace and mine:
                 with contextlib.suppress(KeyError):
                     metric.remove(*values)

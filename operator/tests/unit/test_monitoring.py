@@ -225,8 +225,8 @@ def test_rules_and_dashboard_use_only_series_the_operator_exports() -> None:
 # -- the metric helpers the alerts read -------------------------------------------------------------------
 
 
-def _value(name: str, **labels: str) -> float | None:
-    return REGISTRY.get_sample_value(name, labels)
+def _value(metric: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(metric, labels)
 
 
 def test_active_version_keeps_one_series_per_streamjob() -> None:
@@ -285,11 +285,15 @@ def test_a_deleted_runs_series_go_and_the_others_stay() -> None:
     for run in ("gone", "kept"):
         metrics.replay_phase.labels("mon-test", run, "CuttingOver").set(1)
         metrics.replay_failures.labels("mon-test", run, "ReplayTimedOut").inc()
+        metrics.cutover_failures.labels("mon-test", "ReplayRun", run, "AliasMoved").inc()
         metrics.set_replay_progress("mon-test", run, {"consumed": 1, "target": 2, "recordsPerSecond": 1.0})
     metrics.forget_replay("mon-test", "gone")
     assert _value("kappa_replay_phase", namespace="mon-test", run="gone", phase="CuttingOver") is None
     failures = {"namespace": "mon-test", "run": "gone", "reason": "ReplayTimedOut"}
     assert _value("kappa_replay_failures_total", **failures) is None
     assert _value("kappa_replay_eta_seconds", namespace="mon-test", run="gone") is None
+    refused = {"namespace": "mon-test", "kind": "ReplayRun", "reason": "AliasMoved"}
+    assert _value("kappa_cutover_failures_total", name="gone", **refused) is None
+    assert _value("kappa_cutover_failures_total", name="kept", **refused) == 1
     assert _value("kappa_replay_phase", namespace="mon-test", run="kept", phase="CuttingOver") == 1
     assert _value("kappa_replay_eta_seconds", namespace="mon-test", run="kept") == 1
