@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import typing
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
+from kappa.api.streamjob import StreamJobPhase
 from kappa.machines.preflight import PartitionFacts, TopicFacts
 
 GROUP_LABELS = ("namespace", "job", "version", "group")
@@ -123,7 +125,7 @@ streamjob_rollbacks = Counter(
 )
 
 
-def _remove(gauge: Gauge, *labels: str) -> None:
+def _remove(gauge: MetricWrapperBase, *labels: str) -> None:
     with contextlib.suppress(KeyError):
         gauge.remove(*labels)
 
@@ -219,3 +221,78 @@ def forget_replay(namespace: str, run: str) -> None:
             if labels.get("namespace") == namespace and mine:
                 with contextlib.suppress(KeyError):
                     metric.remove(*values)
+
+
+schedule_objects = Gauge(
+    "kappa_schedule_objects", "Objects the operator looks after, by kind (controllers/schedule.py).", ["kind"]
+)
+schedule_due = Gauge(
+    "kappa_schedule_due",
+    "Objects whose look is due and not begun yet (the queue's depth), by kind: near 0 when it keeps up.",
+    ["kind"],
+)
+schedule_running = Gauge("kappa_schedule_running", "Looks under way, by kind.", ["kind"])
+
+
+class Scheduled(Protocol):
+    def __len__(self) -> int: ...
+
+    @property
+    def running(self) -> int: ...
+
+    def due_now(self) -> int: ...
+
+
+def watch_schedule(kind: str, schedule: Scheduled) -> None:
+    """The schedule's size, depth and looks under way, read at each scrape."""
+    schedule_objects.labels(kind).set_function(lambda: len(schedule))
+    schedule_due.labels(kind).set_function(schedule.due_now)
+    schedule_running.labels(kind).set_function(lambda: schedule.running)
+
+
+streamjob_phase = Gauge(
+    "kappa_streamjob_phase",
+    "1 for the phase a StreamJob is in (status.phase), 0 for the others; one series per phase per StreamJob.",
+    ["namespace", "job", "phase"],
+)
+streamjob_upgrades = Counter(
+    "kappa_streamjob_upgrades_total",
+    "StreamJob upgrades by outcome: Started (UpgradeStarted), Succeeded (UpgradeSucceeded), RollingBack.",
+    ["namespace", "job", "outcome"],
+)
+streamjob_canaries = Counter(
+    "kappa_streamjob_canaries_total",
+    "Canary analyses by outcome: Started, Promoted, Aborted (a gate failed) or Superseded.",
+    ["namespace", "job", "outcome"],
+)
+STREAMJOB_PHASES = typing.get_args(StreamJobPhase)
+_COUNTED = {
+    "UpgradeStarted": (streamjob_upgrades, "Started"),
+    "UpgradeSucceeded": (streamjob_upgrades, "Succeeded"),
+    "RollingBack": (streamjob_upgrades, "RollingBack"),
+    "CanaryStarted": (streamjob_canaries, "Started"),
+    "CanaryPromoted": (streamjob_canaries, "Promoted"),
+    "CanaryAborted": (streamjob_canaries, "Aborted"),
+    "CanarySuperseded": (streamjob_canaries, "Superseded"),
+}
+
+
+def streamjob_said(namespace: str, job: str, reasons: list[str], phase: str | None) -> None:
+    """A StreamJob's status write: its phase, and its transitions counted by the events that say them."""
+    for reason in reasons:
+        if reason in _COUNTED:
+            counter, outcome = _COUNTED[reason]
+            counter.labels(namespace, job, outcome).inc()
+    if phase in STREAMJOB_PHASES:
+        for p in STREAMJOB_PHASES:
+            streamjob_phase.labels(namespace, job, p).set(1 if p == phase else 0)
+
+
+def forget_streamjob(namespace: str, job: str) -> None:
+    """The StreamJob is gone: its series go too."""
+    set_active_version(namespace, job, None)
+    for p in STREAMJOB_PHASES:
+        _remove(streamjob_phase, namespace, job, p)
+    _remove(streamjob_rollbacks, namespace, job)
+    for counter, outcome in _COUNTED.values():
+        _remove(counter, namespace, job, outcome)

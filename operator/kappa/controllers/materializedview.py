@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Hashable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from kappa.controllers.failpoints import crash_at
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import once, ts, unless_terminating, write_status
 from kappa.controllers.view_retention import RETENTION, forget_removed, mark_removing, retired
+from kappa.controllers.watches import copies
 from kappa.machines import replay
 from kappa.machines.cutover import ViewObserved, decide_view
 from kappa.machines.decision import Event
@@ -41,9 +43,18 @@ INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
 
 
 class MaterializedViewReconciler:
-    def __init__(self, kube: Kube, lag: LagTracking) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        lag: LagTracking,
+        jobs: kopf.Index[Hashable, Any] | None = None,
+        runs: kopf.Index[Hashable, Any] | None = None,
+    ) -> None:
         self.kube = kube
         self.lag = lag
+        # The watch-fed indexes (controllers/watches.py); without them, a LIST of the namespace per look.
+        self.jobs = jobs
+        self.runs = runs
 
     async def reconcile(self, namespace: str, name: str) -> None:
         obj = await self.kube.get(API_VERSION, "MaterializedView", namespace, name)
@@ -61,7 +72,10 @@ class MaterializedViewReconciler:
             )
             return
         patch: dict[str, Any] = {"backend": spec.backend.type}
-        jobs = jobs_serving(await self.kube.select(API_VERSION, "StreamJob", namespace, ""), name)
+        if self.jobs is not None:
+            jobs = jobs_serving(copies(self.jobs, (namespace, name)), name)
+        else:
+            jobs = jobs_serving(await self.kube.select(API_VERSION, "StreamJob", namespace, ""), name)
         if len(jobs) > 1:
             message = "several StreamJobs name this view in spec.output.view: " + ", ".join(
                 sorted(j["metadata"]["name"] for j in jobs)
@@ -84,9 +98,15 @@ class MaterializedViewReconciler:
         if job_obj is not None:
             with contextlib.suppress(ValidationError):
                 job = StreamJobSpec.model_validate(job_obj["spec"])
+        if self.runs is not None:
+            listed = (
+                copies(self.runs, (namespace, job_obj["metadata"]["name"])) if job_obj is not None else []
+            )
+        else:
+            listed = await self.kube.select(API_VERSION, "ReplayRun", namespace, "")
         runs = [
             r
-            for r in await self.kube.select(API_VERSION, "ReplayRun", namespace, "")
+            for r in listed
             if job_obj is not None
             and (r.get("spec") or {}).get("jobRef", {}).get("name") == job_obj["metadata"]["name"]
         ]
@@ -319,12 +339,16 @@ def _reconciler(memo: kopf.Memo) -> MaterializedViewReconciler:
 
 
 @kopf.on.startup()
-async def share_view_reconciler(memo: kopf.Memo, **_: Any) -> None:
+async def share_view_reconciler(memo: kopf.Memo, **indexes: Any) -> None:
     """Built on the operator's memo before any handler runs. Kopf gives each object a shallow copy of that
     memo: built there, one reconciler (one API client, one lock table) serves every MaterializedView, and the
     views' resync shares its locks; built from a handler, it would live in that object's copy, one client per
-    object."""
-    _reconciler(memo)
+    object. It reads the jobs serving a view and their runs from the watch-fed indexes
+    (controllers/watches.py), not from two LISTs of the namespace per view per resync."""
+    memo.views = MaterializedViewReconciler(
+        Kube(), memo.lag, indexes["streamjobs_by_view"], indexes["replayruns_by_job"]
+    )
+    memo.view_locks = {}
 
 
 async def _locked(memo: kopf.Memo, namespace: str, name: str) -> None:

@@ -50,6 +50,11 @@ class Schedule:
     def running(self) -> int:
         return len(self._running)
 
+    def due_now(self) -> int:
+        """Looks due and not begun: the queue's depth."""
+        now = self._clock()
+        return sum(1 for key, due in list(self._due.items()) if due <= now and key not in self._running)
+
     def after(self, key: Hashable, seconds: float) -> None:
         """A look just made asks for the next in `seconds`."""
         now = self._clock()

@@ -20,6 +20,7 @@ from typing import Any, cast
 import kopf
 from pydantic import ValidationError
 
+from kappa.adapters import metrics
 from kappa.adapters.job_runtime import FD_API, JobRuntime, RuntimeUnavailable
 from kappa.adapters.kube import ApiException, Kube, NamespaceTerminating, NotServed
 from kappa.api.base import API_VERSION, GROUP, VERSION, duration
@@ -409,6 +410,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             if before.active:
                 history.append({"version": before.active, "outcome": "Superseded", "at": ts(now)})
         if nxt.step == "RolledBack" and before.step != "RolledBack" and nxt.failed_version:
+            metrics.streamjob_rollbacks.labels(namespace, name).inc()
             history.append({"version": nxt.failed_version, "outcome": "RolledBack", "at": ts(now)})
         phase = {
             "Idle": "Running",
@@ -423,6 +425,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             phase = "Suspended"
         group = names.consumer_group(namespace, name, nxt.active) if nxt.active else None
         polled = self.lag.latest(group) if group else None
+        metrics.set_active_version(namespace, name, nxt.active)
         return {
             "lag": polled.total if polled else None,  # the Lag column; None until the first poll
             "phase": phase,
@@ -827,6 +830,7 @@ async def share_streamjob_reconciler(memo: kopf.Memo, **indexes: Any) -> None:
     memo.streamjob_schedule = reconciler.schedule
     memo.streamjob_annotations = {}
     memo.lag.on_change = _lag_moved(reconciler.schedule)
+    metrics.watch_schedule("StreamJob", reconciler.schedule)
     looks = reconciler.schedule.run(functools.partial(_look, memo), LOOK_WORKERS)
     memo.streamjob_looks = asyncio.create_task(looks, name="kappa-streamjob-looks")
 
@@ -860,7 +864,7 @@ async def _locked(memo: kopf.Memo, namespace: str, name: str) -> float:
     following = INTERVAL
     try:
         async with lock:
-            with unless_terminating():
+            with metrics.reconciling("StreamJob"), unless_terminating():
                 found = await reconciler.reconcile(namespace, name, LOG)
                 following = RESYNC if found is None else found
     finally:
@@ -926,6 +930,7 @@ async def finalize_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logg
             if await reconciler.finalize(namespace, name):
                 # Its groups (a version that never became active too) leave the lag poll, and their series.
                 reconciler.lag.retain(namespace, name, set())
+                metrics.forget_streamjob(namespace, name)
                 reconciler.schedule.forget((namespace, name))
                 memo.streamjob_annotations.pop((namespace, name), None)
                 _failing.pop((namespace, name), None)

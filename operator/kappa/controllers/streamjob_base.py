@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from kappa.adapters import metrics
 from kappa.adapters.kube import Kube
 from kappa.controllers.failpoints import intent
 from kappa.controllers.job_runtimes import Runtimes
@@ -46,4 +47,7 @@ class StreamJobBase:
     ) -> None:
         """Intent first: the status is written before any child is touched."""
         await write_status(self.kube, "StreamJob", obj, patch, conditions, events, generation, now)
-        intent("streamjob", obj["metadata"]["namespace"], obj["metadata"]["name"], [e.reason for e in events])
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        reasons = [e.reason for e in events]
+        metrics.streamjob_said(namespace, name, reasons, patch.get("phase"))
+        intent("streamjob", namespace, name, reasons)

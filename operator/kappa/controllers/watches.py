@@ -2,7 +2,9 @@
 that wake it.
 
 - `flinkdeployments_by_job`: its versions' FlinkDeployments (label `kappa.dev/job`), keyed (namespace, job).
-- `replayruns_by_job`: the ReplayRuns of a job (`spec.jobRef.name`), keyed (namespace, job).
+- `replayruns_by_job`: the ReplayRuns of a job (`spec.jobRef.name`), keyed (namespace, job);
+- `streamjobs_by_view`: the StreamJobs naming a MaterializedView (`spec.output.view`), keyed
+  (namespace, view), for the view's looks.
 
 Kopf lists each kind once at start (every handler waits until the indexes are filled), then follows the
 watch; a deleted object leaves its index. The values are the objects as the API server last sent them:
@@ -51,6 +53,15 @@ async def replayruns_by_job(
 ) -> dict[tuple[str, str], dict[str, Any]] | None:
     job = (spec.get("jobRef") or {}).get("name")
     return {(str(namespace), str(job)): dict(body)} if job else None
+
+
+@kopf.index(GROUP, VERSION, "streamjobs")
+async def streamjobs_by_view(
+    namespace: str | None, spec: kopf.Spec, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]] | None:
+    """The StreamJobs that name a MaterializedView in spec.output.view, for the view's looks."""
+    view = (spec.get("output") or {}).get("view")
+    return {(str(namespace), str(view)): dict(body)} if view else None
 
 
 @kopf.on.event(FKO_GROUP, FKO_VERSION, "flinkdeployments", labels={JOB_LABEL: kopf.PRESENT})

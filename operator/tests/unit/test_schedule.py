@@ -66,7 +66,9 @@ def test_due_wake_nudge_and_forget() -> None:
     schedule.nudge(("ns", "a"), 60)  # never later than it already is
     assert schedule.due_in(("ns", "a")) == 0
 
+    assert schedule.due_now() == 1  # the queue's depth (kappa_schedule_due)
     schedule.forget(("ns", "a"))
+    assert schedule.due_now() == 0
     assert ("ns", "a") not in schedule
     assert schedule.due_in(("ns", "a")) is None
 
