@@ -279,7 +279,9 @@ def decide_suspension(
         )
     message = f"version {state.active} is active"
     # A resume or an adoption under way has a deadline: the version running is said once, when it ends.
-    said = [Event("Normal", "Resumed", f"{message}: it runs")] if state.deadline is not None else []
+    said = (
+        [Event("Normal", "Resumed", f"version {state.active} runs and is active")] if state.deadline else []
+    )
     return UpgradeDecision(_at_rest(state), conditions=ready("Running", message), events=said)
 
 
