@@ -76,8 +76,10 @@ async def wake_on_deployment(
 async def wake_on_topic(
     type: str, namespace: str | None, labels: Mapping[str, str], memo: kopf.Memo, **_: Any
 ) -> None:
-    """Strimzi's topic operator made a version's output topic Ready (or not): the job's Ready follows it."""
-    if type is not None:
+    """Strimzi's topic operator made a version's output topic Ready (or not): the job's Ready follows it.
+    A deletion wakes nothing: the job's next look applies the topic again (a topic deleted by hand comes
+    back at the cadence, as it did with the timer, not in the same instant)."""
+    if type in ("ADDED", "MODIFIED"):
         memo.streamjob_schedule.wake((str(namespace), labels[JOB_LABEL]))
 
 
