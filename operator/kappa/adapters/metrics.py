@@ -294,5 +294,6 @@ def forget_streamjob(namespace: str, job: str) -> None:
     for p in STREAMJOB_PHASES:
         _remove(streamjob_phase, namespace, job, p)
     _remove(streamjob_rollbacks, namespace, job)
+    _remove(rollbacks, namespace, job)  # its ReplayRuns' rollbacks (kappa_replay_rollbacks_total)
     for counter, outcome in _COUNTED.values():
         _remove(counter, namespace, job, outcome)

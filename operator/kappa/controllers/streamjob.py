@@ -194,7 +194,8 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             cdecision, seen = await self._canary(
                 job, status, ustate, canaries, bootstrap, now, namespace, name, upgrading
             )
-            baseline = seen.baseline or (status.get("canary") or {}).get("baseline")
+            earlier = status.get("canary") or {}
+            baseline = seen.baseline or earlier.get("baseline")
             seen_state, seen_restarts, seen_update = seen.job_state, seen.restarts, seen.job_update_time
             if cdecision.state.version != (status.get("canary") or {}).get("version"):
                 # Another candidate: nothing seen of the one before counts for it.
@@ -210,9 +211,9 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
                 "deadline": ts(cdecision.state.deadline),
                 "extensions": cdecision.state.extensions,
                 "result": cdecision.state.result,
-                "gates": [
-                    {"name": g.name, "passed": g.passed, "message": g.message} for g in cdecision.gates
-                ],
+                # The judgement that ended an analysis stays visible after it, for that candidate.
+                "gates": [{"name": g.name, "passed": g.passed, "message": g.message} for g in cdecision.gates]
+                or (earlier.get("gates", []) if earlier.get("version") == cdecision.state.version else []),
             }
             events += cdecision.events
             actions += cdecision.actions
@@ -322,7 +323,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
                 now,
             )
             return INTERVAL
-        await self._retire(runtime, status, namespace, now)
+        await self._retire(runtime, obj, status, namespace, now)
         # Through the active version's deployment, while it runs and no upgrade is under way.
         steady = nxt.step == "Idle" and nxt.active in views and views[nxt.active].job_state == "RUNNING"
         await self._dispose_savepoints(runtime, obj, plan, nxt.active if steady else None, generation, now)
@@ -609,14 +610,22 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
         return ok, f"KafkaTopic {topic['metadata']['name']}: {why}"
 
     async def _retire(
-        self, runtime: JobRuntime, status: dict[str, Any], namespace: str, now: datetime
+        self, runtime: JobRuntime, obj: dict[str, Any], status: dict[str, Any], namespace: str, now: datetime
     ) -> None:
-        """Previous versions stay suspended, ready for rollback, until their window ends; savepoints stay."""
+        """Previous versions stay suspended, ready for rollback, until their window ends; savepoints stay.
+        Said once, by the look whose delete removed the deployment."""
         for entry in status.get("deployments") or []:
             retire_at = dt(entry.get("retireAt"))
             if entry.get("role") == "previous" and retire_at and now >= retire_at:
                 crash_at("streamjob:Retire", namespace, entry["deployment"])
-                await runtime.delete(namespace, entry["deployment"])
+                if await runtime.delete(namespace, entry["deployment"]):
+                    kopf.event(
+                        kopf.Body(cast(kopf.RawBody, obj)),
+                        type="Normal",
+                        reason="PreviousVersionRetired",
+                        message=f"{entry['version']}: rollback window over, {entry['deployment']} deleted "
+                        "(its savepoints stay)",
+                    )
                 crash_at("streamjob:Retire:1", namespace, entry["deployment"])
 
     async def finalize(self, namespace: str, name: str) -> bool:
@@ -684,6 +693,9 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             kopf.event(body, type="Normal", reason="FinalSavepointSkipped", message=message)
             return True
         if view.desired_state != "suspended":
+            # Once: the next look finds the deployment asked to suspend already.
+            message = f"asking {active} for a final savepoint (suspending it)"
+            kopf.event(body, type="Normal", reason="FinalSavepointRequested", message=message)
             intent("streamjob", namespace, name, ["Finalizing"])  # deletionTimestamp is the intent
             try:
                 await self._act(

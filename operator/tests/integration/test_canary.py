@@ -97,6 +97,10 @@ def test_a_canary_that_fails_a_gate_is_removed_and_stable_is_untouched(
     assert conditions(done)["Stalled"]["status"] == "True"
     gates = {g["name"]: g["passed"] for g in done["status"]["canary"]["gates"]}
     assert gates["Restarts"] is False
+    # The judgement stays visible after the candidate is gone (the next look wrote no gates, and they went).
+    time.sleep(2)
+    later = {g["name"]: g["passed"] for g in kubectl.get("sj", "enricher")["status"]["canary"]["gates"]}
+    assert later["Restarts"] is False
 
 
 def test_a_canary_that_passes_is_promoted_by_a_savepoint_upgrade(
