@@ -31,7 +31,7 @@ from kappa.controllers.cluster import bootstrap_servers
 from kappa.controllers.failpoints import acted, crash_at, intent
 from kappa.controllers.job_runtimes import RuntimeUnconfigured
 from kappa.controllers.schedule import Schedule
-from kappa.controllers.status import dt, once, ts, unless_terminating
+from kappa.controllers.status import dt, once, post_events, ts, unless_terminating
 from kappa.controllers.streamjob_canary import CanaryAnalysis
 from kappa.controllers.streamjob_replay import REPLAYING, ReplayUpgrade, retire_with_run
 from kappa.controllers.streamjob_savepoints import SavepointHistory
@@ -619,13 +619,13 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             if entry.get("role") == "previous" and retire_at and now >= retire_at:
                 crash_at("streamjob:Retire", namespace, entry["deployment"])
                 if await runtime.delete(namespace, entry["deployment"]):
-                    kopf.event(
-                        kopf.Body(cast(kopf.RawBody, obj)),
-                        type="Normal",
-                        reason="PreviousVersionRetired",
-                        message=f"{entry['version']}: rollback window over, {entry['deployment']} deleted "
-                        "(its savepoints stay)",
+                    # Through the operator's recorder: a look runs outside any Kopf handler (kopf.event
+                    # needs a handler's context, and raised LookupError in the schedule's looks).
+                    message = (
+                        f"{entry['version']}: rollback window over, {entry['deployment']} deleted "
+                        "(its savepoints stay)"
                     )
+                    post_events(obj, [Event("Normal", "PreviousVersionRetired", message)])
                 crash_at("streamjob:Retire:1", namespace, entry["deployment"])
 
     async def finalize(self, namespace: str, name: str) -> bool:
