@@ -693,9 +693,6 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             kopf.event(body, type="Normal", reason="FinalSavepointSkipped", message=message)
             return True
         if view.desired_state != "suspended":
-            # Once: the next look finds the deployment asked to suspend already.
-            message = f"asking {active} for a final savepoint (suspending it)"
-            kopf.event(body, type="Normal", reason="FinalSavepointRequested", message=message)
             intent("streamjob", namespace, name, ["Finalizing"])  # deletionTimestamp is the intent
             try:
                 await self._act(
