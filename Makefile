@@ -10,7 +10,7 @@ export PIP_CACHE_DIR ?= $(CACHE)/pip
 help:
 	@echo "make run    the local stack (control plane, Kafka, PostgreSQL, Flink), the operator, and the demo story"
 	@echo "make test   lint, types, layer contracts, unit and integration tests on the real test bed"
-	@echo "make crds   regenerate crds/ from the models"
+	@echo "make crds   regenerate the CRDs (manifests/crds, charts/kappa-operator/crds) from the models"
 	@echo "make down   stop everything make run started"
 	@echo "make up     start the local control plane only"
 	@echo "make bench  lag-poll benchmark against the test Kafka (prints figures)"
@@ -26,14 +26,14 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 crds: venv
-	$(VENV)/bin/kappa crds --out crds
+	$(VENV)/bin/kappa crds # every copy: manifests/crds (kustomize) and charts/kappa-operator/crds (Helm)
 
 lint: venv
 	$(VENV)/bin/ruff check operator e2e benchmarks examples
 	$(VENV)/bin/ruff format --check operator e2e benchmarks examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/kappa crds --out crds --check
+	$(VENV)/bin/kappa crds --check
 
 unit: venv
 	$(PY) -m pytest operator/tests/unit
@@ -41,6 +41,7 @@ unit: venv
 test: lint
 	bash testbed/build-k8s.sh
 	bash testbed/build-promtool.sh
+	bash testbed/build-helm.sh
 	bash testbed/build-argocd-lua.sh >/dev/null
 	bash testbed/kafka.sh fetch
 	bash testbed/upstream-crds/fetch.sh >/dev/null

@@ -376,7 +376,7 @@ class Bench:
         self.flink = self.stack.up("flink.sh", "Flink session cluster")
         self.jar = runner_jar()
         admin = ["kubectl", "--kubeconfig", self.admin_kubeconfig]
-        crds = str(ROOT / "crds")
+        crds = str(ROOT / "manifests" / "crds")
         subprocess.run(
             [
                 *admin,

@@ -523,8 +523,10 @@ class Bench:
         self.bootstrap = self.stack.up("kafka.sh", "Kafka", timeout=1200)
         kubectl = ["kubectl", "--kubeconfig", self.admin]
         apply = [*kubectl, "apply", "--server-side", "--field-manager=kappa-install", "--force-conflicts"]
+        # manifests/crds since the Helm chart came; crds/ in older source trees.
+        crds = next(d for d in (self.source / "manifests" / "crds", self.source / "crds") if d.is_dir())
         subprocess.run(
-            [*apply, "-f", str(self.source / "crds")],
+            [*apply, "-f", str(crds)],
             check=True,
             capture_output=True,
             timeout=120,

@@ -29,7 +29,7 @@ jar="$(bash "$ROOT/testbed/flink.sh" runner-jar)"
 
 k() { kubectl --kubeconfig "$admin" "$@"; }
 say "CRDs"
-k apply --server-side --field-manager=kappa-install --force-conflicts -f "$ROOT/crds" >/dev/null
+k apply --server-side --field-manager=kappa-install --force-conflicts -f "$ROOT/manifests/crds" >/dev/null
 k wait --for=condition=Established --timeout=60s crd/streamjobs.kappa.dev crd/replayruns.kappa.dev \
   crd/materializedviews.kappa.dev >/dev/null
 operator_kubeconfig="$(bash "$ROOT/testbed/operator-kubeconfig.sh" "$admin" "$CACHE/testbed/operator.kubeconfig")"

@@ -330,6 +330,12 @@ def build_crd(kind: Kind) -> Schema:
     }
 
 
+CRD_DIRS = ("manifests/crds", "charts/kappa-operator/crds")
+"""Where `kappa crds` writes the CRDs, relative to the repository: the kustomize base holds its own copy
+(kustomize refuses files outside a base), and Helm installs a chart's crds/ before its templates. `make lint`
+checks both."""
+
+
 def all_crds() -> dict[str, Schema]:
-    """File name under crds/ → CRD manifest."""
+    """File name under each of CRD_DIRS → CRD manifest."""
     return {f"{kind.crd_name}.yaml": build_crd(kind) for kind in KINDS}

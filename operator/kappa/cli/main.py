@@ -122,20 +122,21 @@ def _quiet_client_libraries(*, verbose: bool) -> None:
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:
-    from kappa.api.crd import all_crds
+    from kappa.api.crd import CRD_DIRS, all_crds
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stale = []
-    for name, crd in all_crds().items():
-        text = render_yaml(crd)
-        path = out / name
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path))
-        else:
-            path.write_text(text)
-            print(f"wrote {path}")
+    for out in map(Path, args.out or CRD_DIRS):
+        if not args.check:
+            out.mkdir(parents=True, exist_ok=True)
+        for name, crd in all_crds().items():
+            text = render_yaml(crd)
+            path = out / name
+            if args.check:
+                if not path.exists() or path.read_text() != text:
+                    stale.append(str(path))
+            else:
+                path.write_text(text)
+                print(f"wrote {path}")
     if stale:
         print("CRDs differ from the models; run `make crds`: " + ", ".join(stale), file=sys.stderr)
         return 1
@@ -370,8 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
     _cluster_flags(rep)
     rep.set_defaults(func=_cmd_replay)
 
-    crds = sub.add_parser("crds", help="generate crds/ from the models")
-    crds.add_argument("--out", default="crds")
+    crds = sub.add_parser(
+        "crds",
+        help="generate the CRDs from the models: by default into the kustomize base (manifests/crds) and the "
+        "Helm chart (charts/kappa-operator/crds), relative to the current directory",
+    )
+    crds.add_argument(
+        "--out", action="append", metavar="DIR", help="write (or --check) here instead; repeatable"
+    )
     crds.add_argument("--check", action="store_true", help="fail if the files differ from the models")
     crds.set_defaults(func=_cmd_crds)
     return parser

@@ -70,7 +70,7 @@ def crds(admin: Kubectl) -> list[str]:
         "--field-manager=kappa-install",
         "--force-conflicts",
         "-f",
-        str(ROOT / "crds"),
+        str(ROOT / "manifests" / "crds"),
     )
     names = [f"{p}.kappa.dev" for p in ("streamjobs", "replayruns", "materializedviews")]
     admin("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in names])

@@ -58,7 +58,7 @@ def test_there_are_at_least_25_cases() -> None:
 
 
 def test_the_cases_exercise_every_cel_rule() -> None:
-    """Every CEL message in crds/ is the expected answer of at least one case."""
+    """Every CEL message in manifests/crds/ is the expected answer of at least one case."""
     messages = set()
 
     def walk(node: object) -> None:
@@ -71,7 +71,7 @@ def test_the_cases_exercise_every_cel_rule() -> None:
             for value in node:
                 walk(value)
 
-    for crd in (ROOT / "crds").glob("*.yaml"):
+    for crd in (ROOT / "manifests" / "crds").glob("*.yaml"):
         walk(yaml.safe_load(crd.read_text()))
     expected = {e for case in CASES for e in expectations(case)}
     untested = {m for m in messages if not any(m.startswith(e) or e in m for e in expected)}
@@ -139,7 +139,7 @@ def test_every_duration_field_is_listed_as_deadline_or_may_be_zero() -> None:
         for name, sub in node.get("properties", {}).items():
             walk(sub, f"{path}.{name}", kind)
 
-    for crd in (ROOT / "crds").glob("*.yaml"):
+    for crd in (ROOT / "manifests" / "crds").glob("*.yaml"):
         doc = yaml.safe_load(crd.read_text())
         schema = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
         walk(schema, "spec", doc["spec"]["names"]["kind"])
