@@ -838,6 +838,7 @@ async def share_streamjob_reconciler(memo: kopf.Memo, **indexes: Any) -> None:
     memo.streamjob_locks = {}
     memo.streamjob_schedule = reconciler.schedule
     memo.streamjob_annotations = {}
+    memo.deployment_facts = {}
     memo.lag.on_change = _lag_moved(reconciler.schedule)
     metrics.watch_schedule("StreamJob", reconciler.schedule)
     looks = reconciler.schedule.run(functools.partial(_look, memo), LOOK_WORKERS)

@@ -13,10 +13,11 @@ time their watch event takes, so a look right after a write can still see the wo
 of the StreamJob controller is idempotent (server-side apply, names derived from the spec), so such a look
 repeats an act at worst, and the write's own event brings the next look.
 
-A change of a child (its FlinkDeployments, its output's Strimzi KafkaTopic) or a run wakes its StreamJob at
-once (controllers/schedule.py); so does a change of a StreamJob's annotations (a rollback request). Spec
-changes have their own handlers. The events seen while Kopf lists at start wake nothing: every StreamJob is
-looked at once at start anyway.
+A change of a child or a run wakes its StreamJob at once (controllers/schedule.py): of its FlinkDeployments,
+only a change of what the job reads (`deployment_facts`); its output's Strimzi KafkaTopic; a ReplayRun of
+the job. So does a change of a StreamJob's annotations (a rollback request). Spec changes have their own
+handlers. The events seen while Kopf lists at start wake nothing: every StreamJob is looked at once at
+start anyway.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import kopf
 
 from kappa.api.base import GROUP, VERSION
+from kappa.machines.fko import deployment_facts
 
 FKO_GROUP, FKO_VERSION = "flink.apache.org", "v1beta1"
 JOB_LABEL = "kappa.dev/job"
@@ -66,10 +68,26 @@ async def streamjobs_by_view(
 
 @kopf.on.event(FKO_GROUP, FKO_VERSION, "flinkdeployments", labels={JOB_LABEL: kopf.PRESENT})
 async def wake_on_deployment(
-    type: str, namespace: str | None, labels: Mapping[str, str], memo: kopf.Memo, **_: Any
+    type: str,
+    namespace: str | None,
+    name: str,
+    labels: Mapping[str, str],
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
-    if type is not None:  # None: listed at start
+    """Only a change of what the job reads wakes it (`deployment_facts`): FKO's status rewrites at rest
+    (timestamps, checkpoint triggers) do not. Listed at start (type None): remembered, wakes nothing."""
+    key = (str(namespace), name)
+    seen: dict[tuple[str, str], tuple[Any, ...]] = memo.deployment_facts
+    if type == "DELETED":
+        seen.pop(key, None)
         memo.streamjob_schedule.wake((str(namespace), labels[JOB_LABEL]))
+        return
+    facts = deployment_facts(body)
+    if type is not None and seen.get(key) != facts:
+        memo.streamjob_schedule.wake((str(namespace), labels[JOB_LABEL]))
+    seen[key] = facts
 
 
 @kopf.on.event("kafka.strimzi.io", "kafkatopics", labels={JOB_LABEL: kopf.PRESENT})

@@ -158,6 +158,30 @@ def deployment_view(fd: dict[str, Any] | None, *, restarts: int = 0) -> Deployme
     )
 
 
+def deployment_facts(fd: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a StreamJob reads of its FlinkDeployment (`deployment_view`, `observed_generation_current`,
+    `job_update_time`): a watch event that leaves these alone wakes nobody. FKO rewrites the whole status
+    on every reconcile (reconciliationTimestamp, lastPeriodicCheckpointTimestamp, checkpoint triggers),
+    most of which no decision reads."""
+    meta = fd.get("metadata") or {}
+    status = fd.get("status") or {}
+    job = status.get("jobStatus") or {}
+    return (
+        meta.get("generation"),
+        meta.get("deletionTimestamp"),
+        ((fd.get("spec") or {}).get("job") or {}).get("state"),
+        status.get("observedGeneration"),
+        status.get("lifecycleState"),
+        status.get("error"),
+        job.get("state"),
+        job.get("startTime"),
+        job.get("updateTime"),
+        job.get("upgradeSavepointPath"),
+        repr((job.get("savepointInfo") or {}).get("lastSavepoint")),
+        repr((job.get("checkpointInfo") or {}).get("lastCheckpoint")),
+    )
+
+
 def observed_generation_current(fd: dict[str, Any]) -> bool:
     """FKO has acted on the latest spec."""
     return bool(

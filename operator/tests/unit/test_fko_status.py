@@ -11,6 +11,7 @@ from kappa.machines.fko import (
     PERIODIC_CHECKPOINT_INTERVAL,
     SNAPSHOT_RESOURCE_ENABLED,
     count_restarts,
+    deployment_facts,
     deployment_view,
     fko_configuration,
     flink_duration,
@@ -219,3 +220,46 @@ def test_kafka_topic_readiness(topic: dict[str, Any] | None, ready: bool, why: s
     ok, message = kafka_topic_ready(topic)
     assert ok is ready
     assert why in message
+
+
+def _changed(path: str, value: Any) -> dict[str, Any]:
+    import copy
+
+    fd = copy.deepcopy(FD)
+    *parents, leaf = path.split(".")
+    node = fd
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return fd
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "wakes"),
+    [
+        # FKO's rewrites at rest: nothing a decision reads
+        ("status.reconciliationStatus.reconciliationTimestamp", 1795280200000, False),
+        ("status.jobStatus.checkpointInfo.lastPeriodicCheckpointTimestamp", 1795280200000, False),
+        ("status.jobStatus.checkpointInfo.triggerId", "abc", False),
+        ("status.jobStatus.savepointInfo.lastPeriodicSavepointTimestamp", 1795280200000, False),
+        ("status.taskManager.replicas", 2, False),
+        ("metadata.resourceVersion", "999", False),
+        # what the job's state and gates are made of
+        ("status.jobStatus.state", "RUNNING", True),
+        ("status.lifecycleState", "STABLE", True),
+        ("status.error", "boom", True),
+        ("status.observedGeneration", 4, True),
+        ("metadata.generation", 4, True),
+        ("metadata.deletionTimestamp", "2026-11-28T20:00:00Z", True),
+        ("spec.job.state", "running", True),
+        ("status.jobStatus.startTime", "1795280300000", True),
+        ("status.jobStatus.updateTime", "1795280300000", True),
+        ("status.jobStatus.upgradeSavepointPath", "file:///sp/2", True),
+        ("status.jobStatus.savepointInfo.lastSavepoint", {"location": "file:///sp/2", "timeStamp": 2}, True),
+        ("status.jobStatus.checkpointInfo.lastCheckpoint", {"timeStamp": 1795280300000}, True),
+    ],
+)
+def test_a_flinkdeployment_event_wakes_its_job_only_when_what_it_reads_changed(
+    path: str, value: Any, wakes: bool
+) -> None:
+    assert (deployment_facts(_changed(path, value)) != deployment_facts(FD)) is wakes
