@@ -26,6 +26,16 @@ from kappa.api.base import (
     exactly_one,
     validated,
 )
+from kappa.api.passthrough import (
+    FKO_FORBIDDEN_CONFIGURATION,
+    HA_CONFIGURATION,
+    LOG_CONFIG_FILES,
+    MAIN_CONTAINER,
+    EnvFromSource,
+    EnvVar,
+    HighAvailability,
+    PodTemplate,
+)
 
 FlinkVersion = Literal[
     "v1_15", "v1_16", "v1_17", "v1_18", "v1_19", "v1_20", "v2_0", "v2_1", "v2_2", "v2_3", "v2_4"
@@ -49,7 +59,7 @@ class CertAndKeySecretSource(KappaModel):
     """A client certificate and its private key in a Secret (Strimzi's CertAndKeySecretSource)."""
 
     secret_name: ObjectName = Field(description="The Secret, in the StreamJob's namespace.")
-    certificate: SecretKey = Field(description="The key in the Secret holding the PEM certificate, e.g. user.crt.")
+    certificate: SecretKey = Field(description="The key in the Secret holding the PEM certificate, user.crt.")
     key: SecretKey = Field(description="The key in the Secret holding the PEM private key, e.g. user.key.")
 
 
@@ -57,12 +67,12 @@ class CertSecretSource(KappaModel):
     """A CA certificate in a Secret (Strimzi's CertSecretSource)."""
 
     secret_name: ObjectName = Field(description="The Secret, in the StreamJob's namespace.")
-    certificate: SecretKey = Field(description="The key in the Secret holding the PEM certificate, e.g. ca.crt.")
+    certificate: SecretKey = Field(description="The key in the Secret holding the PEM certificate (ca.crt).")
 
 
 class KafkaClientAuthentication(KappaModel):
-    """How the operator authenticates to Kafka, in the shapes of Strimzi's KafkaClientAuthenticationScramSha512,
-    KafkaClientAuthenticationPlain and KafkaClientAuthenticationTls."""
+    """How the operator authenticates to Kafka, in the shapes of Strimzi's
+    KafkaClientAuthenticationScramSha512, KafkaClientAuthenticationPlain and KafkaClientAuthenticationTls."""
 
     model_config = validated(
         cel(
@@ -91,16 +101,16 @@ class KafkaClientAuthentication(KappaModel):
     )
 
     type: Literal["scram-sha-512", "plain", "tls"] = Field(
-        description="scram-sha-512 (SASL SCRAM-SHA-512), plain (SASL PLAIN) or tls (a client certificate; needs "
-        "tls on the connection)."
+        description="scram-sha-512 (SASL SCRAM-SHA-512), plain (SASL PLAIN) or tls (a client certificate; "
+        "needs tls on the connection)."
     )
     username: str | None = Field(
         default=None, min_length=1, max_length=256, description="The SASL user, for scram-sha-512 and plain."
     )
     password_secret: PasswordSecretSource | None = Field(
         default=None,
-        description="Where the SASL password is, for scram-sha-512 and plain. Read when the operator connects; "
-        "never copied into status, events, logs or metrics.",
+        description="Where the SASL password is, for scram-sha-512 and plain. Read when the operator "
+        "connects; never copied into status, events, logs or metrics.",
     )
     certificate_and_key: CertAndKeySecretSource | None = Field(
         default=None, description="The client certificate and key, for tls."
@@ -118,9 +128,9 @@ class ClientTls(KappaModel):
 
 
 class KafkaCluster(KappaModel):
-    """Where the Kafka cluster is (a Strimzi `Kafka` by name, or bootstrap servers), and how the operator's own
-    clients (admin, lag, seeding, quotas) connect to it. The Flink job's own connection is not set here: pass
-    it through spec.flink."""
+    """Where the Kafka cluster is (a Strimzi `Kafka` by name, or bootstrap servers), and how the operator's
+    own clients (admin, lag, seeding, quotas) connect to it. The Flink job's own connection is not set here:
+    pass it through spec.flink."""
 
     model_config = validated(
         cel(
@@ -157,13 +167,14 @@ class KafkaCluster(KappaModel):
         default=None,
         pattern=r"^[a-z0-9]{1,11}$",
         description="With clusterRef: the Strimzi listener to connect through, by its name in the Kafka's "
-        "spec.kafka.listeners (and status.listeners). Default: the first in status.listeners. A listener with "
-        "tls: true is reached over TLS, trusting the Secret {cluster}-cluster-ca-cert (key ca.crt).",
+        "spec.kafka.listeners (and status.listeners). Default: the first in status.listeners. A listener "
+        "with tls: true is reached over TLS, trusting the Secret {cluster}-cluster-ca-cert (key ca.crt).",
     )
     kafka_user: ObjectName | None = Field(
         default=None,
-        description="With clusterRef: a Strimzi `KafkaUser` in the Kafka's namespace whose Secret (status.secret) "
-        "holds the credentials: key password for scram-sha-512, user.crt and user.key for tls.",
+        description="With clusterRef: a Strimzi `KafkaUser` in the Kafka's namespace whose Secret "
+        "(status.secret) holds the credentials: key password for scram-sha-512, user.crt and user.key for "
+        "tls.",
     )
     authentication: KafkaClientAuthentication | None = Field(
         default=None, description="SASL or TLS client authentication, with credentials from Secrets."
@@ -258,8 +269,25 @@ class Resources(KappaModel):
     )
 
 
+class JobManagerResources(Resources):
+    """The JobManager: CPU, memory and its own pod template."""
+
+    pod_template: PodTemplate | None = Field(
+        default=None,
+        description="FKO's jobManager.podTemplate: the JobManager pod's template, which FKO merges over "
+        "spec.flink.podTemplate (this one wins).",
+    )
+
+
 class TaskManagerResources(Resources):
+    """The TaskManagers: CPU, memory, replicas and their own pod template."""
+
     replicas: int = Field(default=1, ge=1, le=256, description="TaskManager replicas.")
+    pod_template: PodTemplate | None = Field(
+        default=None,
+        description="FKO's taskManager.podTemplate: the TaskManager pods' template, which FKO merges over "
+        "spec.flink.podTemplate (this one wins).",
+    )
 
 
 class FlinkSpec(KappaModel):
@@ -271,6 +299,14 @@ class FlinkSpec(KappaModel):
             "!has(self.entryClass) || has(self.jarURI)",
             "entryClass needs jarURI",
             field_path=".entryClass",
+        ),
+        cel(
+            "!has(self.highAvailability) || !has(self.flinkConfiguration) || !"
+            + repr(list(HA_CONFIGURATION)).replace('"', "'")
+            + ".exists(k, k in self.flinkConfiguration)",
+            "flinkConfiguration must not set " + ", ".join(HA_CONFIGURATION) + " when highAvailability "
+            "is set: highAvailability sets them",
+            field_path=".flinkConfiguration",
         ),
     )
 
@@ -292,11 +328,74 @@ class FlinkSpec(KappaModel):
     )
     parallelism: int = Field(default=1, ge=1, le=1024, description="Job parallelism.")
     flink_configuration: dict[str, str] = Field(
-        default_factory=dict, max_length=256, description="Flink configuration passed to FKO."
+        default_factory=dict,
+        max_length=256,
+        description="Flink configuration passed to FKO.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!" + repr(list(FKO_FORBIDDEN_CONFIGURATION)).replace('"', "'") + ".exists(k, k in self)",
+                    "must not set " + ", ".join(FKO_FORBIDDEN_CONFIGURATION) + ": FKO sets them itself and "
+                    "refuses a FlinkDeployment that does",
+                    reason="FieldValueForbidden",
+                )
+            ]
+        },
     )
-    job_manager: Resources = defaulted(Resources, "JobManager resources.")
-    task_manager: TaskManagerResources = defaulted(TaskManagerResources, "TaskManager resources.")
+    job_manager: JobManagerResources = defaulted(
+        JobManagerResources, "The JobManager: resources and pod template."
+    )
+    task_manager: TaskManagerResources = defaulted(
+        TaskManagerResources, "The TaskManagers: resources, replicas and pod template."
+    )
     service_account: ObjectName = Field(default="flink", description="ServiceAccount of the Flink pods.")
+    pod_template: PodTemplate | None = Field(
+        default=None,
+        description="FKO's podTemplate: the base pod template of the JobManager and TaskManager pods, e.g. "
+        "volumes, sidecars, node selectors, security context. jobManager.podTemplate and "
+        "taskManager.podTemplate are merged over it by FKO. The operator adds env and envFrom to its "
+        f"{MAIN_CONTAINER} container.",
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=128,
+        description=f"Environment of Flink's container ({MAIN_CONTAINER}) in every JobManager and "
+        "TaskManager pod, as core/v1 EnvVars: a value, or valueFrom a Secret, ConfigMap or pod field. "
+        "Rendered into podTemplate; a variable of the same name there is replaced.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    env_from: list[EnvFromSource] = Field(
+        default_factory=list,
+        max_length=16,
+        description=f"Every key of a Secret or ConfigMap as a variable of {MAIN_CONTAINER}, after those of "
+        "podTemplate's container.",
+    )
+    log_configuration: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=len(LOG_CONFIG_FILES),
+        description="FKO's logConfiguration: log configuration file name → content, replacing the one FKO "
+        "ships, e.g. log4j-console.properties.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.all(k, k in " + repr(list(LOG_CONFIG_FILES)).replace('"', "'") + ")",
+                    "keys must be " + " or ".join(LOG_CONFIG_FILES) + ": the only files FKO writes",
+                    reason="FieldValueInvalid",
+                )
+            ]
+        },
+    )
+    high_availability: HighAvailability | None = Field(
+        default=None,
+        description="Kubernetes high availability: flinkConfiguration high-availability.type kubernetes "
+        "(high-availability before Flink 1.17) and high-availability.storageDir.",
+    )
+    allow_non_restored_state: bool = Field(
+        default=False,
+        description="FKO's job.allowNonRestoredState: start from a savepoint even if some of its state "
+        "belongs to no operator of the new version (an operator removed, or its uid changed); that state is "
+        "dropped.",
+    )
 
 
 class CanarySpec(KappaModel):
@@ -391,8 +490,39 @@ class RuntimeSpec(KappaModel):
     session: SessionCluster | None = Field(default=None, description="The session cluster (type Session).")
 
 
+def _not_on_session(field: str) -> dict[str, object]:
+    """A FlinkDeployment pass-through field, refused with a Session runtime: its pods are the cluster's."""
+    *parents, _ = field.split(".")
+    present = " && ".join(
+        f"has(self.flink.{'.'.join(field.split('.')[: i + 1])})" for i in range(len(parents) + 1)
+    )
+    if field in ("env", "envFrom", "logConfiguration"):
+        present += f" && size(self.flink.{field}) > 0"
+    return cel(
+        f"!has(self.runtime) || self.runtime.type != 'Session' || !({present})",
+        f"flink.{field} shapes a FlinkDeployment's pods and cannot apply to runtime type Session (the "
+        "session cluster's pods are its own): remove it, or use runtime type FlinkDeployment",
+        field_path=f".flink.{field}",
+        reason="FieldValueForbidden",
+    )
+
+
+PODS_ONLY = (
+    "podTemplate",
+    "jobManager.podTemplate",
+    "taskManager.podTemplate",
+    "env",
+    "envFrom",
+    "logConfiguration",
+    "highAvailability",
+)
+"""spec.flink fields that only a FlinkDeployment runtime can honour."""
+
+
 class StreamJobSpec(KappaModel):
     """A versioned Flink streaming job. Changing `version` starts an upgrade."""
+
+    model_config = validated(*(_not_on_session(f) for f in PODS_ONLY))
 
     version: VersionName
     source: Source = Field(description="The Kafka input.")
