@@ -13,7 +13,7 @@ from typing import Any, Literal
 from kappa.api.base import duration
 from kappa.api.streamjob import StreamJobSpec
 from kappa.machines.fko import fko_configuration
-from kappa.render import names
+from kappa.render import names, passthrough
 
 MANAGED_BY = "kappa-operator"
 SQL_RUNNER_JAR = "local:///opt/flink/usrlib/kappa-sql-runner.jar"
@@ -152,12 +152,20 @@ def flink_deployment(
     flink = spec.flink
     # What a real FKO needs to report checkpoints for the Checkpointed gate (cited in machines/fko.py).
     fko = fko_configuration(flink.flink_configuration, duration(spec.upgrade.readiness_timeout))
-    configuration = {**flink.flink_configuration, **fko, **injection.configuration()}
+    configuration = {
+        **flink.flink_configuration,
+        **passthrough.high_availability_configuration(flink),
+        **passthrough.merge_configuration(flink),
+        **fko,
+        **injection.configuration(),
+    }
     job_spec: dict[str, Any] = {
         "parallelism": flink.parallelism,
         "upgradeMode": "savepoint",
         "state": state,
     }
+    if flink.allow_non_restored_state:  # unset when false, as before the field existed: FKO's default
+        job_spec["allowNonRestoredState"] = True
     if flink.sql is not None:
         variables = injection.variables()
         job_spec |= {
@@ -174,6 +182,17 @@ def flink_deployment(
         job_spec["savepointRedeployNonce"] = redeploy_nonce(initial_savepoint_path)
     if savepoint_redeploy_nonce is not None:
         job_spec["savepointRedeployNonce"] = savepoint_redeploy_nonce
+    job_manager: dict[str, Any] = {
+        "resource": {"cpu": flink.job_manager.cpu, "memory": flink.job_manager.memory}
+    }
+    if flink.job_manager.pod_template:
+        job_manager["podTemplate"] = flink.job_manager.pod_template.wire()
+    task_manager: dict[str, Any] = {
+        "resource": {"cpu": flink.task_manager.cpu, "memory": flink.task_manager.memory},
+        "replicas": flink.task_manager.replicas,
+    }
+    if flink.task_manager.pod_template:
+        task_manager["podTemplate"] = flink.task_manager.pod_template.wire()
     return {
         "apiVersion": "flink.apache.org/v1beta1",
         "kind": "FlinkDeployment",
@@ -188,12 +207,10 @@ def flink_deployment(
             "flinkVersion": flink.flink_version,
             "serviceAccount": flink.service_account,
             "flinkConfiguration": configuration,
-            "jobManager": {"resource": {"cpu": flink.job_manager.cpu, "memory": flink.job_manager.memory}},
-            "taskManager": {
-                "resource": {"cpu": flink.task_manager.cpu, "memory": flink.task_manager.memory},
-                "replicas": flink.task_manager.replicas,
-            },
+            "jobManager": job_manager,
+            "taskManager": task_manager,
             "job": job_spec,
+            **passthrough.spec_fields(flink),
         },
     }
 
