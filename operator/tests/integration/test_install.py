@@ -1,0 +1,152 @@
+"""Installing, against the test bed's real API server: the README's own `kubectl apply -k manifests/`, and
+the Helm chart rendered by `helm template` and sent through `kubectl apply --dry-run=server` (the API server
+validates and admits every object, and stores none), for all namespaces and for a list of them.
+
+The test bed has no kubelet: the Deployment's pods never run; what is checked is that the API server takes
+every object. The ServiceMonitor and PrometheusRule are left out of the server dry-runs unless the
+Prometheus Operator's CRDs are served (on the test bed they are not: no registry this project uses ships
+them); their shape is checked by the render tests (operator/tests/unit/test_install_render.py), the rules by
+promtool (test_monitoring.py)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.install import NAMESPACE, ROOT, helm_template, key, kustomize, parse, run
+from tests.integration.testbed import Kubectl
+
+README_COMMAND = "kubectl apply -k manifests/"
+MONITORING_GROUP = "monitoring.coreos.com"
+
+
+def _served(admin: Kubectl, group: str) -> bool:
+    return admin.run("api-resources", f"--api-group={group}", "-o", "name").stdout.strip() != ""
+
+
+def _for_this_server(admin: Kubectl, objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if _served(admin, MONITORING_GROUP):
+        return objs
+    return [o for o in objs if not o["apiVersion"].startswith(MONITORING_GROUP + "/")]
+
+
+def _resource(obj: dict[str, Any]) -> str:
+    """kind.group, as `kubectl get` takes it: Deployment.apps, ClusterRole.rbac.authorization.k8s.io."""
+    group = obj["apiVersion"].rpartition("/")[0]
+    return f"{obj['kind']}.{group}" if group else obj["kind"]
+
+
+def test_the_readme_install_command_installs_every_object(admin: Kubectl, crds: list[str]) -> None:
+    """Exactly the README's command, from the repository's root, as a user runs it. The namespace, RBAC and
+    CRDs are the test bed's own too (it applies them server-side as `kappa-install`, which takes its fields
+    back with --force-conflicts); the Deployment and its PodDisruptionBudget are removed afterwards."""
+    assert README_COMMAND in (ROOT / "README.md").read_text()
+    expected = parse(kustomize())
+    try:
+        kubectl, *args = README_COMMAND.split()
+        applied = run(kubectl, "--kubeconfig", str(admin.kubeconfig), *args)
+        assert applied.returncode == 0, applied.stderr
+        # Every object is in kappa-system or cluster-scoped: one GET of them all.
+        names = [f"{_resource(obj)}/{obj['metadata']['name']}" for obj in expected]
+        got = json.loads(admin("-n", NAMESPACE, "get", *names, "-o", "json"))["items"]
+        assert sorted(key(o) for o in got) == sorted(key(o) for o in expected)
+        deployment = admin.in_namespace(NAMESPACE).get("deployment.apps", "kappa-operator")
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "kappa-operator"
+    finally:
+        admin.run(
+            "-n",
+            NAMESPACE,
+            "delete",
+            "deployment.apps/kappa-operator",
+            "poddisruptionbudget.policy/kappa-operator",
+            "--ignore-not-found",
+            "--wait=false",
+            check=False,
+        )
+
+
+@pytest.fixture
+def watched(admin: Kubectl, crds: list[str]) -> Iterator[list[str]]:
+    """Two namespaces to watch and one where a Strimzi Kafka would live: a namespaced Role goes into each."""
+    names = [f"t-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    for name in names:
+        admin("create", "namespace", name)
+    yield names
+    for name in names:
+        admin.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def _server_dry_run(admin: Kubectl, objs: list[dict[str, Any]]) -> list[str]:
+    text = yaml.safe_dump_all(objs)
+    proc = admin.run("apply", "--dry-run=server", "-f", "-", input=text, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return [line for line in proc.stdout.splitlines() if line.strip()]
+
+
+def test_helm_template_is_admitted_by_the_api_server_for_all_namespaces(
+    admin: Kubectl, crds: list[str]
+) -> None:
+    objs = _for_this_server(
+        admin,
+        parse(
+            helm_template(
+                "metrics.serviceMonitor.enabled=true",
+                "metrics.prometheusRule.enabled=true",
+                include_crds=False,
+            )
+        ),
+    )
+    lines = _server_dry_run(admin, objs)
+    assert len(lines) == len(objs)
+    assert all(line.endswith("(server dry run)") for line in lines), lines
+    assert any(line.startswith("clusterrole.rbac.authorization.k8s.io/kappa-operator") for line in lines)
+
+
+def test_helm_template_is_admitted_by_the_api_server_for_a_list_of_namespaces(
+    admin: Kubectl, watched: list[str]
+) -> None:
+    team_a, team_b, kafka = watched
+    values = (f"watchNamespaces={{{team_a},{team_b}}}", f"rbac.extraNamespaces={{{kafka}}}")
+    objs = parse(helm_template(*values, include_crds=False))
+    lines = _server_dry_run(admin, objs)
+    assert len(lines) == len(objs)
+    assert all(line.endswith("(server dry run)") for line in lines), lines
+    # A Role and a RoleBinding kappa-operator in each namespace (and the leader election's in kappa-system).
+    assert sorted(
+        o["metadata"]["namespace"] for o in objs if key(o)[1:4:2] == ("Role", "kappa-operator")
+    ) == sorted(watched)
+    assert lines.count("role.rbac.authorization.k8s.io/kappa-operator created (server dry run)") == len(
+        watched
+    )
+
+
+def test_a_role_in_a_namespace_that_does_not_exist_is_refused(admin: Kubectl, crds: list[str]) -> None:
+    """The server dry-run is a real admission: a watched namespace that does not exist fails the install."""
+    missing = f"t-missing-{uuid.uuid4().hex[:8]}"
+    objs = [
+        o
+        for o in parse(helm_template(f"watchNamespaces={{{missing}}}", include_crds=False))
+        if o["kind"] in ("Role", "RoleBinding")
+    ]
+    proc = admin.run("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(objs), check=False)
+    assert proc.returncode != 0
+    assert f'namespaces "{missing}" not found' in proc.stderr
+
+
+def test_the_kustomize_monitoring_component_is_admitted_by_the_api_server(
+    admin: Kubectl, crds: list[str]
+) -> None:
+    """What the component adds to the base (the README's test applies the base itself)."""
+    base = {key(o) for o in parse(kustomize())}
+    added = [o for o in parse(kustomize("components/monitoring")) if key(o) not in base]
+    assert sorted(o["kind"] for o in added) == ["PrometheusRule", "Service", "ServiceMonitor"]
+    objs = _for_this_server(admin, added)
+    lines = _server_dry_run(admin, objs)
+    assert len(lines) == len(objs)
+    assert all(line.endswith("(server dry run)") for line in lines), lines
+    assert any(line.startswith("service/kappa-operator ") for line in lines), lines
