@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # A real single-node Apache Kafka broker on loopback: KRaft combined mode (broker and controller in one JVM),
-# PLAINTEXT, replication factor 1 everywhere, fast retention. The jars come from Maven Central (testbed/kafka/pom.xml).
+# PLAINTEXT, and SASL_PLAINTEXT with SCRAM-SHA-512 on a port of its own (KAPPA_KAFKA_SASL_PORT, by default
+# KAPPA_KAFKA_PORT + 2), replication factor 1 everywhere, fast retention. The jars come from Maven Central (testbed/kafka/pom.xml).
 #
 #   testbed/kafka.sh up      fetch the jars (cached), format (once) and start; idempotent; prints the bootstrap address
 #   testbed/kafka.sh fetch   only fetch the jars (cached)
 #   testbed/kafka.sh down    stop what `up` started, by PID; idempotent
 #   testbed/kafka.sh status  exit 0 when the broker answers an ApiVersions request
-#   testbed/kafka.sh env     print `export KAPPA_KAFKA_BOOTSTRAP=...`
+#   testbed/kafka.sh env     print `export KAPPA_KAFKA_BOOTSTRAP=...` and `export KAPPA_KAFKA_SASL_BOOTSTRAP=...`
+#
+# The SASL listener authenticates SCRAM-SHA-512 users and authorizes nothing (no authorizer): a wrong password is
+# refused, a right one may do anything. A fresh broker is formatted with the user `kappa`, password
+# `kappa-secret` (KAPPA_KAFKA_SCRAM_USER, KAPPA_KAFKA_SCRAM_PASSWORD); more users can be added at any time through
+# the admin API on the PLAINTEXT listener (the tests do: AdminClient.alter_user_scram_credentials).
 #   testbed/kafka.sh wipe    down, then delete the broker's state (data, config, log)
 set -euo pipefail
 
@@ -20,6 +26,9 @@ PORT="${KAPPA_KAFKA_PORT:-19092}"
 # soon. tests/integration/kafka_lifecycle.py asks for more, to hold a fresh broker's loading window open longer.
 OFFSETS_PARTITIONS="${KAPPA_KAFKA_OFFSETS_PARTITIONS:-5}"
 CONTROLLER_PORT="${KAPPA_KAFKA_CONTROLLER_PORT:-19093}"
+SASL_PORT="${KAPPA_KAFKA_SASL_PORT:-$((PORT + 2))}"
+SCRAM_USER="${KAPPA_KAFKA_SCRAM_USER:-kappa}"
+SCRAM_PASSWORD="${KAPPA_KAFKA_SCRAM_PASSWORD:-kappa-secret}"
 # Named as in bin/kafka-run-class.sh. The defaults favour start-up time over throughput: on a 2-CPU machine C1 only
 # and the serial collector halve the time to ready (18 s -> 7 s); a test broker never gets hot enough to miss C2.
 HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
@@ -34,6 +43,7 @@ CONFIG="$STATE/server.properties"
 PIDFILE="$STATE/kafka.pid"
 LOGFILE="$STATE/kafka.log"
 BOOTSTRAP="127.0.0.1:$PORT"
+SASL_BOOTSTRAP="127.0.0.1:$SASL_PORT"
 
 log() { echo "kafka: $*" >&2; }
 
@@ -103,11 +113,14 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+# SCRAM-SHA-512 on the SASL_PLAINTEXT listener; the credentials live in the metadata log (KRaft).
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$DATA
 
 # One broker: replication factor 1 for everything, the internal topics included, and few internal partitions.
@@ -149,7 +162,8 @@ format_storage() {
   local cluster_id
   cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
   log "formatting $DATA (cluster id $cluster_id)"
-  kjava -Dkappa.kafka.loglevel=WARN kafka.tools.StorageTool format --standalone "--cluster-id=$cluster_id" -c "$CONFIG" >&2
+  kjava -Dkappa.kafka.loglevel=WARN kafka.tools.StorageTool format --standalone "--cluster-id=$cluster_id" -c "$CONFIG" \
+    --add-scram "SCRAM-SHA-512=[name=$SCRAM_USER,password=$SCRAM_PASSWORD]" >&2
   echo "$CONTROLLER_PORT" >"$stamp"
 }
 
@@ -174,9 +188,15 @@ wait_ready() { # seconds
   log "the broker did not answer on $BOOTSTRAP in ${secs}s; see $LOGFILE"; tail -30 "$LOGFILE" >&2; return 1
 }
 
+# The running broker was started with today's listeners (the SASL one came later: a broker kept running between
+# runs, KAPPA_KEEP_TESTBED, may predate it). The config file is written on every start, so it says what runs.
+current() { grep -qF "SASL_PLAINTEXT://127.0.0.1:$SASL_PORT" "$CONFIG" 2>/dev/null; }
+
 up() {
   if alive && answers; then
-    log "already running"; echo "$BOOTSTRAP"; return
+    if current; then log "already running"; echo "$BOOTSTRAP"; return; fi
+    log "the running broker has no SASL_PLAINTEXT listener on $SASL_PORT: restarting it with one"
+    down
   fi
   ensure_tools
   mkdir -p "$STATE"
@@ -216,7 +236,7 @@ case "${1:-}" in
   fetch) ensure_tools; fetch_jars ;;
   down) down ;;
   status) answers ;;
-  env) echo "export KAPPA_KAFKA_BOOTSTRAP=$BOOTSTRAP" ;;
+  env) echo "export KAPPA_KAFKA_BOOTSTRAP=$BOOTSTRAP KAPPA_KAFKA_SASL_BOOTSTRAP=$SASL_BOOTSTRAP" ;;
   wipe) down; rm -rf "$STATE" ;;
   *) echo "usage: $0 up|fetch|down|status|env|wipe" >&2; exit 2 ;;
 esac

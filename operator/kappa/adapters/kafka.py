@@ -9,6 +9,10 @@ consumer and kafka-python calls block and run in worker threads. Nothing here bl
 librdkafka logs only from CRITICAL up (`quiet_client_config`): a cluster that does not answer is logged by the
 adapters, once when it stops answering and once when it answers again (`Reachability`), not on every reconnect
 attempt, which librdkafka makes several times a second.
+
+Every client is built from a `KafkaConnection`: bootstrap servers and the security settings (TLS, SASL) of the
+cluster, in librdkafka's names; kafka-python's are derived from them. A bare bootstrap string is a PLAINTEXT
+connection. Credentials never appear in a connection's repr, nor in any message of this module.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import functools
 import logging
 import os
+import ssl
 import threading
 import time
 import uuid
@@ -33,6 +38,7 @@ from confluent_kafka import (
     IsolationLevel,
     KafkaError,
     KafkaException,
+    Producer,
     TopicCollection,
     TopicPartition,
 )
@@ -57,6 +63,122 @@ from kappa.machines.preflight import PartitionFacts, TopicFacts
 Partition = tuple[str, int]
 
 log = logging.getLogger(__name__)
+
+
+SECRET_SETTINGS = frozenset({"sasl.password", "ssl.key.pem"})
+"""librdkafka settings whose values are secret: masked in every repr."""
+
+_KAFKA_PYTHON_NAMES = {
+    "security.protocol": "security_protocol",
+    "sasl.mechanism": "sasl_mechanism",
+    "sasl.username": "sasl_plain_username",
+    "sasl.password": "sasl_plain_password",
+}
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """How to reach one Kafka cluster: its bootstrap servers and librdkafka's security settings
+    (`security.protocol`, `sasl.mechanism`, `sasl.username`, `sasl.password`, `ssl.ca.pem`,
+    `ssl.certificate.pem`, `ssl.key.pem`). Hashable: clients, health and lag monitors are kept per connection,
+    so that two jobs on one cluster with different credentials do not share a client.
+
+    The repr shows the bootstrap servers, the protocol and the user, never a password or a key."""
+
+    bootstrap: str
+    config: tuple[tuple[str, str], ...] = ()
+    credentials: str = ""
+    """Where the credentials come from, for messages, e.g. "password from Secret ns/name key password"."""
+
+    @classmethod
+    def of(cls, connection: KafkaConnection | str) -> KafkaConnection:
+        return connection if isinstance(connection, KafkaConnection) else cls(connection)
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return dict(self.config)
+
+    @property
+    def protocol(self) -> str:
+        return self.settings.get("security.protocol", "PLAINTEXT")
+
+    @property
+    def username(self) -> str:
+        return self.settings.get("sasl.username", "")
+
+    @property
+    def secured(self) -> bool:
+        return self.protocol != "PLAINTEXT"
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{k}={'***' if k in SECRET_SETTINGS else f'<{len(v)} chars>' if k.endswith('.pem') else v}"
+            for k, v in self.config
+        )
+        return f"KafkaConnection({self.bootstrap}{', ' if shown else ''}{shown})"
+
+    __str__ = __repr__
+
+    def librdkafka(self) -> dict[str, str]:
+        """bootstrap.servers and the security settings, for a confluent-kafka client."""
+        return {"bootstrap.servers": self.bootstrap, **self.settings}
+
+    def kafka_python(self) -> dict[str, Any]:
+        """The same settings for a kafka-python client. TLS goes through an SSLContext built from the PEMs in
+        memory (no key is ever written to disk; the client certificate goes through an anonymous memfd)."""
+        settings = self.settings
+        out: dict[str, Any] = {"bootstrap_servers": self.bootstrap}
+        out.update({_KAFKA_PYTHON_NAMES[k]: v for k, v in settings.items() if k in _KAFKA_PYTHON_NAMES})
+        if "SSL" in self.protocol:
+            context = ssl.create_default_context(cadata=settings.get("ssl.ca.pem") or None)
+            if "ssl.certificate.pem" in settings and "ssl.key.pem" in settings:
+                _load_cert_chain(context, settings["ssl.certificate.pem"], settings["ssl.key.pem"])
+            out["ssl_context"] = context
+        return out
+
+
+def _load_cert_chain(context: ssl.SSLContext, certificate: str, key: str) -> None:
+    """ssl loads a certificate chain from files only: an anonymous in-memory file (memfd, Linux) holds the
+    PEMs for the moment of the call, so nothing lands on a (possibly read-only) filesystem."""
+    fd = os.memfd_create("kappa-kafka-client", 0)
+    try:
+        os.write(fd, f"{certificate.strip()}\n{key.strip()}\n".encode())
+        context.load_cert_chain(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
+def authentication_failure_blocking(connection: KafkaConnection, timeout: float = 10.0) -> str | None:
+    """librdkafka's words when the cluster refuses the connection's credentials or TLS handshake; None when it
+    accepts them, or does not answer in `timeout` (an outage, which the clients report as one). Blocks.
+
+    A refused SASL login or TLS handshake does not fail a request: librdkafka retries the connection until the
+    request times out, which reads as "Kafka unreachable" after 30 s. It does tell its error callback at once,
+    served from poll() in this thread, on a short-lived client of its own."""
+    errors: list[KafkaError] = []
+    producer = Producer(
+        {
+            **connection.librdkafka(),
+            **quiet_client_config(connection.bootstrap),
+            "client.id": "kappa-operator-auth-check",
+            "error_cb": errors.append,
+        }
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            refused = [e for e in errors if e.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL)]
+            if refused:
+                return refused[0].str()
+            try:
+                producer.list_topics(timeout=0.3)
+                return None
+            except KafkaException:
+                pass
+            producer.poll(0.1)
+        return None
+    finally:
+        producer.flush(0)
 
 
 @dataclass(frozen=True)
@@ -110,9 +232,10 @@ class ClusterHealth:
     so that "Kafka at X unreachable" is said once whichever client noticed. Thread-safe: admin results arrive
     on the event loop, consumers run in worker threads."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self._state = Reachability(f"Kafka at {bootstrap_servers}")
+    def __init__(self, connection: KafkaConnection | str) -> None:
+        self.connection = KafkaConnection.of(connection)
+        self.bootstrap_servers = self.connection.bootstrap
+        self._state = Reachability(f"Kafka at {self.bootstrap_servers}")
         self._lock = threading.Lock()
 
     @property
@@ -128,15 +251,17 @@ class ClusterHealth:
             log.log(logging.WARNING if transition.down else logging.INFO, "%s", transition.message)
 
 
-_CLUSTERS: dict[str, ClusterHealth] = {}
+_CLUSTERS: dict[KafkaConnection, ClusterHealth] = {}
 _CLUSTERS_LOCK = threading.Lock()
 
 
-def cluster_health(bootstrap_servers: str) -> ClusterHealth:
+def cluster_health(connection: KafkaConnection | str) -> ClusterHealth:
+    """The health of a cluster as one connection sees it (credentials refused are not another's outage)."""
+    key = KafkaConnection.of(connection)
     with _CLUSTERS_LOCK:
-        if bootstrap_servers not in _CLUSTERS:
-            _CLUSTERS[bootstrap_servers] = ClusterHealth(bootstrap_servers)
-        return _CLUSTERS[bootstrap_servers]
+        if key not in _CLUSTERS:
+            _CLUSTERS[key] = ClusterHealth(key)
+        return _CLUSTERS[key]
 
 
 def quiet_client_config(bootstrap_servers: str) -> dict[str, Any]:
@@ -279,7 +404,7 @@ def _is(exc: BaseException, *codes: int) -> bool:
     return False
 
 
-def pure_admin_client(bootstrap_servers: str, *, client_id: str, timeout: float) -> Any:
+def pure_admin_client(connection: KafkaConnection | str, *, client_id: str, timeout: float) -> Any:
     """A kafka-python admin client: pure Python, so a broker's answer can raise in it but not crash the
     process. Its constructor connects and blocks until the cluster answers. kafka-python leaves the IO thread
     of a constructor that could not connect running, one thread more per attempt while Kafka is down: here a
@@ -292,7 +417,7 @@ def pure_admin_client(bootstrap_servers: str, *, client_id: str, timeout: float)
 
     try:
         return KafkaAdminClient(
-            bootstrap_servers=bootstrap_servers,
+            **KafkaConnection.of(connection).kafka_python(),
             client_id=client_id,
             request_timeout_ms=int(timeout * 1000),
             bootstrap_timeout_ms=int(timeout * 1000),
@@ -356,8 +481,9 @@ class GroupAdmin:
     Thread-safe: the methods block; `run` runs one on this client's own worker threads.
     """
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str, timeout: float) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, connection: KafkaConnection | str, *, client_id: str, timeout: float) -> None:
+        self.connection = KafkaConnection.of(connection)
+        self.bootstrap_servers = self.connection.bootstrap
         self.client_id = client_id
         self.timeout = timeout
         self._client: Any = None
@@ -383,7 +509,7 @@ class GroupAdmin:
                 raise KafkaException(KafkaError(KafkaError._DESTROY, "the Kafka adapter is closed"))
             if self._client is None:
                 self._client = pure_admin_client(
-                    self.bootstrap_servers, client_id=self.client_id, timeout=self.timeout
+                    self.connection, client_id=self.client_id, timeout=self.timeout
                 )
             return self._client
 
@@ -469,18 +595,25 @@ class GroupAdmin:
 
 
 class KafkaAdmin:
-    """One AdminClient per Kafka cluster, shared by every controller."""
+    """One AdminClient per Kafka connection (a cluster and its credentials), shared by every controller."""
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str = "kappa-operator", timeout: float = 30.0):
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(
+        self,
+        connection: KafkaConnection | str,
+        *,
+        client_id: str = "kappa-operator",
+        timeout: float = 30.0,
+    ):
+        self.connection = KafkaConnection.of(connection)
+        self.bootstrap_servers = self.connection.bootstrap
         self.timeout = timeout
-        self.health = cluster_health(bootstrap_servers)
+        self.health = cluster_health(self.connection)
         self._conf: dict[str, str | int | float | bool] = {
-            "bootstrap.servers": bootstrap_servers,
+            **self.connection.librdkafka(),
             "client.id": client_id,
         }
-        self._admin = AdminClient({**self._conf, **quiet_client_config(bootstrap_servers)})
-        self._groups = GroupAdmin(bootstrap_servers, client_id=f"{client_id}-groups", timeout=timeout)
+        self._admin = AdminClient({**self._conf, **quiet_client_config(self.bootstrap_servers)})
+        self._groups = GroupAdmin(self.connection, client_id=f"{client_id}-groups", timeout=timeout)
         # kafka-python's IO thread holds its client: an adapter dropped without close() must still stop it.
         weakref.finalize(self, self._groups.close)
 

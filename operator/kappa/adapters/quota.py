@@ -26,7 +26,7 @@ from kafka.protocol.admin import (  # type: ignore[import-untyped]
     DescribeClientQuotasRequest,
 )
 
-from kappa.adapters.kafka import cluster_health, pure_admin_client, quiet_client_config
+from kappa.adapters.kafka import KafkaConnection, cluster_health, pure_admin_client, quiet_client_config
 
 CLIENT_ID = "client-id"
 """The quota entity type: Flink's Kafka source sends the replay's group id as its client id."""
@@ -99,9 +99,14 @@ class ClientQuotas:
     """Consumer byte-rate quotas on client ids, on one kafka-python admin client per Kafka cluster."""
 
     def __init__(
-        self, bootstrap_servers: str, *, client_id: str = "kappa-operator-quotas", timeout: float = 30.0
+        self,
+        connection: KafkaConnection | str,
+        *,
+        client_id: str = "kappa-operator-quotas",
+        timeout: float = 30.0,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.connection = KafkaConnection.of(connection)
+        self.bootstrap_servers = self.connection.bootstrap
         self.timeout = timeout
         self._client_id = client_id
         self._admin: Any = None
@@ -114,7 +119,7 @@ class ClientQuotas:
                 # The constructor connects and fetches metadata, so it is created lazily, in a worker thread;
                 # one that cannot connect leaves no IO thread behind (pure_admin_client).
                 self._admin = pure_admin_client(
-                    self.bootstrap_servers, client_id=self._client_id, timeout=self.timeout
+                    self.connection, client_id=self._client_id, timeout=self.timeout
                 )
             return self._admin
 
@@ -123,7 +128,7 @@ class ClientQuotas:
         timeout. Both requests are idempotent (set a value, remove a key), so a retry cannot do harm."""
         delay = 0.1
         deadline = time.monotonic() + self.timeout
-        health = cluster_health(self.bootstrap_servers)
+        health = cluster_health(self.connection)
         while True:
             try:
                 result = await asyncio.to_thread(blocking)
@@ -307,11 +312,11 @@ def _sizes_of(consumer: Consumer, topic: str, sample: int, timeout: float) -> li
 
 
 def _sample_sizes_blocking(
-    bootstrap_servers: str, topics: list[str], sample: int, timeout: float
+    connection: KafkaConnection, topics: list[str], sample: int, timeout: float
 ) -> list[int]:
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap_servers,
+            **connection.librdkafka(),
             "client.id": "kappa-operator-sizer",
             # A group id librdkafka wants; the partitions are assigned directly and nothing is ever committed.
             "group.id": f"kappa-sizer-{uuid.uuid4().hex[:8]}",
@@ -320,7 +325,7 @@ def _sample_sizes_blocking(
             # Aborted records count against a quota too: the broker sends them and the reader drops them.
             "isolation.level": "read_uncommitted",
             "auto.offset.reset": "earliest",
-            **quiet_client_config(bootstrap_servers),
+            **quiet_client_config(connection.bootstrap),
         }
     )
     sizes: list[int] = []
@@ -337,7 +342,11 @@ def _sample_sizes_blocking(
 
 
 async def average_record_bytes(
-    bootstrap_servers: str, topics: Iterable[str], sample: int = 200, *, timeout: float = 10.0
+    connection: KafkaConnection | str,
+    topics: Iterable[str],
+    sample: int = 200,
+    *,
+    timeout: float = 10.0,
 ) -> float | None:
     """Mean bytes per record over up to `sample` records from the start of each topic; None when all are
     empty.
@@ -349,5 +358,7 @@ async def average_record_bytes(
     if sample < 1:
         raise ValueError(f"sample must be >= 1, not {sample}")
     names = sorted(set(topics))
-    sizes = await asyncio.to_thread(_sample_sizes_blocking, bootstrap_servers, names, sample, timeout)
+    sizes = await asyncio.to_thread(
+        _sample_sizes_blocking, KafkaConnection.of(connection), names, sample, timeout
+    )
     return sum(sizes) / len(sizes) if sizes else None

@@ -59,7 +59,7 @@ class CertAndKeySecretSource(KappaModel):
     """A client certificate and its private key in a Secret (Strimzi's CertAndKeySecretSource)."""
 
     secret_name: ObjectName = Field(description="The Secret, in the StreamJob's namespace.")
-    certificate: SecretKey = Field(description="The key in the Secret holding the PEM certificate, e.g. user.crt.")
+    certificate: SecretKey = Field(description="The key in the Secret holding the PEM certificate, user.crt.")
     key: SecretKey = Field(description="The key in the Secret holding the PEM private key, e.g. user.key.")
 
 
@@ -67,12 +67,12 @@ class CertSecretSource(KappaModel):
     """A CA certificate in a Secret (Strimzi's CertSecretSource)."""
 
     secret_name: ObjectName = Field(description="The Secret, in the StreamJob's namespace.")
-    certificate: SecretKey = Field(description="The key in the Secret holding the PEM certificate, e.g. ca.crt.")
+    certificate: SecretKey = Field(description="The key in the Secret holding the PEM certificate (ca.crt).")
 
 
 class KafkaClientAuthentication(KappaModel):
-    """How the operator authenticates to Kafka, in the shapes of Strimzi's KafkaClientAuthenticationScramSha512,
-    KafkaClientAuthenticationPlain and KafkaClientAuthenticationTls."""
+    """How the operator authenticates to Kafka, in the shapes of Strimzi's
+    KafkaClientAuthenticationScramSha512, KafkaClientAuthenticationPlain and KafkaClientAuthenticationTls."""
 
     model_config = validated(
         cel(
@@ -101,16 +101,16 @@ class KafkaClientAuthentication(KappaModel):
     )
 
     type: Literal["scram-sha-512", "plain", "tls"] = Field(
-        description="scram-sha-512 (SASL SCRAM-SHA-512), plain (SASL PLAIN) or tls (a client certificate; needs "
-        "tls on the connection)."
+        description="scram-sha-512 (SASL SCRAM-SHA-512), plain (SASL PLAIN) or tls (a client certificate; "
+        "needs tls on the connection)."
     )
     username: str | None = Field(
         default=None, min_length=1, max_length=256, description="The SASL user, for scram-sha-512 and plain."
     )
     password_secret: PasswordSecretSource | None = Field(
         default=None,
-        description="Where the SASL password is, for scram-sha-512 and plain. Read when the operator connects; "
-        "never copied into status, events, logs or metrics.",
+        description="Where the SASL password is, for scram-sha-512 and plain. Read when the operator "
+        "connects; never copied into status, events, logs or metrics.",
     )
     certificate_and_key: CertAndKeySecretSource | None = Field(
         default=None, description="The client certificate and key, for tls."
@@ -128,9 +128,9 @@ class ClientTls(KappaModel):
 
 
 class KafkaCluster(KappaModel):
-    """Where the Kafka cluster is (a Strimzi `Kafka` by name, or bootstrap servers), and how the operator's own
-    clients (admin, lag, seeding, quotas) connect to it. The Flink job's own connection is not set here: pass
-    it through spec.flink."""
+    """Where the Kafka cluster is (a Strimzi `Kafka` by name, or bootstrap servers), and how the operator's
+    own clients (admin, lag, seeding, quotas) connect to it. The Flink job's own connection is not set here:
+    pass it through spec.flink."""
 
     model_config = validated(
         cel(
@@ -167,13 +167,14 @@ class KafkaCluster(KappaModel):
         default=None,
         pattern=r"^[a-z0-9]{1,11}$",
         description="With clusterRef: the Strimzi listener to connect through, by its name in the Kafka's "
-        "spec.kafka.listeners (and status.listeners). Default: the first in status.listeners. A listener with "
-        "tls: true is reached over TLS, trusting the Secret {cluster}-cluster-ca-cert (key ca.crt).",
+        "spec.kafka.listeners (and status.listeners). Default: the first in status.listeners. A listener "
+        "with tls: true is reached over TLS, trusting the Secret {cluster}-cluster-ca-cert (key ca.crt).",
     )
     kafka_user: ObjectName | None = Field(
         default=None,
-        description="With clusterRef: a Strimzi `KafkaUser` in the Kafka's namespace whose Secret (status.secret) "
-        "holds the credentials: key password for scram-sha-512, user.crt and user.key for tls.",
+        description="With clusterRef: a Strimzi `KafkaUser` in the Kafka's namespace whose Secret "
+        "(status.secret) holds the credentials: key password for scram-sha-512, user.crt and user.key for "
+        "tls.",
     )
     authentication: KafkaClientAuthentication | None = Field(
         default=None, description="SASL or TLS client authentication, with credentials from Secrets."

@@ -1,4 +1,5 @@
-"""Operator-wide lag tracking: one LagMonitor per Kafka cluster, polled in the background, exported as gauges.
+"""Operator-wide lag tracking: one LagMonitor per Kafka connection (a cluster and the credentials it is
+reached with), polled in the background, exported as gauges.
 
 Controllers call `track`/`untrack`; one task polls every tracked group of every cluster once per interval,
 the clusters concurrently, so that one that is down (each request waits out its timeout) delays no other.
@@ -19,7 +20,7 @@ from typing import Any
 
 import kopf
 
-from kappa.adapters.kafka import KafkaAdmin
+from kappa.adapters.kafka import KafkaAdmin, KafkaConnection
 from kappa.adapters.lag_monitor import GroupLag, LagMonitor
 from kappa.controllers import failpoints
 
@@ -32,7 +33,7 @@ STOP_WITHIN = 2.0
 @dataclass
 class LagTracking:
     interval: float = 10.0
-    monitors: dict[str, LagMonitor] = field(default_factory=dict)
+    monitors: dict[KafkaConnection, LagMonitor] = field(default_factory=dict)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     last_round: float = field(default_factory=time.monotonic)
     """When the loop last started the clusters' polls (time.monotonic), or started."""
@@ -40,17 +41,22 @@ class LagTracking:
     """Told (namespace, job, urgent) after a poll that moved a job's lag (urgent: its verdict, or the
     cluster's reachability, changed): its StreamJob shows both, and is not looked at otherwise at rest."""
 
-    def monitor(self, bootstrap: str) -> LagMonitor:
-        if bootstrap not in self.monitors:
-            self.monitors[bootstrap] = LagMonitor(KafkaAdmin(bootstrap))
-        return self.monitors[bootstrap]
+    def monitor(self, connection: KafkaConnection | str) -> LagMonitor:
+        key = KafkaConnection.of(connection)
+        if key not in self.monitors:
+            self.monitors[key] = LagMonitor(KafkaAdmin(key))
+        return self.monitors[key]
 
-    def track(self, bootstrap: str, group: str, topics: list[str], labels: dict[str, str]) -> None:
-        # A group lives in one cluster; forget it elsewhere (the job may have moved clusters).
+    def track(
+        self, connection: KafkaConnection | str, group: str, topics: list[str], labels: dict[str, str]
+    ) -> None:
+        # A group lives in one cluster, followed through one connection; forget it elsewhere (the job may have
+        # moved clusters, or its credentials changed).
+        key = KafkaConnection.of(connection)
         for other, monitor in self.monitors.items():
-            if other != bootstrap and group in monitor.groups:
+            if other != key and group in monitor.groups:
                 monitor.untrack(group)
-        self.monitor(bootstrap).track(group, topics, labels=labels)
+        self.monitor(key).track(group, topics, labels=labels)
 
     def retain(self, namespace: str, job: str, groups: set[str]) -> None:
         """Stop following the job's other groups (a retired or rolled-back version's), so its gauges go."""
@@ -69,11 +75,11 @@ class LagTracking:
                 return found
         return None
 
-    def unreachable(self, bootstrap: str) -> str | None:
+    def unreachable(self, connection: KafkaConnection | str | None) -> str | None:
         """Why the cluster cannot be polled ("Kafka at X unreachable: ..."), or None while it answers."""
-        if not bootstrap:
+        if not connection:
             return None
-        monitor = self.monitors.get(bootstrap)
+        monitor = self.monitors.get(KafkaConnection.of(connection))
         if monitor is None:
             return None
         # Only an outage: a poll failing for another reason (a topic deleted, a group's offsets expired) is
@@ -90,13 +96,13 @@ class LagTracking:
     async def run(self) -> None:
         """Each cluster is polled on its own: one that does not answer (each request waits out its timeout)
         delays no other's poll. A cluster whose poll still runs is not polled again until it ends."""
-        polling: dict[str, asyncio.Task[Any]] = {}
+        polling: dict[KafkaConnection, asyncio.Task[Any]] = {}
         try:
             while not self.stop.is_set():
-                for bootstrap, monitor in list(self.monitors.items()):
-                    if bootstrap not in polling or polling[bootstrap].done():
+                for key, monitor in list(self.monitors.items()):
+                    if key not in polling or polling[key].done():
                         poll = self._poll(monitor)
-                        polling[bootstrap] = asyncio.create_task(poll, name=f"kappa-lag-{bootstrap}")
+                        polling[key] = asyncio.create_task(poll, name=f"kappa-lag-{key.bootstrap}")
                 self.last_round = time.monotonic()
                 if "lag-poll" in failpoints._armed().split(","):  # tests: the loop dies as a bug would end it
                     raise RuntimeError("failpoint lag-poll")

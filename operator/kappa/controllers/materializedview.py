@@ -23,9 +23,10 @@ from kappa.api.conditions import condition, progressing, stalled
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import (
+    KafkaConnectionError,
     ViewUnavailable,
-    bootstrap_servers,
     jobs_serving,
+    kafka_connection,
     open_view,
     physical_name,
 )
@@ -112,8 +113,16 @@ class MaterializedViewReconciler:
         ]
         kafka = None
         if job is not None:
-            bootstrap = await bootstrap_servers(self.kube, job, namespace)
-            kafka = self.lag.monitor(bootstrap).admin if bootstrap else None
+            try:
+                connection = await kafka_connection(self.kube, job, namespace)
+            except KafkaConnectionError as exc:
+                connection = None
+                if spec.backend.type == "configMap":  # it reads the job's output topics: it needs Kafka
+                    message = f"StreamJob {(job_obj or {}).get('metadata', {}).get('name')}: {exc.message}"
+                    events = once(status, exc.reason, message)
+                    await self._write(obj, patch, stalled(exc.reason, message), events, now)
+                    return
+            kafka = self.lag.monitor(connection).admin if connection else None
         try:
             view = await open_view(self.kube, namespace, spec, kafka)
             target_physical = await view.target()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kappa.adapters.kafka import KafkaAdmin
+from kappa.adapters.kafka import KafkaAdmin, KafkaConnection
 from kappa.adapters.quota import ClientQuotas
 from kappa.api.base import API_VERSION
 from kappa.api.materializedview import MaterializedViewSpec
@@ -57,7 +57,7 @@ class ReplayActions(ReplayBase):
         throttle = ctx.status.get("throttle")
         if throttle:
             subtasks = int(throttle.get("subtasks", 1))
-            await set_quota(ctx.bootstrap, throttle["clientId"], int(throttle["bytesPerSecond"]), subtasks)
+            await set_quota(ctx.connection, throttle["clientId"], int(throttle["bytesPerSecond"]), subtasks)
         runtime = await self._runtime(ctx.namespace, ctx.job_name)
         await runtime.apply(
             replay_deployment(
@@ -85,7 +85,7 @@ class ReplayActions(ReplayBase):
     async def _unthrottle(self, ctx: Context) -> None:
         if ctx.status.get("throttle"):
             throttle = ctx.status["throttle"]
-            await remove_quota(ctx.bootstrap, throttle["clientId"], int(throttle.get("subtasks", 1)))
+            await remove_quota(ctx.connection, throttle["clientId"], int(throttle.get("subtasks", 1)))
 
     async def _cleanup(
         self, obj: dict[str, Any], run: ReplayRunSpec, job: StreamJobSpec | None, admin: KafkaAdmin | None
@@ -111,9 +111,7 @@ class ReplayActions(ReplayBase):
         status = obj.get("status") or {}
         if status.get("throttle"):
             throttle = status["throttle"]
-            await remove_quota(
-                admin.bootstrap_servers, throttle["clientId"], int(throttle.get("subtasks", 1))
-            )
+            await remove_quota(admin.connection, throttle["clientId"], int(throttle.get("subtasks", 1)))
         topic = output_topic(job, run)
         if topic:
             api = await self.kube.preferred("KafkaTopic", ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"])
@@ -143,9 +141,7 @@ class ReplayActions(ReplayBase):
         self.lag.untrack(names.consumer_group(namespace, job_name, run.version))
         if admin is not None and (obj.get("status") or {}).get("throttle"):
             throttle = (obj.get("status") or {})["throttle"]
-            await remove_quota(
-                admin.bootstrap_servers, throttle["clientId"], int(throttle.get("subtasks", 1))
-            )
+            await remove_quota(admin.connection, throttle["clientId"], int(throttle.get("subtasks", 1)))
         return True
 
     async def _decommission(self, obj: dict[str, Any], run: ReplayRunSpec, admin: KafkaAdmin | None) -> bool:
@@ -179,8 +175,8 @@ def _quota_entities(client_id: str, parallelism: int) -> list[str]:
     return [client_id, *(f"{client_id}-{i}" for i in range(parallelism))]
 
 
-async def set_quota(bootstrap: str, client_id: str, total: int, parallelism: int) -> None:
-    quotas = ClientQuotas(bootstrap)
+async def set_quota(connection: KafkaConnection, client_id: str, total: int, parallelism: int) -> None:
+    quotas = ClientQuotas(connection)
     try:
         for entity in _quota_entities(client_id, parallelism):
             share = total if entity == client_id else max(total // parallelism, 1024)
@@ -189,8 +185,8 @@ async def set_quota(bootstrap: str, client_id: str, total: int, parallelism: int
         quotas.close()
 
 
-async def remove_quota(bootstrap: str, client_id: str, parallelism: int) -> None:
-    quotas = ClientQuotas(bootstrap)
+async def remove_quota(connection: KafkaConnection, client_id: str, parallelism: int) -> None:
+    quotas = ClientQuotas(connection)
     try:
         for entity in _quota_entities(client_id, parallelism):
             await quotas.remove(entity)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from kappa.adapters.claims import ViewClaims
 from kappa.adapters.job_runtime import JobRuntime
-from kappa.adapters.kafka import KafkaAdmin, Partition
+from kappa.adapters.kafka import KafkaAdmin, KafkaConnection, Partition
 from kappa.adapters.kube import Kube
 from kappa.api.base import API_VERSION, duration
 from kappa.api.conditions import ConditionUpdate
@@ -89,7 +89,8 @@ class Context:
     run: ReplayRunSpec
     job_obj: dict[str, Any]
     job: StreamJobSpec
-    bootstrap: str
+    kafka: KafkaConnection | None
+    """How the operator's clients reach the job's Kafka; None while its bootstrap servers are unknown."""
     view_name: str | None
     view_obj: dict[str, Any] | None
     view_spec: MaterializedViewSpec | None
@@ -99,6 +100,18 @@ class Context:
     @property
     def namespace(self) -> str:
         return str(self.obj["metadata"]["namespace"])
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers alone: what the Flink job is rendered with."""
+        return self.kafka.bootstrap if self.kafka else ""
+
+    @property
+    def connection(self) -> KafkaConnection:
+        """The connection of a run whose Kafka is known (the reconcile stops before it is used otherwise)."""
+        if self.kafka is None:
+            raise RuntimeError("the StreamJob's Kafka bootstrap servers are unknown")
+        return self.kafka
 
     @property
     def name(self) -> str:
@@ -181,4 +194,4 @@ class ReplayBase:
             return self.runtimes.fko
 
     def _admin(self, ctx: Context) -> KafkaAdmin:
-        return self.lag.monitor(ctx.bootstrap).admin
+        return self.lag.monitor(ctx.connection).admin

@@ -200,7 +200,7 @@ class ReplayObservations(ReplayBase):
                 rate, basis = throttle.burst, f"{basis}, burst {throttle.burst}"
         else:
             assert throttle.records_per_second is not None
-            mean = await average_record_bytes(ctx.bootstrap, list(ctx.job.source.topics))
+            mean = await average_record_bytes(ctx.connection, list(ctx.job.source.topics))
             rate = bytes_quota(throttle.records_per_second, mean or 1024.0, throttle.burst)
             basis = (
                 f"{throttle.records_per_second} records/s x {mean or 1024.0:.0f} bytes mean record size "

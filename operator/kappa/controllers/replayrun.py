@@ -17,14 +17,18 @@ from pydantic import ValidationError
 from kappa.adapters import metrics
 from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable
 from kappa.adapters.job_runtime import RuntimeUnavailable
-from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin
+from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin, KafkaConnection
 from kappa.adapters.kube import ApiException, Kube, NotServed
 from kappa.api.base import API_VERSION, GROUP, VERSION, duration
 from kappa.api.conditions import stalled
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
-from kappa.controllers.cluster import ViewUnavailable, bootstrap_servers
+from kappa.controllers.cluster import (
+    KafkaConnectionError,
+    ViewUnavailable,
+    kafka_connection,
+)
 from kappa.controllers.failpoints import acted, crash_at, intent
 from kappa.controllers.replay_act import ReplayActions
 from kappa.controllers.replay_context import (
@@ -98,7 +102,13 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             message = f"StreamJob {run.job_ref.name} has an invalid spec; see its Stalled condition"
             await self._write(obj, {"phase": state.phase}, stalled("JobInvalid", message), [], now)
             return
-        bootstrap = await bootstrap_servers(self.kube, job, namespace)
+        try:
+            kafka = await kafka_connection(self.kube, job, namespace)
+        except KafkaConnectionError as exc:
+            # A Secret or key missing, or the credentials refused: said once, naming the Secret.
+            events = once(status, exc.reason, exc.message)
+            await self._write(obj, {"phase": state.phase}, stalled(exc.reason, exc.message), events, now)
+            return
         view_name = job.output.view if run.until.live else None
         view_obj = (
             await self.kube.get(API_VERSION, "MaterializedView", namespace, view_name) if view_name else None
@@ -107,13 +117,13 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
         if view_obj is not None:
             with contextlib.suppress(ValidationError):
                 view_spec = MaterializedViewSpec.model_validate(view_obj["spec"])
-        ctx = Context(obj, run, job_obj, job, bootstrap, view_name, view_obj, view_spec, now)
+        ctx = Context(obj, run, job_obj, job, kafka, view_name, view_obj, view_spec, now)
         ctx.patch["view"] = view_name
-        if not bootstrap:
+        if kafka is None:
             message = "the StreamJob's Kafka bootstrap servers are unknown (spec.source.kafka)"
             await self._write(obj, {"phase": state.phase}, stalled("KafkaUnknown", message), [], now)
             return
-        admin = self.lag.monitor(bootstrap).admin
+        admin = self.lag.monitor(kafka).admin
         try:
             seen = await self._observe(ctx, state, admin)
         except (RuntimeUnavailable, BackendUnavailable, KafkaException) as exc:
@@ -240,7 +250,7 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
     def _track(self, ctx: Context, phase: str) -> None:
         if phase in ("Replaying", "CatchingUp", "Validating", "AwaitingApproval"):
             labels = {"namespace": ctx.namespace, "job": ctx.job_name, "version": ctx.run.version}
-            self.lag.track(ctx.bootstrap, ctx.group, list(ctx.job.source.topics), labels)
+            self.lag.track(ctx.connection, ctx.group, list(ctx.job.source.topics), labels)
 
     def _export(self, ctx: Context, phase: str) -> None:
         for p in replay.PHASES:
@@ -319,8 +329,7 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             with contextlib.suppress(ValidationError):
                 job = StreamJobSpec.model_validate(job_obj["spec"])
         if job is not None:
-            bootstrap = await bootstrap_servers(self.kube, job, obj["metadata"]["namespace"])
-            admin = self.lag.monitor(bootstrap).admin if bootstrap else None
+            admin = await self._admin_or_none(job, obj["metadata"]["namespace"])
         try:
             if state.phase == "Succeeded" and state.reason == "BackfillComplete":
                 done = await self._stop_replay(obj, run, admin)
@@ -407,8 +416,8 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
         if view_obj is None:
             return True
         view_spec = MaterializedViewSpec.model_validate(view_obj["spec"])
-        bootstrap = await bootstrap_servers(self.kube, job, obj["metadata"]["namespace"])
-        ctx = Context(obj, run, job_obj, job, bootstrap, view_name, view_obj, view_spec, now)
+        kafka = await self._connection_or_none(job, obj["metadata"]["namespace"])
+        ctx = Context(obj, run, job_obj, job, kafka, view_name, view_obj, view_spec, now)
         await self._cutover(ctx, replay.CutOver(str(view_name), state.cutover_to, state.cutover_from))
         return True
 
@@ -437,9 +446,20 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
                 job = StreamJobSpec.model_validate(job_obj["spec"])
         admin = None
         if job is not None:
-            bootstrap = await bootstrap_servers(self.kube, job, namespace)
-            admin = self.lag.monitor(bootstrap).admin if bootstrap else None
+            admin = await self._admin_or_none(job, namespace)
         return await self._cleanup(obj, run, job, admin)
+
+    async def _connection_or_none(self, job: StreamJobSpec, namespace: str) -> KafkaConnection | None:
+        """The job's Kafka connection where Kafka is only needed to clean up: None when it cannot be built
+        (the cleanup then waits, or leaves to the owner what needs Kafka)."""
+        try:
+            return await kafka_connection(self.kube, job, namespace)
+        except KafkaConnectionError:
+            return None
+
+    async def _admin_or_none(self, job: StreamJobSpec, namespace: str) -> KafkaAdmin | None:
+        kafka = await self._connection_or_none(job, namespace)
+        return self.lag.monitor(kafka).admin if kafka else None
 
 
 def _check(c: Check) -> dict[str, Any]:

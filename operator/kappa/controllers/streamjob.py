@@ -22,12 +22,13 @@ from pydantic import ValidationError
 
 from kappa.adapters import metrics
 from kappa.adapters.job_runtime import FD_API, JobRuntime, RuntimeUnavailable
+from kappa.adapters.kafka import KafkaConnection
 from kappa.adapters.kube import ApiException, Kube, NamespaceTerminating, NotServed
 from kappa.api.base import API_VERSION, GROUP, VERSION, duration
 from kappa.api.conditions import ConditionUpdate, progressing, stalled
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
-from kappa.controllers.cluster import bootstrap_servers
+from kappa.controllers.cluster import KafkaConnectionError, kafka_connection
 from kappa.controllers.failpoints import acted, crash_at, intent
 from kappa.controllers.job_runtimes import RuntimeUnconfigured
 from kappa.controllers.schedule import Schedule
@@ -103,7 +104,20 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             invalid = intake_streamjob(obj["spec"], status, generation)
             await self._write(obj, {}, invalid.conditions, invalid.events, generation, now)
             return None  # waits for a spec change
-        bootstrap = await bootstrap_servers(self.kube, job, namespace)
+        try:
+            kafka = await kafka_connection(self.kube, job, namespace)
+        except KafkaConnectionError as exc:
+            # A Secret or key missing, or the credentials refused: said once, with the Secret's name.
+            await self._write(
+                obj,
+                {},
+                stalled(exc.reason, exc.message),
+                once(status, exc.reason, exc.message),
+                generation,
+                now,
+            )
+            return INTERVAL
+        bootstrap = kafka.bootstrap if kafka else ""
         try:
             variables = self._injection(job, namespace, name, job.version, bootstrap).variables()
             for statement in job.flink.sql or []:
@@ -192,7 +206,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
         settling = canary_step == "Promoting" and not upgrading
         if wants_canary or settling or canary_step in ("Deploying", "Analysing"):
             cdecision, seen = await self._canary(
-                job, status, ustate, canaries, bootstrap, now, namespace, name, upgrading
+                job, status, ustate, canaries, kafka, now, namespace, name, upgrading
             )
             earlier = status.get("canary") or {}
             baseline = seen.baseline or earlier.get("baseline")
@@ -222,7 +236,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             promoted = cdecision.state.version if promote else None
             if not promote:
                 await self._write(obj, patch, conditions, events, generation, now)
-                self._track(job, namespace, name, bootstrap, [ustate.active], cdecision.state.step)
+                self._track(job, namespace, name, kafka, [ustate.active], cdecision.state.step)
                 await self._act(runtime, actions, job, obj, bootstrap, views, deployed=versions)
                 return INTERVAL
 
@@ -235,7 +249,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             and not job.suspend
         ):
             await self._replay_upgrade(obj, job, status, runs, generation, now)
-            self._track(job, namespace, name, bootstrap, [ustate.active, job.version], None)
+            self._track(job, namespace, name, kafka, [ustate.active, job.version], None)
             return INTERVAL
 
         lag_growing = self._lag_growing(namespace, name, ustate.target)
@@ -288,17 +302,17 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
         if live.record:
             patch["promotion"] = live.record
             retire_with_run(patch, live.record)
-        down = self.lag.unreachable(bootstrap) if bootstrap else None
+        down = self.lag.unreachable(kafka)
         if down:  # one message per outage, so its Warning is one event series
             conditions = [*conditions, ConditionUpdate("KafkaReachable", False, "KafkaUnreachable", down)]
             events = [*events, Event("Warning", "KafkaUnreachable", down)]
-        elif bootstrap and self.lag.monitors.get(bootstrap):
+        elif kafka and self.lag.monitors.get(kafka):
             answers = f"Kafka at {bootstrap} answers"
             conditions = [*conditions, ConditionUpdate("KafkaReachable", True, "KafkaAnswers", answers)]
         await self._write(obj, patch, conditions, events, generation, now)
         canary_step = (patch.get("canary") or status.get("canary") or {}).get("step")
         replaying = [seen.to_version for _, _, seen in runs.values() if seen.phase in REPLAYING]
-        self._track(job, namespace, name, bootstrap, [nxt.active, nxt.target, *replaying], canary_step)
+        self._track(job, namespace, name, kafka, [nxt.active, nxt.target, *replaying], canary_step)
         try:
             await self._act(runtime, actions, job, obj, bootstrap, views, runs, deployed=versions)
         except RuntimeUnavailable as exc:
@@ -346,12 +360,12 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
         job: StreamJobSpec,
         namespace: str,
         name: str,
-        bootstrap: str,
+        kafka: KafkaConnection | None,
         versions: list[str | None],
         canary_step: str | None,
     ) -> None:
         """The lag poll follows the active and target versions' groups, and the canary's while it runs."""
-        if not bootstrap:
+        if not kafka:
             return
         tracked = {v for v in versions if v}
         if canary_step in ("Deploying", "Analysing"):
@@ -360,7 +374,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
         for version in sorted(tracked):
             labels = {"namespace": namespace, "job": name, "version": version}
             self.lag.track(
-                bootstrap, names.consumer_group(namespace, name, version), list(job.source.topics), labels
+                kafka, names.consumer_group(namespace, name, version), list(job.source.topics), labels
             )
 
     def _lag_growing(self, namespace: str, name: str, version: str | None) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kappa.adapters.kafka import KafkaConnection
 from kappa.api.base import duration
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.status import dt
@@ -45,7 +46,7 @@ class CanaryAnalysis(StreamJobBase):
         status: dict[str, Any],
         ustate: upgrade.UpgradeState,
         canaries: dict[str, Any],
-        bootstrap: str,
+        kafka: KafkaConnection | None,
         now: datetime,
         namespace: str,
         name: str,
@@ -82,19 +83,19 @@ class CanaryAnalysis(StreamJobBase):
         view = deployment_view(fd, restarts=restarts)
 
         observed = canary.CanaryObserved(view, None, None, None, 0)
-        if bootstrap and cstate.step == "Analysing" and cstate.version:
-            observed = await self._canary_measure(job, status, bootstrap, namespace, name, cstate, view)
+        if kafka and cstate.step == "Analysing" and cstate.version:
+            observed = await self._canary_measure(job, status, kafka, namespace, name, cstate, view)
         decision = canary.decide(cstate, observed, cspec, now)
         baseline: dict[str, int] | None = None
-        if bootstrap and decision.state.step == "Analysing" and cstate.step != "Analysing":
-            baseline = await self._totals(job, status, bootstrap, decision.state.version or job.version)
+        if kafka and decision.state.step == "Analysing" and cstate.step != "Analysing":
+            baseline = await self._totals(job, status, kafka, decision.state.version or job.version)
         return decision, CanarySeen(state_now, restarts, baseline, update_now)
 
     async def _totals(
-        self, job: StreamJobSpec, status: dict[str, Any], bootstrap: str, version: str
+        self, job: StreamJobSpec, status: dict[str, Any], kafka: KafkaConnection, version: str
     ) -> dict[str, int]:
         """End offsets summed over the input, the stable output and the canary's shadow output."""
-        admin = self.lag.monitor(bootstrap).admin
+        admin = self.lag.monitor(kafka).admin
         stable = status.get("activeVersion")
         topics = {"input": list(job.source.topics)}
         if job.output.topic and stable:
@@ -112,7 +113,7 @@ class CanaryAnalysis(StreamJobBase):
         self,
         job: StreamJobSpec,
         status: dict[str, Any],
-        bootstrap: str,
+        kafka: KafkaConnection,
         namespace: str,
         name: str,
         cstate: canary.CanaryState,
@@ -122,7 +123,7 @@ class CanaryAnalysis(StreamJobBase):
         assert cstate.version is not None and cstate.entered_at is not None
         elapsed = max((datetime.now(UTC) - cstate.entered_at).total_seconds(), 1.0)
         baseline = (status.get("canary") or {}).get("baseline") or {}
-        totals = await self._totals(job, status, bootstrap, cstate.version)
+        totals = await self._totals(job, status, kafka, cstate.version)
         lag = self.lag.latest(names.consumer_group(namespace, name, f"{cstate.version}-canary"))
         inputs = totals["input"] - int(baseline.get("input", totals["input"]))
         rate = (

@@ -11,8 +11,11 @@ run):
   `kappa.bootstrap-servers`, `kappa.group-id`, `kappa.client-id` (the consumer's and producer's client.id,
   so broker quotas on it apply; defaults to the group id), `kappa.startup-mode`, `kappa.startup-timestamp`,
   `kappa.output-table`, `kappa.output-topic`, `kappa.version`; and the job's own keys
-  `sessionizer.input-topic` (what makes a deployment a sessionizer) and `sessionizer.schema` (default
-  `public`). A sessionizer without `kappa.bootstrap-servers` or `kappa.group-id` is an error in `errors`.
+  `sessionizer.input-topic` (what makes a deployment a sessionizer), `sessionizer.schema` (default
+  `public`) and `sessionizer.bootstrap-servers` (the job's own Kafka connection, in place of the injected one:
+  the operator does not configure a Flink job's Kafka security, so a story whose operator reaches Kafka with
+  credentials lets its job read through the test Kafka's PLAINTEXT listener). A sessionizer without
+  `kappa.bootstrap-servers` or `kappa.group-id` is an error in `errors`.
 - Where it starts, per partition: the group's committed offset if there is one (as a restore from a savepoint
   continues where the job was); else per startup mode: earliest-offset and group-offsets → the log start,
   latest-offset → the end, timestamp → the first offset at or after `kappa.startup-timestamp` (the end when
@@ -93,7 +96,9 @@ class JobConfig:
         group = required("kappa.group-id")
         timestamp = conf.get("kappa.startup-timestamp")
         return cls(
-            bootstrap_servers=required("kappa.bootstrap-servers"),
+            bootstrap_servers=str(
+                conf.get("sessionizer.bootstrap-servers") or required("kappa.bootstrap-servers")
+            ),
             group_id=group,
             client_id=str(conf.get("kappa.client-id") or group),
             input_topic=required("sessionizer.input-topic"),

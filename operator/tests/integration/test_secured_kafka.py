@@ -1,0 +1,269 @@
+"""Secured Kafka: the operator's own clients (admin, lag, seeding, quotas, record sizing) reach Kafka through
+the test broker's SASL_PLAINTEXT listener with SCRAM-SHA-512, the password read from a Secret the StreamJob
+names.
+
+- A replay goes through it to its cutover (FKO and the job played by their doubles; the job itself reads
+  through the PLAINTEXT listener, since the operator does not configure a Flink job's Kafka security).
+- A wrong password, or a Secret without the key, stalls the StreamJob within seconds with a condition that
+  names the Secret and the key, and one event; fixing the Secret clears it.
+- Nothing secret leaks: after the story, the password (and its base64) is in no operator log line, no status
+  of the story's objects, no Event of the namespace, and no /metrics sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka.admin import (
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+
+from kappa.adapters.kafka import KafkaConnection
+from kappa.adapters.quota import ClientQuotas
+from tests.doubles.fko import FakeFlinkOperator
+from tests.doubles.pipeline import FakePipeline
+from tests.integration.conftest import KAFKA
+from tests.integration.shop import Shop, reasons, replayrun, streamjob, view, wait_run
+from tests.integration.testbed import KafkaTestbed, Kubectl, OperatorProcess, conditions
+
+
+@dataclass(frozen=True)
+class ScramUser:
+    bootstrap: str
+    """The SASL_PLAINTEXT listener."""
+    name: str
+    password: str
+
+    def connection(self) -> KafkaConnection:
+        settings = (
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", self.name),
+            ("sasl.password", self.password),
+        )
+        return KafkaConnection(self.bootstrap, settings)
+
+
+@pytest.fixture(scope="session")
+def scram_user(kafka_bootstrap: str) -> Iterator[ScramUser]:
+    """A SCRAM-SHA-512 user with a fresh random password, made through the admin API on the PLAINTEXT
+    listener (testbed/kafka.sh: the broker has no authorizer, so anyone may)."""
+    env = subprocess.run(["bash", str(KAFKA), "env"], capture_output=True, text=True, check=True).stdout
+    sasl = next(w.split("=", 1)[1] for w in env.split() if w.startswith("KAPPA_KAFKA_SASL_BOOTSTRAP="))
+    user = ScramUser(sasl, f"kappa-{uuid.uuid4().hex[:8]}", f"pw-{secrets.token_hex(12)}")
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096)
+    upsert = UserScramCredentialUpsertion(user.name, info, user.password.encode())
+    for future in admin.alter_user_scram_credentials([upsert]).values():
+        future.result(timeout=10)
+    yield user
+    deletion = UserScramCredentialDeletion(user.name, ScramMechanism.SCRAM_SHA_512)
+    for future in admin.alter_user_scram_credentials([deletion]).values():
+        future.result(timeout=10)
+
+
+def wait_event(kubectl: Kubectl, name: str, reason: str, timeout: float = 10) -> None:
+    """Events are posted after the status write, off the look: wait for one."""
+    deadline = time.monotonic() + timeout
+    while reason not in reasons(kubectl, name):
+        assert time.monotonic() < deadline, f"no {reason} event on {name} in {timeout}s"
+        time.sleep(0.3)
+
+
+def secret(name: str, **data: str) -> dict[str, Any]:
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": encoded}
+
+
+def secured(job: dict[str, Any], user: ScramUser, plaintext: str, key: str = "password") -> dict[str, Any]:
+    """The shop's StreamJob, its operator reaching Kafka with SCRAM; the job reads through PLAINTEXT."""
+    job["spec"]["source"]["kafka"] = {
+        "bootstrapServers": user.bootstrap,
+        "authentication": {
+            "type": "scram-sha-512",
+            "username": user.name,
+            "passwordSecret": {"secretName": "kafka-credentials", "password": key},
+        },
+    }
+    job["spec"]["flink"]["flinkConfiguration"]["sessionizer.bootstrap-servers"] = plaintext
+    return job
+
+
+@pytest.fixture
+def secured_shop(
+    kappa_operator: OperatorProcess,
+    kubectl: Kubectl,
+    kafka_bootstrap: str,
+    kafka: KafkaTestbed,
+    postgres_uri: str,
+    fko: FakeFlinkOperator,
+    pipeline: FakePipeline,
+    scram_user: ScramUser,
+) -> Iterator[Shop]:
+    """The shop of the replay stories (tests/integration/shop.py), v1 live and serving, over SCRAM."""
+    schema = f"s_{uuid.uuid4().hex[:8]}"
+    topic = kafka.topic(partitions=3)
+    with psycopg.connect(postgres_uri, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    shop = Shop(kubectl, kafka_bootstrap, postgres_uri, topic, schema)
+    shop.produce(300)
+    namespace = str(kubectl.namespace)
+    pipeline.logic(namespace, "v1", multiplier=2.0)
+    kubectl.apply(secret("serving-db", uri=postgres_uri))
+    kubectl.apply(secret("kafka-credentials", password=scram_user.password))
+    kubectl.apply(secured(streamjob(shop), scram_user, kafka_bootstrap))
+    kubectl.apply(view(shop))
+    kubectl.wait_for(
+        "mv", "sessions", lambda o: (o.get("status") or {}).get("activeVersion") == "v1", 90, "v1 serving"
+    )
+    yield shop
+    kubectl.run("delete", "rr", "--all", "--wait=false", check=False)
+    kubectl.run("delete", "sj", "--all", "--wait=false", check=False)
+    deadline = time.monotonic() + 60
+    while pipeline.active(namespace) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with psycopg.connect(postgres_uri, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_a_replay_through_a_scram_listener_cuts_over_and_leaks_no_secret(
+    secured_shop: Shop,
+    kubectl: Kubectl,
+    kappa_operator: OperatorProcess,
+    scram_user: ScramUser,
+) -> None:
+    shop, ns = secured_shop, str(kubectl.namespace)
+    job = kubectl.wait_for(
+        "sj",
+        "sessionizer",
+        lambda o: conditions(o).get("KafkaReachable", {}).get("status") == "True",
+        timeout=30,
+        what="the lag poll answered through SCRAM",
+    )
+    assert conditions(job)["KafkaReachable"]["message"] == f"Kafka at {scram_user.bootstrap} answers"
+    # A throttle: the operator sizes records and sets (then removes) a broker quota through the SASL listener.
+    kubectl.apply(replayrun("fix-revenue", throttle={"recordsPerSecond": 100000}))
+    running = kubectl.wait_for(
+        "rr", "fix-revenue", lambda o: (o.get("status") or {}).get("throttle"), 60, "a throttle set"
+    )
+    group = running["status"]["throttle"]["clientId"]
+    assert running["status"]["consumerGroup"] == group == f"{ns}.sessionizer.v2"
+    done = wait_run(kubectl, "fix-revenue", "Observing", "Succeeded", timeout=90)
+    assert conditions(done)["CutOver"]["status"] == "True"
+    assert (done["status"]["cutover"]["fromVersion"], done["status"]["cutover"]["toVersion"]) == ("v1", "v2")
+    assert shop.view_table() == "sessions_v2"
+    # The replay's group was seeded (offsets committed by the operator through SCRAM) and read by the job.
+    progress = done["status"]["progress"]
+    assert progress["target"] == 300 and progress["consumed"] >= 300
+    quotas = ClientQuotas(scram_user.connection())
+    try:
+        # Removed once v2 is promoted, an action after the cutover's status write.
+        deadline = time.monotonic() + 20
+        while asyncio.run(quotas.consumer_byte_rate(group)) is not None:
+            assert time.monotonic() < deadline, "the replay's quota is still there 20 s after the cutover"
+            time.sleep(0.5)
+    finally:
+        quotas.close()
+    assert {"Preflight", "Replaying", "CutOver"} <= set(reasons(kubectl, "fix-revenue"))
+
+    # The secret-leak test: the password, and its base64, nowhere a user or a scraper can read.
+    password = scram_user.password
+    encoded = base64.b64encode(password.encode()).decode()
+    objects = json.loads(
+        kubectl("get", "streamjobs,replayruns,materializedviews,flinkdeployments", "-o", "json")
+    )
+    statuses = json.dumps([o.get("status") for o in objects["items"]])
+    assert len(objects["items"]) >= 4
+    events = kubectl("get", "events", "-o", "json")
+    assert "Replaying" in events
+    with urllib.request.urlopen(f"http://127.0.0.1:{kappa_operator.metrics_port}/metrics", timeout=5) as r:
+        scrape = r.read().decode()
+    assert f'namespace="{ns}"' in scrape  # the story's own samples are there
+    log = kappa_operator.log()
+    assert scram_user.bootstrap in log or "fix-revenue" in log
+    for where, text in {"status": statuses, "events": events, "metrics": scrape, "log": log}.items():
+        assert password not in text, f"the password is in the {where}"
+        assert encoded not in text, f"the password's base64 is in the {where}"
+
+
+def test_a_wrong_password_stalls_the_job_naming_the_secret_within_seconds_and_a_fix_clears_it(
+    kappa_operator: OperatorProcess,
+    kubectl: Kubectl,
+    kafka_bootstrap: str,
+    kafka: KafkaTestbed,
+    fko: FakeFlinkOperator,
+    scram_user: ScramUser,
+) -> None:
+    ns = str(kubectl.namespace)
+    shop = Shop(kubectl, kafka_bootstrap, "", kafka.topic(partitions=1), "public")
+    kubectl.apply(secret("kafka-credentials", password="not-the-password"))
+    applied = time.monotonic()
+    kubectl.apply(secured(streamjob(shop), scram_user, kafka_bootstrap))
+    job = kubectl.wait_for(
+        "sj",
+        "sessionizer",
+        lambda o: conditions(o).get("Stalled", {}).get("reason") == "KafkaAuthenticationFailed",
+        timeout=20,
+        what="the authentication failure",
+    )
+    took = time.monotonic() - applied
+    message = conditions(job)["Stalled"]["message"]
+    print(f"\nKafkaAuthenticationFailed after {took:.1f}s: {message}")
+    assert message.startswith(
+        f"SASL authentication failed for user {scram_user.name} "
+        f"(password from Secret {ns}/kafka-credentials key password) at {scram_user.bootstrap}: "
+    )
+    assert "SCRAM-SHA-512" in message
+    assert "not-the-password" not in json.dumps(job)
+    wait_event(kubectl, "sessionizer", "KafkaAuthenticationFailed")
+    time.sleep(3)  # looks go on every second: still one event
+    assert reasons(kubectl, "sessionizer").count("KafkaAuthenticationFailed") == 1
+    assert "sessionizer-v1" not in kubectl("get", "flinkdeployments", "-o", "name")
+
+    # A key the Secret does not have: the condition names the Secret and the key.
+    patch = {"spec": {"source": {"kafka": {"authentication": {"passwordSecret": {"password": "pw"}}}}}}
+    kubectl("patch", "sj", "sessionizer", "--type=merge", "-p", json.dumps(patch))
+    job = kubectl.wait_for(
+        "sj",
+        "sessionizer",
+        lambda o: conditions(o).get("Stalled", {}).get("reason") == "KafkaSecretKeyNotFound",
+        timeout=15,
+        what="the missing key",
+    )
+    assert conditions(job)["Stalled"]["message"] == (
+        f"spec.source.kafka.authentication.passwordSecret: Secret {ns}/kafka-credentials has no key pw"
+    )
+    wait_event(kubectl, "sessionizer", "KafkaSecretKeyNotFound")
+
+    # The right password under that key: the job deploys, and its lag is polled through SCRAM.
+    kubectl.apply(secret("kafka-credentials", pw=scram_user.password))
+    kubectl.wait_for(
+        "sj",
+        "sessionizer",
+        lambda o: (
+            conditions(o).get("KafkaReachable", {}).get("status") == "True"
+            and conditions(o).get("Stalled", {}).get("status") != "True"
+        ),
+        timeout=30,
+        what="the job unstalled, Kafka answering",
+    )
+    deadline = time.monotonic() + 15
+    while "sessionizer-v1" not in kubectl("get", "flinkdeployments", "-o", "name"):
+        assert time.monotonic() < deadline, "v1 not deployed 15 s after the Secret was fixed"
+        time.sleep(0.3)
