@@ -19,8 +19,10 @@ import yaml
 from kappa.api.streamjob import StreamJobSpec
 from kappa.render.flink import flink_deployment, injection_for
 from tests.doubles.fko import FakeFlinkOperator
-from tests.integration.testbed import Kubectl
+from tests.integration.testbed import ROOT, Kubectl
 from tests.unit.test_render_passthrough import BASE, CASES, all_fields
+
+EXAMPLE = ROOT / "examples" / "08-streamjob-flink-passthrough.yaml"
 
 
 def rendered(namespace: str, name: str, **flink: Any) -> dict[str, Any]:
@@ -29,7 +31,7 @@ def rendered(namespace: str, name: str, **flink: Any) -> dict[str, Any]:
             **BASE,
             "flink": {
                 "image": "flink:2.0",
-                "sql": ["SELECT 1"],
+                **({} if "jarURI" in flink else {"sql": ["SELECT 1"]}),
                 "flinkConfiguration": {
                     "state.checkpoints.dir": "file:///tmp/cp",
                     "state.savepoints.dir": "file:///tmp/sp",
@@ -63,7 +65,12 @@ def dry_run(kubectl: Kubectl, fd: dict[str, Any]) -> Any:
 
 @pytest.mark.usefixtures("upstream_crds")
 def test_fkos_crd_accepts_every_rendered_field(kubectl: Kubectl, namespace: str) -> None:
-    cases = [(name, fields) for name, fields, _, _ in CASES] + [("all-fields", all_fields())]
+    example = next(d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d["kind"] == "StreamJob")
+    cases = [
+        *((name, fields) for name, fields, _, _ in CASES),
+        ("all-fields", all_fields()),
+        (EXAMPLE.name, example["spec"]["flink"]),
+    ]
     refused = {}
     for i, (name, fields) in enumerate(cases):
         result = dry_run(kubectl, rendered(namespace, f"job{i}", **json.loads(json.dumps(fields))))
@@ -101,6 +108,11 @@ def streamjob(name: str, **flink: Any) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {**BASE, "flink": {"image": "flink:2.0", "sql": ["SELECT 1"], **flink}},
     }
+
+
+def test_the_example_is_accepted(kubectl: Kubectl) -> None:
+    result = kubectl.run("apply", "--dry-run=server", "-f", str(EXAMPLE), check=False)
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_streamjob_with_every_field_is_accepted_as_written(kubectl: Kubectl) -> None:
