@@ -59,9 +59,9 @@ def parse(text: str) -> list[Obj]:
 
 
 @functools.cache
-def helm_template(*values: str, include_crds: bool = True) -> str:
-    """`helm template` as an install in kappa-system would render; values as `--set` arguments."""
-    args = [helm(), "template", "kappa-operator", str(CHART), "--namespace", NAMESPACE]
+def helm_template(*values: str, include_crds: bool = True, namespace: str = NAMESPACE) -> str:
+    """`helm template` as an install in kappa-system (or `namespace`) renders it; values as `--set`."""
+    args = [helm(), "template", "kappa-operator", str(CHART), "--namespace", namespace]
     if include_crds:
         args.append("--include-crds")
     for value in values:

@@ -11,17 +11,27 @@ promtool (test_monitoring.py)."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.install import NAMESPACE, ROOT, helm_template, key, kustomize, parse, run
-from tests.integration.testbed import Kubectl
+from tests.integration.conftest import free_port
+from tests.integration.testbed import Kubectl, OperatorProcess, conditions
 
 README_COMMAND = "kubectl apply -k manifests/"
+# The API server's refusal, as the operator logs it: `... cannot list resource "x" in API group "g" at the
+# cluster scope` (quotes escaped once or twice in a JSON log line).
+REFUSAL = re.compile(
+    r"cannot (\w+) resource \W*([\w/]+)\W* in API group \W*([\w.]*)\W* (at the cluster scope|in the)"
+)
+# Known, not the chart's: the MaterializedView resync loop lists cluster-wide whatever `-n` says.
+KNOWN_REFUSALS_WHEN_NAMESPACED = {("list", "materializedviews", "kappa.dev", "at the cluster scope")}
 MONITORING_GROUP = "monitoring.coreos.com"
 
 
@@ -150,3 +160,122 @@ def test_the_kustomize_monitoring_component_is_admitted_by_the_api_server(
     assert len(lines) == len(objs)
     assert all(line.endswith("(server dry run)") for line in lines), lines
     assert any(line.startswith("service/kappa-operator ") for line in lines), lines
+
+
+def _kubeconfig_for(admin: Kubectl, namespace: str, service_account: str, out: Path) -> Path:
+    """A kubeconfig with a token of this ServiceAccount, its context in its namespace (the operator's own,
+    where the leader election's Lease goes), as a pod would see it."""
+    token = admin("-n", namespace, "create", "token", service_account, "--duration=1h").strip()
+    cluster = json.loads(admin("config", "view", "--minify", "--raw", "-o", "json"))["clusters"][0]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "testbed", "cluster": cluster["cluster"]}],
+        "users": [{"name": service_account, "user": {"token": token}}],
+        "contexts": [
+            {"name": "sa", "context": {"cluster": "testbed", "user": service_account, "namespace": namespace}}
+        ],
+        "current-context": "sa",
+    }
+    out.write_text(yaml.safe_dump(config))
+    out.chmod(0o600)
+    return out
+
+
+def test_the_operator_works_under_the_charts_rbac_for_a_list_of_namespaces(
+    admin: Kubectl, watched: list[str], tmp_path: Path
+) -> None:
+    """The chart installed in its own namespace to watch one namespace (the RBAC objects applied for real,
+    the ClusterRole and its binding renamed so as not to replace the test bed's), and `kappa run` with the
+    chart's arguments under that ServiceAccount's token: it takes the Lease, sees a MaterializedView in the
+    watched namespace, reads the Secret it names (missing: 404, not 403) and writes its status; its log has
+    no refusal."""
+    release, team, _ = watched
+    cluster_name = f"kappa-operator-{release}"
+    objs = parse(helm_template(f"watchNamespaces={{{team}}}", include_crds=False, namespace=release))
+    rbac = []
+    for obj in objs:
+        if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            obj["metadata"]["name"] = cluster_name
+        if obj["kind"] == "ClusterRoleBinding":
+            obj["roleRef"]["name"] = cluster_name
+        if obj["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
+            rbac.append(obj)
+    (deployment,) = [o for o in objs if o["kind"] == "Deployment"]
+    args = [
+        a
+        for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        if a.startswith(("--leader-election=", "--namespace=", "--log-format="))
+    ]
+    assert f"--namespace={team}" in args
+    try:
+        admin("apply", "-f", "-", input=yaml.safe_dump_all(rbac))
+        kubeconfig = _kubeconfig_for(admin, release, "kappa-operator", tmp_path / "operator.kubeconfig")
+        operator = OperatorProcess(
+            kubeconfig,
+            tmp_path / "operator.log",
+            health_port=free_port(),
+            metrics_port=free_port(),
+            args=args,
+        )
+        operator.start()
+        try:
+            kubectl = admin.in_namespace(team)
+            kubectl.apply(
+                {
+                    "apiVersion": "kappa.dev/v1alpha1",
+                    "kind": "StreamJob",
+                    "metadata": {"name": "orders"},
+                    "spec": {
+                        "version": "v1",
+                        "source": {"kafka": {"bootstrapServers": "127.0.0.1:1"}, "topics": ["orders"]},
+                        "output": {"table": {"base": "orders"}, "view": "orders"},
+                        "flink": {"image": "img:1", "flinkVersion": "v1_20", "sql": ["SELECT 1"]},
+                    },
+                }
+            )
+            kubectl.apply(
+                {
+                    "apiVersion": "kappa.dev/v1alpha1",
+                    "kind": "MaterializedView",
+                    "metadata": {"name": "orders"},
+                    "spec": {
+                        "backend": {
+                            "type": "postgres",
+                            "postgres": {"secretRef": {"name": "no-such-secret"}, "view": "orders"},
+                        }
+                    },
+                }
+            )
+            view = kubectl.wait_for(
+                "mv",
+                "orders",
+                lambda o: conditions(o).get("Stalled", {}).get("status") == "True",
+                timeout=60,
+                what="Stalled",
+            )
+            stalled = conditions(view)["Stalled"]
+            assert stalled["reason"] == "BackendUnavailable"
+            assert "no-such-secret" in stalled["message"] and "forbidden" not in stalled["message"].lower()
+            lease = admin.in_namespace(release).get("lease.coordination.k8s.io", "kappa-operator")
+            assert lease["spec"]["holderIdentity"]
+        finally:
+            operator.stop()
+        log = (tmp_path / "operator.log").read_text()
+        refused = set(REFUSAL.findall(log))
+        assert "Not enough permissions" not in log  # Kopf's word for a refused list or watch of its own
+        assert refused <= KNOWN_REFUSALS_WHEN_NAMESPACED, f"refused: {refused}; log:\n{log[-3000:]}"
+        if refused:
+            pytest.xfail(
+                "controllers/materializedview.py's resync loop lists MaterializedViews cluster-wide even "
+                f"under `kappa run -n`: refused {sorted(refused)}; views in the watched namespaces are still "
+                "reconciled by their watch events"
+            )
+    finally:
+        admin.run(
+            "delete",
+            f"clusterrolebinding.rbac.authorization.k8s.io/{cluster_name}",
+            f"clusterrole.rbac.authorization.k8s.io/{cluster_name}",
+            "--ignore-not-found",
+            check=False,
+        )
