@@ -490,23 +490,6 @@ class RuntimeSpec(KappaModel):
     session: SessionCluster | None = Field(default=None, description="The session cluster (type Session).")
 
 
-def _not_on_session(field: str) -> dict[str, object]:
-    """A FlinkDeployment pass-through field, refused with a Session runtime: its pods are the cluster's."""
-    *parents, _ = field.split(".")
-    present = " && ".join(
-        f"has(self.flink.{'.'.join(field.split('.')[: i + 1])})" for i in range(len(parents) + 1)
-    )
-    if field in ("env", "envFrom", "logConfiguration"):
-        present += f" && size(self.flink.{field}) > 0"
-    return cel(
-        f"!has(self.runtime) || self.runtime.type != 'Session' || !({present})",
-        f"flink.{field} shapes a FlinkDeployment's pods and cannot apply to runtime type Session (the "
-        "session cluster's pods are its own): remove it, or use runtime type FlinkDeployment",
-        field_path=f".flink.{field}",
-        reason="FieldValueForbidden",
-    )
-
-
 PODS_ONLY = (
     "podTemplate",
     "jobManager.podTemplate",
@@ -516,13 +499,34 @@ PODS_ONLY = (
     "logConfiguration",
     "highAvailability",
 )
-"""spec.flink fields that only a FlinkDeployment runtime can honour."""
+"""spec.flink fields that only a FlinkDeployment runtime can honour: they shape its pods."""
+
+
+def _set(field: str) -> str:
+    """CEL: spec.flink.<field> is set (and, for a list or map, not empty)."""
+    parts = field.split(".")
+    present = [f"has(self.flink.{'.'.join(parts[: i + 1])})" for i in range(len(parts))]
+    if field in ("env", "envFrom", "logConfiguration"):
+        present.append(f"size(self.flink.{field}) > 0")
+    return "(" + " && ".join(present) + ")"
+
+
+NOT_ON_SESSION = cel(
+    "!has(self.runtime) || self.runtime.type != 'Session' || !("
+    + " || ".join(_set(f) for f in PODS_ONLY)
+    + ")",
+    "with runtime type Session, flink must not set "
+    + ", ".join(PODS_ONLY[:-1])
+    + f" or {PODS_ONLY[-1]}: they shape a FlinkDeployment's pods, and a session cluster's pods are its own",
+    field_path=".flink",
+    reason="FieldValueForbidden",
+)
 
 
 class StreamJobSpec(KappaModel):
     """A versioned Flink streaming job. Changing `version` starts an upgrade."""
 
-    model_config = validated(*(_not_on_session(f) for f in PODS_ONLY))
+    model_config = validated(NOT_ON_SESSION)
 
     version: VersionName
     source: Source = Field(description="The Kafka input.")

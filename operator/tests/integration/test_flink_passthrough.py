@@ -125,6 +125,32 @@ def test_a_streamjob_with_every_field_is_accepted_as_written(kubectl: Kubectl) -
             assert stored[key] == value, key
 
 
+SESSION_REFUSES = {
+    "podTemplate": {"podTemplate": {"spec": {"nodeSelector": {"pool": "flink"}}}},
+    "jobManager.podTemplate": {"jobManager": {"podTemplate": {"spec": {}}}},
+    "taskManager.podTemplate": {"taskManager": {"podTemplate": {"spec": {}}}},
+    "env": {"env": [{"name": "MODE", "value": "prod"}]},
+    "envFrom": {"envFrom": [{"secretRef": {"name": "s3"}}]},
+    "logConfiguration": {"logConfiguration": {"log4j-console.properties": "rootLogger.level = WARN"}},
+    "highAvailability": {"highAvailability": {"storageDir": "s3://bucket/ha"}},
+}
+
+
+def test_a_session_runtime_refuses_each_pod_shaping_field(kubectl: Kubectl) -> None:
+    """Every branch of the one Session rule (admission case 87 has its message); allowNonRestoredState and
+    empty lists are fine, since the session runtime passes the first to Flink's REST API."""
+
+    def on_session(**flink: Any) -> Any:
+        job = streamjob("sess", **flink)
+        job["spec"]["runtime"] = {"type": "Session"}
+        return kubectl.run("apply", "--dry-run=server", "-f", "-", input=json.dumps(job), check=False)
+
+    accepted = {f: on_session(**fields).returncode == 0 for f, fields in SESSION_REFUSES.items()}
+    assert not any(accepted.values()), accepted
+    fine = on_session(allowNonRestoredState=True, env=[], envFrom=[], logConfiguration={})
+    assert fine.returncode == 0, fine.stderr
+
+
 EXPLAINED = [
     "podTemplate",
     "podTemplate.spec",
