@@ -33,12 +33,26 @@ class ViewUnavailable(Exception):
     """The view's backend cannot be reached as specified; the message names the field, never a secret."""
 
 
+CONNECTION_REASONS = frozenset(
+    {
+        "KafkaSecretNotFound",
+        "KafkaSecretKeyNotFound",
+        "KafkaSecretKeyInvalid",
+        "KafkaListenerNotFound",
+        "KafkaUserNotReady",
+        "KafkaAuthenticationFailed",
+    }
+)
+"""The reasons of a KafkaConnectionError (docs/kafka-security.md, docs/events.md)."""
+
+
 class KafkaConnectionError(Exception):
     """The Kafka connection cannot be built as specified (a Secret or key missing, a listener or KafkaUser not
     found) or its credentials are refused. `reason` and the message are for a Stalled condition: they name the
     field, the Secret and the key, never a value."""
 
     def __init__(self, reason: str, message: str) -> None:
+        assert reason in CONNECTION_REASONS, reason
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -192,7 +206,7 @@ async def _kafka_user(
     api = await kube.preferred("KafkaUser", STRIMZI)
     found = await kube.get(api, "KafkaUser", namespace, user) if api else None
     if found is None:
-        raise KafkaConnectionError("KafkaUserNotFound", f"{field}: KafkaUser {namespace}/{user} not found")
+        raise KafkaConnectionError("KafkaUserNotReady", f"{field}: KafkaUser {namespace}/{user} not found")
     status = found.get("status") or {}
     secret, username = status.get("secret"), status.get("username")
     if not secret or not username:
@@ -210,7 +224,7 @@ async def _kafka_user(
         settings["ssl.key.pem"] = await secrets.value(namespace, str(secret), "user.key", field)
         return f"certificate from Secret {namespace}/{secret} keys user.crt, user.key (KafkaUser {user})"
     raise KafkaConnectionError(
-        "KafkaUserUnsupported",
+        "KafkaUserNotReady",
         f"{field}: KafkaUser {namespace}/{user} has spec.authentication.type {kind}; "
         "scram-sha-512 or tls expected",
     )

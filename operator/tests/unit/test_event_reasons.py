@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from kappa.api.replayrun import ReplayPhase
+from kappa.controllers.cluster import CONNECTION_REASONS
 
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = ROOT / "operator" / "kappa"
@@ -62,6 +63,10 @@ DYNAMIC: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
         "ReplayRun",
         frozenset(typing.get_args(ReplayPhase)) - {"Pending"},
     ),
+    # The Kafka connection cannot be built or is refused (controllers/cluster.py KafkaConnectionError).
+    ("controllers/streamjob.py", "exc.reason"): ("StreamJob", CONNECTION_REASONS),
+    ("controllers/replayrun.py", "exc.reason"): ("ReplayRun", CONNECTION_REASONS),
+    ("controllers/materializedview.py", "exc.reason"): ("MaterializedView", CONNECTION_REASONS),
 }
 # Where an event is passed on, not made: its reason is the one of an emission found elsewhere.
 PLUMBING = {
