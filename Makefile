@@ -32,6 +32,8 @@ lint: venv
 	$(VENV)/bin/ruff check operator e2e benchmarks examples
 	$(VENV)/bin/ruff format --check operator e2e benchmarks examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy e2e
+	$(VENV)/bin/hadolint Dockerfile testbed/flink/Dockerfile
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/kappa crds --check
 
@@ -63,9 +65,11 @@ up:
 down:
 	bash testbed/down-local.sh
 
+# kind, real Strimzi and FKO, this image from the Helm chart: the replay story end to end (docs/e2e.md). Needs a
+# Docker engine and network access; skipped with the reason otherwise. KEEP=1 keeps the kind cluster for a rerun.
 e2e: venv
 	$(VENV)/bin/pip install -q -e '.[dev,e2e]'
-	$(PY) -m pytest e2e
+	$(PY) -m pytest e2e -v -s --cluster-name=kappa-e2e $(if $(KEEP),--keep-cluster)
 
 image:
 	docker build -t kappa-operator:0.1.0 .
