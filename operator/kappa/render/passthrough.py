@@ -8,7 +8,7 @@ import copy
 from typing import Any
 
 from kappa.api.passthrough import MAIN_CONTAINER
-from kappa.api.streamjob import FlinkSpec
+from kappa.api.streamjob import PODS_ONLY, FlinkSpec
 
 MERGE_ARRAYS_BY_NAME = "kubernetes.operator.pod-template.merge-arrays-by-name"
 """FKO's per-resource option (KubernetesOperatorConfigOptions.POD_TEMPLATE_MERGE_BY_NAME, default false): how
@@ -73,3 +73,19 @@ def spec_fields(flink: FlinkSpec) -> dict[str, Any]:
     if flink.log_configuration:
         fields["logConfiguration"] = dict(flink.log_configuration)
     return fields
+
+
+def set_pod_fields(flink: FlinkSpec) -> list[str]:
+    """The pod-shaping fields this spec sets (streamjob.PODS_ONLY), by their spec.flink paths: what a Session
+    runtime cannot honour. Admission refuses them with an explicit `runtime.type: Session`; a job that runs on
+    Session only because it is the operator's default (`kappa run --runtime Session`) is not refused there."""
+    found = {
+        "podTemplate": flink.pod_template is not None,
+        "jobManager.podTemplate": flink.job_manager.pod_template is not None,
+        "taskManager.podTemplate": flink.task_manager.pod_template is not None,
+        "env": bool(flink.env),
+        "envFrom": bool(flink.env_from),
+        "logConfiguration": bool(flink.log_configuration),
+        "highAvailability": flink.high_availability is not None,
+    }
+    return [f for f in PODS_ONLY if found[f]]

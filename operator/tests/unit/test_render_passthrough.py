@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob import PODS_ONLY, StreamJobSpec
 from kappa.render.flink import flink_deployment, injection_for
-from kappa.render.passthrough import MERGE_ARRAYS_BY_NAME
+from kappa.render.passthrough import MERGE_ARRAYS_BY_NAME, set_pod_fields
 
 MAIN = "flink-main-container"
 BEFORE = Path(__file__).parent / "testdata" / "flink_deployment_before_passthrough.json"
@@ -290,3 +290,15 @@ def test_every_field_at_once() -> None:
     assert spec["flinkConfiguration"]["high-availability.storageDir"] == "file:///flink-data/ha"
     assert spec["job"]["allowNonRestoredState"] is True
     assert set(spec["logConfiguration"]) == {"log4j-console.properties"}
+
+
+def test_the_pod_fields_a_session_runtime_cannot_honour_are_named() -> None:
+    """For the controller, when Session is only the operator's default and admission could not refuse them."""
+    spec = StreamJobSpec.model_validate(
+        {**BASE, "flink": {"image": "i", "sql": ["SELECT 1"], **all_fields()}}
+    )
+    assert set_pod_fields(spec.flink) == list(PODS_ONLY)
+    plain = StreamJobSpec.model_validate(
+        {**BASE, "flink": {"image": "i", "sql": ["SELECT 1"], "env": [], "allowNonRestoredState": True}}
+    )
+    assert set_pod_fields(plain.flink) == []
