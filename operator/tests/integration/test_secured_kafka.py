@@ -33,9 +33,13 @@ from confluent_kafka.admin import (
     UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
+from kubernetes import config
 
-from kappa.adapters.kafka import KafkaConnection
+from kappa.adapters.kafka import KafkaAdmin, KafkaConnection
+from kappa.adapters.kube import Kube
 from kappa.adapters.quota import ClientQuotas
+from kappa.api.streamjob import StreamJobSpec
+from kappa.controllers.cluster import KafkaConnectionError, kafka_connection
 from tests.doubles.fko import FakeFlinkOperator
 from tests.doubles.pipeline import FakePipeline
 from tests.integration.conftest import KAFKA
@@ -267,3 +271,132 @@ def test_a_wrong_password_stalls_the_job_naming_the_secret_within_seconds_and_a_
     while "sessionizer-v1" not in kubectl("get", "flinkdeployments", "-o", "name"):
         assert time.monotonic() < deadline, "v1 not deployed 15 s after the Secret was fixed"
         time.sleep(0.3)
+
+
+KAFKA_STAND_IN = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "kafkas.kafka.strimzi.io"},
+    "spec": {
+        "group": "kafka.strimzi.io",
+        "names": {"kind": "Kafka", "listKind": "KafkaList", "plural": "kafkas", "singular": "kafka"},
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                },
+                "subresources": {"status": {}},
+            }
+        ],
+    },
+}
+"""Strimzi's Kafka kind without its schema, as in test_rbac.py: testbed/upstream-crds installs Strimzi's
+KafkaTopic and KafkaUser only, and test_generated_specs relies on no Kafka kind being served, so it is
+installed for one test and removed after it."""
+
+
+@pytest.fixture
+def strimzi_kafka(admin: Kubectl, upstream_crds: object) -> Iterator[None]:
+    installed = admin.run("get", "crd", "kafkas.kafka.strimzi.io", check=False).returncode != 0
+    if installed:
+        admin.apply(KAFKA_STAND_IN)
+        admin("wait", "--for=condition=Established", "--timeout=30s", "crd/kafkas.kafka.strimzi.io")
+    yield
+    if installed:
+        admin.run("delete", "crd", "kafkas.kafka.strimzi.io", "--timeout=30s", check=False)
+
+
+def test_a_strimzi_listener_and_kafkauser_give_the_bootstrap_and_the_credentials(
+    admin: Kubectl, kubectl: Kubectl, strimzi_kafka: None, scram_user: ScramUser, kafka_bootstrap: str
+) -> None:
+    """clusterRef + listener + kafkaUser, read the way Strimzi writes them: the listener's bootstrap
+    servers from the Kafka's status.listeners, the user from the KafkaUser's status.username and the password
+    from the Secret its status.secret names (key `password`). The connection authenticates on the broker."""
+    ns = str(kubectl.namespace)
+    kubectl.apply(
+        {
+            "apiVersion": "kafka.strimzi.io/v1",
+            "kind": "Kafka",
+            "metadata": {"name": "events"},
+            "spec": {
+                "kafka": {"listeners": [{"name": "plain", "tls": False}, {"name": "scram", "tls": False}]}
+            },
+        }
+    )
+    host, port = scram_user.bootstrap.rsplit(":", 1)
+    listeners = [
+        {"name": "plain", "bootstrapServers": kafka_bootstrap},
+        {
+            "name": "scram",
+            "bootstrapServers": scram_user.bootstrap,
+            "addresses": [{"host": host, "port": int(port)}],
+        },
+    ]
+    status = json.dumps({"status": {"listeners": listeners}})
+    kubectl("patch", "kafka", "events", "--subresource=status", "--type=merge", "-p", status)
+    user = {"authentication": {"type": "scram-sha-512"}}
+    kubectl.apply(
+        {
+            "apiVersion": "kafka.strimzi.io/v1",
+            "kind": "KafkaUser",
+            "metadata": {"name": "sessionizer", "labels": {"strimzi.io/cluster": "events"}},
+            "spec": user,
+        }
+    )
+    kube = Kube(config.new_client_from_config(config_file=str(admin.kubeconfig)))
+    spec = StreamJobSpec.model_validate(
+        {
+            "version": "v1",
+            "source": {
+                "kafka": {"clusterRef": "events", "listener": "scram", "kafkaUser": "sessionizer"},
+                "topics": ["clicks"],
+            },
+            "output": {"topic": {"base": "out"}},
+            "flink": {"image": "img", "sql": ["SELECT 1"]},
+        }
+    )
+
+    def connect(listener: str = "scram") -> KafkaConnection | None:
+        kafka = spec.source.kafka.model_copy(update={"listener": listener})
+        job = spec.model_copy(update={"source": spec.source.model_copy(update={"kafka": kafka})})
+        return asyncio.run(kafka_connection(kube, job, ns))
+
+    with pytest.raises(KafkaConnectionError) as refused:
+        connect()
+    assert refused.value.reason == "KafkaUserNotReady"
+    assert (
+        str(refused.value)
+        == f"spec.source.kafka.kafkaUser: KafkaUser {ns}/sessionizer has no status.secret yet"
+    )
+    # The User Operator's answer: a Secret named after the user, with the password under `password`.
+    kubectl.apply(secret("sessionizer", password=scram_user.password))
+    user_status = json.dumps({"status": {"secret": "sessionizer", "username": scram_user.name}})
+    kubectl("patch", "kafkauser", "sessionizer", "--subresource=status", "--type=merge", "-p", user_status)
+    connection = connect()
+    assert connection is not None
+    assert connection.bootstrap == scram_user.bootstrap
+    assert connection.settings == {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": scram_user.name,
+        "sasl.password": scram_user.password,
+    }
+    assert connection.credentials == (
+        f"password from Secret {ns}/sessionizer key password (KafkaUser sessionizer)"
+    )
+    admin_client = KafkaAdmin(connection, timeout=10)
+    try:
+        assert asyncio.run(admin_client.topic_exists(f"missing-{uuid.uuid4().hex[:6]}")) is False
+    finally:
+        admin_client.close()
+    with pytest.raises(KafkaConnectionError) as missing:
+        connect("external")
+    assert missing.value.reason == "KafkaListenerNotFound"
+    assert str(missing.value) == (
+        f"spec.source.kafka.listener: Kafka {ns}/events has no listener external in status.listeners "
+        "(it has plain, scram)"
+    )
