@@ -23,17 +23,20 @@ FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="kappa-operator" \
       org.opencontainers.image.description="Kubernetes operator for Kappa-architecture streaming pipelines" \
       org.opencontainers.image.licenses="Apache-2.0"
-# A passwd entry for UID 65532, so that libraries that look the user up (getpass, libpq) find one. Its home is
-# /tmp, the one path written at runtime: the Pod must mount an emptyDir there. The Kubernetes client's
-# DynamicClient keeps its discovery cache in tempfile.gettempdir() (/tmp/osrcp-<md5 of the API URL>.json), and
-# with no writable temporary directory at all gettempdir() raises "No usable temporary directory found": the
-# operator cannot start (checked with /tmp, /var/tmp and / read-only, as UID 65532).
+# A passwd entry for UID 65532: Kopf names itself by getpass.getuser(), which raises KeyError for a UID with no
+# entry (checked: `kappa run` exits at start) unless $USER is set, as it is below for any other UID a cluster may
+# run the image with (OpenShift's arbitrary UIDs). The home is /tmp, the one path written at runtime: the Pod must
+# mount an emptyDir there. The Kubernetes client's DynamicClient keeps its discovery cache in
+# tempfile.gettempdir() (/tmp/osrcp-<md5 of the API URL>.json); with no writable temporary directory at all,
+# gettempdir() raises "No usable temporary directory found" and Kopf's startup activities fail and retry every
+# 60 s (checked: `kappa run` as UID 65532 with /tmp, /var/tmp and / read-only).
 RUN groupadd --gid 65532 kappa \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin kappa
 COPY --from=build /opt/kappa /opt/kappa
 # Read-only root filesystem: no bytecode written at import (compiled at build), unbuffered logs, and HOME and
 # TMPDIR on the /tmp emptyDir.
 ENV PATH=/opt/kappa/bin:$PATH \
+    USER=kappa \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \

@@ -81,6 +81,10 @@ def skip_reason() -> str | None:
         return "docker info timed out: no Docker engine answering; kind needs one"
     if probe.returncode != 0:
         return "no Docker engine reachable (docker info failed); kind needs one"
+    if not shutil.which("curl"):
+        return "no curl on this machine (it fetches Strimzi's release YAML)"
+    if not (CACHE / "bin" / "helm").exists() and not shutil.which("go"):
+        return "no helm in ~/.cache/kappa-operator/bin and no go to build it (testbed/build-helm.sh)"
     for host, what in HOSTS.items():
         try:
             socket.create_connection((host, 443), timeout=5).close()
