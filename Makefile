@@ -44,6 +44,7 @@ test: lint
 	bash testbed/build-k8s.sh
 	bash testbed/build-promtool.sh
 	bash testbed/build-helm.sh
+	bash testbed/build-prometheus-crds.sh >/dev/null
 	bash testbed/build-argocd-lua.sh >/dev/null
 	bash testbed/kafka.sh fetch
 	bash testbed/upstream-crds/fetch.sh >/dev/null
