@@ -55,7 +55,8 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def parse(text: str) -> list[Obj]:
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: the CRDs are large
+    return [doc for doc in yaml.load_all(text, Loader=loader) if doc]
 
 
 @functools.cache
