@@ -159,6 +159,9 @@ def test_the_values_a_user_sets_reach_the_deployment() -> None:
     )
     assert container["resources"]["limits"]["memory"] == "1Gi"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # ... with /tmp writable, without which the operator cannot start (docs/install.md, the image).
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["nodeSelector"] == {"pool": "operators"}
     assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
