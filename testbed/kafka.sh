@@ -193,10 +193,12 @@ wait_ready() { # seconds
 current() { grep -qF "SASL_PLAINTEXT://127.0.0.1:$SASL_PORT" "$CONFIG" 2>/dev/null; }
 
 up() {
+  local add_user=0
   if alive && answers; then
     if current; then log "already running"; echo "$BOOTSTRAP"; return; fi
     log "the running broker has no SASL_PLAINTEXT listener on $SASL_PORT: restarting it with one"
     down
+    add_user=1 # formatted before the SASL listener existed: without the format-time user
   fi
   ensure_tools
   mkdir -p "$STATE"
@@ -210,6 +212,11 @@ up() {
     start
   fi
   wait_ready 120
+  if [[ ${add_user:-0} == 1 ]]; then
+    log "adding the SCRAM-SHA-512 user $SCRAM_USER"
+    kjava -Dkappa.kafka.loglevel=WARN kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --alter \
+      --add-config "SCRAM-SHA-512=[password=$SCRAM_PASSWORD]" --entity-type users --entity-name "$SCRAM_USER" >&2
+  fi
   log "ready: $BOOTSTRAP"
   echo "$BOOTSTRAP"
 }

@@ -148,7 +148,7 @@ def _load_cert_chain(context: ssl.SSLContext, certificate: str, key: str) -> Non
         os.close(fd)
 
 
-def authentication_failure_blocking(connection: KafkaConnection, timeout: float = 10.0) -> str | None:
+def authentication_failure_blocking(connection: KafkaConnection, timeout: float = 5.0) -> str | None:
     """librdkafka's words when the cluster refuses the connection's credentials or TLS handshake; None when it
     accepts them, or does not answer in `timeout` (an outage, which the clients report as one). Blocks.
 

@@ -252,7 +252,8 @@ the cluster side: the clients' requests then time out, which says nothing of the
 async def authentication_failure(connection: KafkaConnection) -> str | None:
     """librdkafka's words when the cluster refuses this connection's credentials or TLS handshake, else None.
     Checked on a short-lived client when the connection is first seen, then again only when refused (every
-    RECHECK_REFUSED s) or when the cluster reads as unreachable for its clients. Off the event loop."""
+    RECHECK_REFUSED s) or when the cluster reads as unreachable for its clients (every RECHECK_UNREACHABLE s).
+    Off the event loop; a cluster that does not answer holds the look up to 5 s at those times."""
     if not connection.secured:
         return None
     now = time.monotonic()
