@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # A real single-node Apache Kafka broker on loopback: KRaft combined mode (broker and controller in one JVM),
-# PLAINTEXT, and SASL_PLAINTEXT with SCRAM-SHA-512 on a port of its own (KAPPA_KAFKA_SASL_PORT, by default
-# KAPPA_KAFKA_PORT + 2), replication factor 1 everywhere, fast retention. The jars come from Maven Central (testbed/kafka/pom.xml).
+# PLAINTEXT, SASL_PLAINTEXT with SCRAM-SHA-512 on a port of its own (KAPPA_KAFKA_SASL_PORT, by default
+# KAPPA_KAFKA_PORT + 2) and SSL with client certificates required (KAPPA_KAFKA_SSL_PORT, KAPPA_KAFKA_PORT + 3; a
+# test CA made with openssl), replication factor 1 everywhere, fast retention. The jars come from Maven Central
+# (testbed/kafka/pom.xml).
 #
 #   testbed/kafka.sh up      fetch the jars (cached), format (once) and start; idempotent; prints the bootstrap address
 #   testbed/kafka.sh fetch   only fetch the jars (cached)
 #   testbed/kafka.sh down    stop what `up` started, by PID; idempotent
 #   testbed/kafka.sh status  exit 0 when the broker answers an ApiVersions request
-#   testbed/kafka.sh env     print `export KAPPA_KAFKA_BOOTSTRAP=...` and `export KAPPA_KAFKA_SASL_BOOTSTRAP=...`
+#   testbed/kafka.sh env     print `export KAPPA_KAFKA_BOOTSTRAP=...`, and the SASL and SSL listeners and the CA
+#   testbed/kafka.sh client-cert NAME   print a client key and certificate (PEM) signed by the test CA
+#   testbed/kafka.sh wipe    down, then delete the broker's state (data, config, log)
 #
 # The SASL listener authenticates SCRAM-SHA-512 users and authorizes nothing (no authorizer): a wrong password is
 # refused, a right one may do anything. A fresh broker is formatted with the user `kappa`, password
 # `kappa-secret` (KAPPA_KAFKA_SCRAM_USER, KAPPA_KAFKA_SCRAM_PASSWORD); more users can be added at any time through
 # the admin API on the PLAINTEXT listener (the tests do: AdminClient.alter_user_scram_credentials).
-#   testbed/kafka.sh wipe    down, then delete the broker's state (data, config, log)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +30,7 @@ PORT="${KAPPA_KAFKA_PORT:-19092}"
 OFFSETS_PARTITIONS="${KAPPA_KAFKA_OFFSETS_PARTITIONS:-5}"
 CONTROLLER_PORT="${KAPPA_KAFKA_CONTROLLER_PORT:-19093}"
 SASL_PORT="${KAPPA_KAFKA_SASL_PORT:-$((PORT + 2))}"
+SSL_PORT="${KAPPA_KAFKA_SSL_PORT:-$((PORT + 3))}"
 SCRAM_USER="${KAPPA_KAFKA_SCRAM_USER:-kappa}"
 SCRAM_PASSWORD="${KAPPA_KAFKA_SCRAM_PASSWORD:-kappa-secret}"
 # Named as in bin/kafka-run-class.sh. The defaults favour start-up time over throughput: on a 2-CPU machine C1 only
@@ -44,6 +48,8 @@ PIDFILE="$STATE/kafka.pid"
 LOGFILE="$STATE/kafka.log"
 BOOTSTRAP="127.0.0.1:$PORT"
 SASL_BOOTSTRAP="127.0.0.1:$SASL_PORT"
+SSL_BOOTSTRAP="127.0.0.1:$SSL_PORT"
+TLS="$STATE/tls" # a test CA (ca.crt, ca.key) and the broker's certificate for 127.0.0.1 (broker.pem: key and chain)
 
 log() { echo "kafka: $*" >&2; }
 
@@ -113,11 +119,17 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$SSL_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+# Mutual TLS on the SSL listener: the broker's certificate and every client's are signed by the test CA.
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$TLS/broker.pem
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$TLS/ca.crt
+listener.name.ssl.ssl.client.auth=required
 # SCRAM-SHA-512 on the SASL_PLAINTEXT listener; the credentials live in the metadata log (KRaft).
 sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
@@ -190,7 +202,35 @@ wait_ready() { # seconds
 
 # The running broker was started with today's listeners (the SASL one came later: a broker kept running between
 # runs, KAPPA_KEEP_TESTBED, may predate it). The config file is written on every start, so it says what runs.
-current() { grep -qF "SASL_PLAINTEXT://127.0.0.1:$SASL_PORT" "$CONFIG" 2>/dev/null; }
+current() { grep -qF "SASL_PLAINTEXT://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$SSL_PORT" "$CONFIG" 2>/dev/null; }
+
+# The test CA and the broker's certificate (SAN IP 127.0.0.1, as librdkafka and Python check the host), made
+# once per state directory with openssl. Clients get certificates signed by the same CA (`testbed/kafka.sh
+# client-cert NAME`).
+make_tls() {
+  [[ -f "$TLS/broker.pem" && -f "$TLS/ca.crt" ]] && return
+  command -v openssl >/dev/null || { log "openssl is needed for the TLS listener"; exit 1; }
+  rm -rf "$TLS" && mkdir -p "$TLS"
+  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  openssl req -x509 "${ec[@]}" -subj /CN=kappa-test-ca -days 3650 -keyout "$TLS/ca.key" -out "$TLS/ca.crt" 2>/dev/null
+  openssl req "${ec[@]}" -subj /CN=127.0.0.1 -keyout "$TLS/broker.key" -out "$TLS/broker.csr" 2>/dev/null
+  openssl x509 -req -in "$TLS/broker.csr" -CA "$TLS/ca.crt" -CAkey "$TLS/ca.key" -CAcreateserial -days 3650 \
+    -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost') -out "$TLS/broker.crt" 2>/dev/null
+  # Kafka's PEM key store: the PKCS#8 private key and the certificate chain in one file.
+  openssl pkcs8 -topk8 -nocrypt -in "$TLS/broker.key" -out "$TLS/broker.p8"
+  cat "$TLS/broker.p8" "$TLS/broker.crt" "$TLS/ca.crt" >"$TLS/broker.pem"
+  chmod 600 "$TLS"/*.key "$TLS"/*.p8 "$TLS/broker.pem"
+}
+
+client_cert() { # name: a client key and certificate signed by the test CA, printed as PEM (key, then certificate)
+  local name=$1 dir; dir=$(mktemp -d)
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$name" \
+    -keyout "$dir/key" -out "$dir/csr" 2>/dev/null
+  openssl x509 -req -in "$dir/csr" -CA "$TLS/ca.crt" -CAkey "$TLS/ca.key" -CAcreateserial -days 1 -out "$dir/crt" 2>/dev/null
+  openssl pkcs8 -topk8 -nocrypt -in "$dir/key"
+  cat "$dir/crt"
+  rm -rf "$dir"
+}
 
 up() {
   local add_user=0
@@ -207,6 +247,7 @@ up() {
     log "already starting (PID $(cat "$PIDFILE"))"
   else
     if answers; then log "something else answers on $BOOTSTRAP (not PID file $PIDFILE)"; exit 1; fi
+    make_tls
     write_config
     format_storage
     start
@@ -243,7 +284,11 @@ case "${1:-}" in
   fetch) ensure_tools; fetch_jars ;;
   down) down ;;
   status) answers ;;
-  env) echo "export KAPPA_KAFKA_BOOTSTRAP=$BOOTSTRAP KAPPA_KAFKA_SASL_BOOTSTRAP=$SASL_BOOTSTRAP" ;;
+  env)
+    echo "export KAPPA_KAFKA_BOOTSTRAP=$BOOTSTRAP KAPPA_KAFKA_SASL_BOOTSTRAP=$SASL_BOOTSTRAP" \
+      "KAPPA_KAFKA_SSL_BOOTSTRAP=$SSL_BOOTSTRAP KAPPA_KAFKA_CA=$TLS/ca.crt"
+    ;;
+  client-cert) client_cert "${2:?usage: $0 client-cert NAME}" ;;
   wipe) down; rm -rf "$STATE" ;;
-  *) echo "usage: $0 up|fetch|down|status|env|wipe" >&2; exit 2 ;;
+  *) echo "usage: $0 up|fetch|down|status|env|wipe|client-cert NAME" >&2; exit 2 ;;
 esac

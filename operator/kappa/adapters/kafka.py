@@ -148,6 +148,16 @@ def _load_cert_chain(context: ssl.SSLContext, certificate: str, key: str) -> Non
         os.close(fd)
 
 
+def _refused(error: KafkaError) -> bool:
+    """A SASL login or TLS handshake the cluster refused. A client certificate the broker does not accept
+    arrives after the handshake, as a transport error carrying OpenSSL's alert ("ssl/tls alert bad
+    certificate")."""
+    code = error.code()
+    return code in (KafkaError._AUTHENTICATION, KafkaError._SSL) or (
+        code == KafkaError._TRANSPORT and "SSL routines" in error.str()
+    )
+
+
 def authentication_failure_blocking(connection: KafkaConnection, timeout: float = 5.0) -> str | None:
     """librdkafka's words when the cluster refuses the connection's credentials or TLS handshake; None when it
     accepts them, or does not answer in `timeout` (an outage, which the clients report as one). Blocks.
@@ -167,7 +177,7 @@ def authentication_failure_blocking(connection: KafkaConnection, timeout: float 
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            refused = [e for e in errors if e.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL)]
+            refused = [e for e in errors if _refused(e)]
             if refused:
                 return refused[0].str()
             try:

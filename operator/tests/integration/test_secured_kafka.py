@@ -6,6 +6,9 @@ names.
   through the PLAINTEXT listener, since the operator does not configure a Flink job's Kafka security).
 - A wrong password, or a Secret without the key, stalls the StreamJob within seconds with a condition that
   names the Secret and the key, and one event; fixing the Secret clears it.
+- Mutual TLS through the SSL listener, the CA and the client certificate from Secrets; a certificate the
+  broker does not trust stalls the job the same way.
+- A Strimzi listener and KafkaUser by name give the bootstrap servers and the credentials.
 - Nothing secret leaks: after the story, the password (and its base64) is in no operator log line, no status
   of the story's objects, no Event of the namespace, and no /metrics sample.
 """
@@ -22,6 +25,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -400,3 +404,121 @@ def test_a_strimzi_listener_and_kafkauser_give_the_bootstrap_and_the_credentials
         f"spec.source.kafka.listener: Kafka {ns}/events has no listener external in status.listeners "
         "(it has plain, scram)"
     )
+
+
+@dataclass(frozen=True)
+class TlsListener:
+    bootstrap: str
+    """The SSL listener, client certificates required."""
+    ca: str
+    """The test CA's certificate (PEM), which signed the broker's and the clients' certificates."""
+
+    def client(self, name: str) -> tuple[str, str]:
+        """(certificate, key) of a client signed by the test CA."""
+        pem = subprocess.run(
+            ["bash", str(KAFKA), "client-cert", name], capture_output=True, text=True, check=True
+        ).stdout
+        cut = pem.index("-----BEGIN CERTIFICATE-----")
+        return pem[cut:], pem[:cut]
+
+
+@pytest.fixture(scope="session")
+def tls_listener(kafka_bootstrap: str) -> TlsListener:
+    env = subprocess.run(["bash", str(KAFKA), "env"], capture_output=True, text=True, check=True).stdout
+    found = dict(w.split("=", 1) for w in env.split() if w.startswith("KAPPA_KAFKA_"))
+    return TlsListener(found["KAPPA_KAFKA_SSL_BOOTSTRAP"], Path(found["KAPPA_KAFKA_CA"]).read_text())
+
+
+def test_mutual_tls_with_a_ca_and_a_client_certificate_from_secrets(
+    kappa_operator: OperatorProcess,
+    kubectl: Kubectl,
+    kafka_bootstrap: str,
+    kafka: KafkaTestbed,
+    fko: FakeFlinkOperator,
+    tls_listener: TlsListener,
+) -> None:
+    """TLS: the CA from tls.trustedCertificates, the client certificate and key from
+    authentication.certificateAndKey; the lag poll (librdkafka) and a quota call (kafka-python, with an
+    in-memory SSL context) go through the SSL listener. A certificate the broker does not trust stalls the job
+    with KafkaAuthenticationFailed, naming the Secret."""
+    ns = str(kubectl.namespace)
+    certificate, key = tls_listener.client("sessionizer")
+    kubectl.apply(secret("kafka-ca", **{"ca.crt": tls_listener.ca}))
+    kubectl.apply(secret("sessionizer-tls", **{"user.crt": certificate, "user.key": key}))
+    shop = Shop(kubectl, kafka_bootstrap, "", kafka.topic(partitions=1), "public")
+    job = streamjob(shop)
+    job["spec"]["source"]["kafka"] = {
+        "bootstrapServers": tls_listener.bootstrap,
+        "tls": {"trustedCertificates": [{"secretName": "kafka-ca", "certificate": "ca.crt"}]},
+        "authentication": {
+            "type": "tls",
+            "certificateAndKey": {
+                "secretName": "sessionizer-tls",
+                "certificate": "user.crt",
+                "key": "user.key",
+            },
+        },
+    }
+    kubectl.apply(job)
+    kubectl.wait_for(
+        "sj",
+        "sessionizer",
+        lambda o: (
+            conditions(o).get("KafkaReachable", {}).get("message")
+            == f"Kafka at {tls_listener.bootstrap} answers"
+        ),
+        timeout=30,
+        what="the lag poll answered through mutual TLS",
+    )
+    settings = (
+        ("security.protocol", "SSL"),
+        ("ssl.ca.pem", tls_listener.ca),
+        ("ssl.certificate.pem", certificate),
+        ("ssl.key.pem", key),
+    )
+    quotas = ClientQuotas(KafkaConnection(tls_listener.bootstrap, settings), timeout=10)
+    try:
+        assert asyncio.run(quotas.consumer_byte_rate(f"{ns}.nobody")) is None
+    finally:
+        quotas.close()
+
+    # A self-signed client certificate: the broker refuses the handshake.
+    stranger = subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=stranger",
+            "-days",
+            "1",
+            "-keyout",
+            "/dev/stdout",
+            "-out",
+            "/dev/stdout",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    cut = stranger.index("-----BEGIN CERTIFICATE-----")
+    kubectl.apply(secret("sessionizer-tls", **{"user.crt": stranger[cut:], "user.key": stranger[:cut]}))
+    refused = kubectl.wait_for(
+        "sj",
+        "sessionizer",
+        lambda o: conditions(o).get("Stalled", {}).get("reason") == "KafkaAuthenticationFailed",
+        timeout=20,
+        what="the refused certificate",
+    )
+    message = conditions(refused)["Stalled"]["message"]
+    assert message.startswith(
+        f"TLS authentication failed (certificate from Secret {ns}/sessionizer-tls keys user.crt, user.key) "
+        f"at {tls_listener.bootstrap}: "
+    ), message
+    assert "bad certificate" in message
+    assert "PRIVATE KEY" not in json.dumps(refused)
