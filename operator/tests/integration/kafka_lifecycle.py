@@ -270,6 +270,8 @@ def fresh_kafka(offsets_partitions: int = 50) -> Iterator[str]:
             "KAPPA_TESTBED_DIR": state,
             "KAPPA_KAFKA_PORT": str(_free_port()),
             "KAPPA_KAFKA_CONTROLLER_PORT": str(_free_port()),
+            "KAPPA_KAFKA_SASL_PORT": str(_free_port()),
+            "KAPPA_KAFKA_SSL_PORT": str(_free_port()),
             # More group coordinator shards than the test bed's 5: each loads on its own once the first group
             # request has created __consumer_offsets, so the window where they answer "not ready" is longer.
             "KAPPA_KAFKA_OFFSETS_PARTITIONS": str(offsets_partitions),
