@@ -8,7 +8,8 @@ names.
   names the Secret and the key, and one event; fixing the Secret clears it.
 - Mutual TLS through the SSL listener, the CA and the client certificate from Secrets; a certificate the
   broker does not trust stalls the job the same way.
-- A Strimzi listener and KafkaUser by name give the bootstrap servers and the credentials.
+- A Strimzi listener and KafkaUser by name give the bootstrap servers and the credentials (SCRAM, and TLS with
+  the cluster CA).
 - Nothing secret leaks: after the story, the password (and its base64) is in no operator log line, no status
   of the story's objects, no Event of the namespace, and no /metrics sample.
 """
@@ -522,3 +523,67 @@ def test_mutual_tls_with_a_ca_and_a_client_certificate_from_secrets(
     ), message
     assert "bad certificate" in message
     assert "PRIVATE KEY" not in json.dumps(refused)
+
+
+def test_a_strimzi_tls_listener_trusts_the_cluster_ca_and_a_tls_kafkauser_gives_the_certificate(
+    admin: Kubectl, kubectl: Kubectl, strimzi_kafka: None, tls_listener: TlsListener
+) -> None:
+    """A listener with tls: true is reached over TLS trusting `{cluster}-cluster-ca-cert` (key ca.crt), and a
+    KafkaUser of authentication type tls gives user.crt and user.key from its Secret: the connection is
+    accepted by the real SSL listener, which requires a client certificate."""
+    ns = str(kubectl.namespace)
+    kubectl.apply(
+        {
+            "apiVersion": "kafka.strimzi.io/v1",
+            "kind": "Kafka",
+            "metadata": {"name": "events"},
+            "spec": {
+                "kafka": {"listeners": [{"name": "tls", "port": 9093, "type": "internal", "tls": True}]}
+            },
+        }
+    )
+    listeners = json.dumps(
+        {"status": {"listeners": [{"name": "tls", "bootstrapServers": tls_listener.bootstrap}]}}
+    )
+    kubectl("patch", "kafka", "events", "--subresource=status", "--type=merge", "-p", listeners)
+    kubectl.apply(secret("events-cluster-ca-cert", **{"ca.crt": tls_listener.ca}))
+    certificate, key = tls_listener.client("sessionizer")
+    kubectl.apply(secret("sessionizer", **{"user.crt": certificate, "user.key": key}))
+    kubectl.apply(
+        {
+            "apiVersion": "kafka.strimzi.io/v1",
+            "kind": "KafkaUser",
+            "metadata": {"name": "sessionizer", "labels": {"strimzi.io/cluster": "events"}},
+            "spec": {"authentication": {"type": "tls"}},
+        }
+    )
+    user_status = json.dumps({"status": {"secret": "sessionizer", "username": "CN=sessionizer"}})
+    kubectl("patch", "kafkauser", "sessionizer", "--subresource=status", "--type=merge", "-p", user_status)
+    spec = StreamJobSpec.model_validate(
+        {
+            "version": "v1",
+            "source": {
+                "kafka": {"clusterRef": "events", "listener": "tls", "kafkaUser": "sessionizer"},
+                "topics": ["clicks"],
+            },
+            "output": {"topic": {"base": "out"}},
+            "flink": {"image": "img", "sql": ["SELECT 1"]},
+        }
+    )
+    kube = Kube(config.new_client_from_config(config_file=str(admin.kubeconfig)))
+    connection = asyncio.run(kafka_connection(kube, spec, ns))
+    assert connection is not None
+    assert connection.settings == {
+        "security.protocol": "SSL",
+        "ssl.ca.pem": tls_listener.ca.strip(),
+        "ssl.certificate.pem": certificate,
+        "ssl.key.pem": key,
+    }
+    assert connection.credentials == (
+        f"certificate from Secret {ns}/sessionizer keys user.crt, user.key (KafkaUser sessionizer)"
+    )
+    client = KafkaAdmin(connection, timeout=10)
+    try:
+        assert asyncio.run(client.topic_exists(f"missing-{uuid.uuid4().hex[:6]}")) is False
+    finally:
+        client.close()
