@@ -9,7 +9,7 @@ import contextlib
 import os
 from collections.abc import Hashable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import ValidationError
@@ -375,25 +375,22 @@ async def reconcile_materializedview(meta: kopf.Meta, memo: kopf.Memo, **_: Any)
 
 
 @kopf.on.startup()
-async def start_view_resync(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+async def start_view_resync(memo: kopf.Memo, logger: kopf.Logger, **indexes: Any) -> None:
     """Views follow their job's runs every interval. A loop, not a Kopf timer: timers need a finalizer, which
-    needs patch on the MaterializedView, and the operator must not be able to write a view's spec."""
+    needs patch on the MaterializedView, and the operator must not be able to write a view's spec. The views
+    come from a watch-fed index (controllers/watches.py): no LIST per round, and, under `kappa run -n`, only
+    the watched namespaces' (a cluster-wide LIST there was refused by the namespaced Roles)."""
+    views: kopf.Index[Hashable, Any] = indexes["materializedviews_by_key"]
 
     async def loop() -> None:
-        kube = Kube()
         while True:
             await asyncio.sleep(INTERVAL)
-            try:
-                found = await kube.select(API_VERSION, "MaterializedView", None, "")
-            except Exception as exc:  # the API server restarting must not end the loop
-                logger.warning("listing MaterializedViews failed: %s", exc)
-                continue
-            for view in found:
-                meta = view["metadata"]
+            for key in list(views):
+                namespace, name = cast(tuple[str, str], key)
                 try:
-                    await _locked(memo, str(meta["namespace"]), str(meta["name"]))
-                except Exception as exc:
-                    logger.warning("MaterializedView %s/%s: %s", meta["namespace"], meta["name"], exc)
+                    await _locked(memo, namespace, name)
+                except Exception as exc:  # the API server restarting must not end the loop
+                    logger.warning("MaterializedView %s/%s: %s", namespace, name, exc)
 
     memo.view_resync = asyncio.create_task(loop(), name="kappa-view-resync")
 

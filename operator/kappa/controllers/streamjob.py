@@ -853,6 +853,7 @@ async def share_streamjob_reconciler(memo: kopf.Memo, **indexes: Any) -> None:
     memo.streamjob_schedule = reconciler.schedule
     memo.streamjob_annotations = {}
     memo.deployment_facts = {}
+    memo.streamjobs_resting = set()
     memo.lag.on_change = _lag_moved(reconciler.schedule)
     metrics.watch_schedule("StreamJob", reconciler.schedule)
     looks = reconciler.schedule.run(functools.partial(_look, memo), LOOK_WORKERS)
@@ -896,6 +897,10 @@ async def _locked(memo: kopf.Memo, namespace: str, name: str) -> float:
             reconciler.schedule.forget((namespace, name))
         else:
             reconciler.schedule.after((namespace, name), following)
+        # At rest (nothing moving: the next look is the resync or a retirement), a periodic checkpoint of
+        # its deployment does not wake it (controllers/watches.py).
+        resting: set[tuple[str, str]] = memo.streamjobs_resting
+        (resting.add if INTERVAL < following != GONE else resting.discard)((namespace, name))
     return following
 
 

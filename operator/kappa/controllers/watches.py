@@ -4,7 +4,8 @@ that wake it.
 - `flinkdeployments_by_job`: its versions' FlinkDeployments (label `kappa.dev/job`), keyed (namespace, job).
 - `replayruns_by_job`: the ReplayRuns of a job (`spec.jobRef.name`), keyed (namespace, job);
 - `streamjobs_by_view`: the StreamJobs naming a MaterializedView (`spec.output.view`), keyed
-  (namespace, view), for the view's looks.
+  (namespace, view), for the view's looks;
+- `materializedviews_by_key`: every watched MaterializedView, keyed (namespace, name), for the views' resync.
 
 Kopf lists each kind once at start (every handler waits until the indexes are filled), then follows the
 watch; a deleted object leaves its index. The values are the objects as the API server last sent them:
@@ -29,7 +30,7 @@ from typing import Any
 import kopf
 
 from kappa.api.base import GROUP, VERSION
-from kappa.machines.fko import deployment_facts
+from kappa.machines.fko import deployment_facts, only_checkpointed
 
 FKO_GROUP, FKO_VERSION = "flink.apache.org", "v1beta1"
 JOB_LABEL = "kappa.dev/job"
@@ -66,6 +67,13 @@ async def streamjobs_by_view(
     return {(str(namespace), str(view)): dict(body)} if view else None
 
 
+@kopf.index(GROUP, VERSION, "materializedviews")
+async def materializedviews_by_key(namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], bool]:
+    """Every MaterializedView the operator watches (all namespaces, or those of `kappa run -n`), for the
+    views' resync: no LIST per round, and none outside the watched namespaces."""
+    return {(str(namespace), name): True}
+
+
 @kopf.on.event(FKO_GROUP, FKO_VERSION, "flinkdeployments", labels={JOB_LABEL: kopf.PRESENT})
 async def wake_on_deployment(
     type: str,
@@ -77,17 +85,22 @@ async def wake_on_deployment(
     **_: Any,
 ) -> None:
     """Only a change of what the job reads wakes it (`deployment_facts`): FKO's status rewrites at rest
-    (timestamps, checkpoint triggers) do not. Listed at start (type None): remembered, wakes nothing."""
-    key = (str(namespace), name)
+    (timestamps, checkpoint triggers) do not, nor, for a job at rest (its last look asked for the next
+    later than the interval), a periodic checkpoint. Listed at start (type None): remembered, wakes
+    nothing."""
+    key, job = (str(namespace), name), (str(namespace), labels[JOB_LABEL])
     seen: dict[tuple[str, str], tuple[Any, ...]] = memo.deployment_facts
     if type == "DELETED":
         seen.pop(key, None)
-        memo.streamjob_schedule.wake((str(namespace), labels[JOB_LABEL]))
+        memo.streamjob_schedule.wake(job)
         return
-    facts = deployment_facts(body)
-    if type is not None and seen.get(key) != facts:
-        memo.streamjob_schedule.wake((str(namespace), labels[JOB_LABEL]))
+    before, facts = seen.get(key), deployment_facts(body)
     seen[key] = facts
+    if type is None or before == facts:
+        return
+    if only_checkpointed(before, facts) and job in memo.streamjobs_resting:
+        return
+    memo.streamjob_schedule.wake(job)
 
 
 @kopf.on.event("kafka.strimzi.io", "kafkatopics", labels={JOB_LABEL: kopf.PRESENT})

@@ -16,6 +16,7 @@ from kappa.machines.fko import (
     fko_configuration,
     flink_duration,
     kafka_topic_ready,
+    only_checkpointed,
 )
 from kappa.machines.upgrade import UpgradeSpec, gates
 
@@ -263,3 +264,35 @@ def test_a_flinkdeployment_event_wakes_its_job_only_when_what_it_reads_changed(
     path: str, value: Any, wakes: bool
 ) -> None:
     assert (deployment_facts(_changed(path, value)) != deployment_facts(FD)) is wakes
+
+
+@pytest.mark.parametrize(
+    ("changes", "only"),
+    [
+        ({"status.jobStatus.checkpointInfo.lastCheckpoint": {"timeStamp": 1795280300000}}, True),
+        ({}, False),  # nothing moved
+        ({"status.jobStatus.state": "FAILED"}, False),
+        (
+            {
+                "status.jobStatus.checkpointInfo.lastCheckpoint": {"timeStamp": 1795280300000},
+                "status.error": "boom",
+            },
+            False,
+        ),
+    ],
+)
+def test_a_periodic_checkpoint_alone_is_told_apart(changes: dict[str, Any], only: bool) -> None:
+    fd = FD
+    for path, value in changes.items():
+        fd = _changed(path, value) if fd is FD else _merge(fd, path, value)
+    assert only_checkpointed(deployment_facts(FD), deployment_facts(fd)) is only
+    assert only_checkpointed(None, deployment_facts(fd)) is False  # first sight: not "only a checkpoint"
+
+
+def _merge(fd: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    *parents, leaf = path.split(".")
+    node = fd
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return fd
