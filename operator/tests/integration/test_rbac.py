@@ -148,7 +148,8 @@ class Row:
     behaviour: str
     probe: Probe
     # The code path reports the API server's own message (which names the verb and resource). The event
-    # recorder logs only the 403's reason ("Forbidden"), so its rows check that and the missing Event.
+    # recorder and the ConfigMap view report only the 403's reason ("Forbidden"): their rows check that (and,
+    # for events, the Event missing or not counted).
     names_verb: bool = True
 
     @property
