@@ -83,9 +83,11 @@ apiextensions.k8s.io stay in a ClusterRole and the others go to a Role in each n
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, create, update, delete]
-# Secrets are read only where a spec names them, by that name: a MaterializedView's
-# spec.backend.postgres.secretRef, a StreamJob's spec.runtime.session.credentialsRef, and the Kafka
-# credentials a StreamJob's spec names. No list, no watch, no write.
+# Secrets are read only where a spec names them, one by one by that name (get): a MaterializedView's
+# spec.backend.postgres.secretRef; a StreamJob's spec.runtime.session.credentialsRef and its Kafka
+# credentials and CAs (spec.source.kafka); with clusterRef, the Secret of the KafkaUser it names
+# (status.secret) and a TLS listener's cluster CA (`{clusterRef}-cluster-ca-cert`, Strimzi's name).
+# No list, no watch, no write.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
