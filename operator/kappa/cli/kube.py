@@ -156,23 +156,6 @@ class Cluster:
         value = (secret.data or {}).get(key)
         return base64.b64decode(value).decode() if value else None
 
-    def kafka_listeners(self, namespace: str, name: str) -> str:
-        """The bootstrap servers a Strimzi `Kafka` reports in status.listeners; "" when unknown."""
-        from kubernetes.client.exceptions import ApiException
-
-        for version in ("v1", "v1beta2"):
-            try:
-                kafka = self._custom().get_namespaced_custom_object(
-                    "kafka.strimzi.io", version, namespace, "kafkas", name, _request_timeout=TIMEOUT
-                )
-            except ApiException:
-                continue
-            listeners = (kafka.get("status") or {}).get("listeners") or []
-            for listener in listeners:
-                if listener.get("bootstrapServers"):
-                    return str(listener["bootstrapServers"])
-        return ""
-
 
 def _event_time_of(event: dict[str, Any]) -> tuple[datetime, int]:
     """Times are whole seconds: events of the same second in the order they were written."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -143,17 +143,28 @@ class Plan:
 
 
 async def _gather(cluster: Cluster, run: dict[str, Any], bootstrap: str | None, timeout: float) -> Plan:
-    from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin
+    from kubernetes.client import ApiClient
+
+    from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin, KafkaConnection
+    from kappa.adapters.kube import Kube
+    from kappa.controllers.cluster import KafkaConnectionError, kafka_connection
 
     spec = ReplayRunSpec.model_validate(run["spec"])
     job_obj = cluster.must_get("StreamJob", spec.job_ref.name)
     job = StreamJobSpec.model_validate(job_obj["spec"])
-    kafka = job.source.kafka
-    servers = bootstrap or kafka.bootstrap_servers
-    if not servers and kafka.cluster_ref:
-        servers = cluster.kafka_listeners(kafka.namespace or cluster.namespace, kafka.cluster_ref)
-    if not servers:
+    # As the operator connects (controllers/cluster.py): the bootstrap servers of the spec or of the Strimzi
+    # listener, and the credentials from the Secrets the spec names, read with the user's own rights.
+    try:
+        # A client of its own: Kube names itself the operator's field manager on the client it is given.
+        kube = Kube(ApiClient(cluster.api.configuration))
+        connection = await kafka_connection(kube, job, cluster.namespace)
+    except KafkaConnectionError as exc:
+        raise CliError(f"{exc.reason}: {exc.message}; nothing was created") from None
+    if bootstrap:  # --bootstrap-servers: another address of the same cluster, with the same credentials
+        connection = replace(connection or KafkaConnection(bootstrap), bootstrap=bootstrap)
+    if connection is None or not connection.bootstrap:
         raise CliError("no Kafka bootstrap servers known for the StreamJob; give --bootstrap-servers")
+    servers = connection.bootstrap
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
     checks: list[Check] = []
@@ -162,7 +173,7 @@ async def _gather(cluster: Cluster, run: dict[str, Any], bootstrap: str | None, 
         checks.append(Check("Version", "Error", "VersionIsActive", f"spec.version {spec.version} is active"))
     if spec.from_.timestamp:
         checks.append(check_start_not_in_future(int(spec.from_.timestamp.timestamp() * 1000), now_ms))
-    admin = KafkaAdmin(servers, client_id="kubectl-kappa", timeout=timeout)
+    admin = KafkaAdmin(connection, client_id="kubectl-kappa", timeout=timeout)
     try:
         start = await admin.resolve_start(
             job.source.topics,

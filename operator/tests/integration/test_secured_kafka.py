@@ -49,6 +49,7 @@ from tests.doubles.fko import FakeFlinkOperator
 from tests.doubles.pipeline import FakePipeline
 from tests.integration.conftest import KAFKA
 from tests.integration.shop import Shop, reasons, replayrun, streamjob, view, wait_run
+from tests.integration.test_cli_kappa import kubectl_kappa
 from tests.integration.testbed import KafkaTestbed, Kubectl, OperatorProcess, conditions
 
 
@@ -244,6 +245,12 @@ def test_a_wrong_password_stalls_the_job_naming_the_secret_within_seconds_and_a_
     time.sleep(3)  # looks go on every second: still one event
     assert reasons(kubectl, "sessionizer").count("KafkaAuthenticationFailed") == 1
     assert "sessionizer-v1" not in kubectl("get", "flinkdeployments", "-o", "name")
+    # `kubectl kappa replay --plan` connects as the operator does, and says why it cannot.
+    plan = kubectl_kappa(kubectl, "replay", "sessionizer", "--version", "v2", "--from", "earliest", "--plan")
+    assert plan.returncode != 0, plan.stdout + plan.stderr
+    assert "KafkaAuthenticationFailed" in plan.stderr, plan.stdout + plan.stderr
+    assert f"Secret {ns}/kafka-credentials key password" in plan.stderr, plan.stderr
+    assert "not-the-password" not in plan.stdout + plan.stderr
 
     # A key the Secret does not have: the condition names the Secret and the key.
     patch = {"spec": {"source": {"kafka": {"authentication": {"passwordSecret": {"password": "pw"}}}}}}
@@ -276,6 +283,13 @@ def test_a_wrong_password_stalls_the_job_naming_the_secret_within_seconds_and_a_
     while "sessionizer-v1" not in kubectl("get", "flinkdeployments", "-o", "name"):
         assert time.monotonic() < deadline, "v1 not deployed 15 s after the Secret was fixed"
         time.sleep(0.3)
+    # The plan reads the topics through the SCRAM listener with the Secret's password; it creates nothing.
+    plan = kubectl_kappa(kubectl, "replay", "sessionizer", "--version", "v2", "--from", "earliest", "--plan")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert f"Kafka {scram_user.bootstrap};" in plan.stdout, plan.stdout
+    assert f"{shop.topic}[0]" in plan.stdout, plan.stdout
+    assert scram_user.password not in plan.stdout + plan.stderr
+    assert kubectl("get", "rr", "-o", "name").strip() == ""
 
 
 KAFKA_STAND_IN = {
