@@ -58,7 +58,7 @@ from kappa.controllers.cluster import kafka_connection
 from kappa.controllers.status import write_status
 from kappa.controllers.streamjob_replay import replay_run_for
 from kappa.render.flink import kafka_topic
-from tests.integration.testbed import ROOT, Kubectl
+from tests.integration.testbed import ROOT, Kubectl, strimzi_kafka_kind
 
 RBAC = ROOT / "manifests" / "10-rbac.yaml"
 DOC = ROOT / "docs" / "rbac.md"
@@ -900,31 +900,8 @@ class Roles:
 
 # -- the objects the probes act on -------------------------------------------------------------------------
 
-KAFKA_STAND_IN = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "kafkas.kafka.strimzi.io"},
-    "spec": {
-        "group": "kafka.strimzi.io",
-        "names": {"kind": "Kafka", "listKind": "KafkaList", "plural": "kafkas", "singular": "kafka"},
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                },
-                "subresources": {"status": {}},
-            }
-        ],
-    },
-}
-"""Strimzi's Kafka kind, group, names and version, without its schema: testbed/upstream-crds fetches
-KafkaTopic and KafkaUser only, and the test bed serves no Kafka kind otherwise (test_generated_specs relies
-on that), so it is installed for this module only. status.listeners[].bootstrapServers is Strimzi's
-ListenerStatus field."""
+# Strimzi's Kafka kind is served for this module only (testbed.strimzi_kafka_kind); status.listeners[]
+# .bootstrapServers is Strimzi's ListenerStatus field.
 
 
 def job_spec() -> dict[str, Any]:
@@ -1032,10 +1009,13 @@ def world(
     namespace = f"rbac-{uuid.uuid4().hex[:8]}"
     admin("create", "namespace", namespace)
     admin("apply", "--server-side", "-f", str(ROOT / "manifests" / "00-namespace.yaml"))
-    stand_in = admin.run("get", "crd", "kafkas.kafka.strimzi.io", check=False).returncode != 0
-    if stand_in:
-        admin.apply(KAFKA_STAND_IN)
-        admin("wait", "--for=condition=Established", "--timeout=30s", "crd/kafkas.kafka.strimzi.io")
+    with strimzi_kafka_kind(admin):
+        yield from _world(admin, admin_api, namespace, tmp_path_factory)
+
+
+def _world(
+    admin: Kubectl, admin_api: Any, namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[World, Roles]]:
     roles = Roles(admin_api, namespace)
     roles.install()
     kubeconfig = tmp_path_factory.mktemp("rbac") / "probe.kubeconfig"
@@ -1068,8 +1048,6 @@ def world(
         "--ignore-not-found",
         check=False,
     )
-    if stand_in:
-        admin.run("delete", "crd", "kafkas.kafka.strimzi.io", "--wait=false", check=False)
 
 
 def run(w: World, probe: Probe) -> None:

@@ -50,7 +50,13 @@ from tests.doubles.pipeline import FakePipeline
 from tests.integration.conftest import KAFKA
 from tests.integration.shop import Shop, reasons, replayrun, streamjob, view, wait_run
 from tests.integration.test_cli_kappa import kubectl_kappa
-from tests.integration.testbed import KafkaTestbed, Kubectl, OperatorProcess, conditions
+from tests.integration.testbed import (
+    KafkaTestbed,
+    Kubectl,
+    OperatorProcess,
+    conditions,
+    strimzi_kafka_kind,
+)
 
 
 @dataclass(frozen=True)
@@ -292,41 +298,10 @@ def test_a_wrong_password_stalls_the_job_naming_the_secret_within_seconds_and_a_
     assert kubectl("get", "rr", "-o", "name").strip() == ""
 
 
-KAFKA_STAND_IN = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "kafkas.kafka.strimzi.io"},
-    "spec": {
-        "group": "kafka.strimzi.io",
-        "names": {"kind": "Kafka", "listKind": "KafkaList", "plural": "kafkas", "singular": "kafka"},
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                },
-                "subresources": {"status": {}},
-            }
-        ],
-    },
-}
-"""Strimzi's Kafka kind without its schema, as in test_rbac.py: testbed/upstream-crds installs Strimzi's
-KafkaTopic and KafkaUser only, and test_generated_specs relies on no Kafka kind being served, so it is
-installed for one test and removed after it."""
-
-
 @pytest.fixture
 def strimzi_kafka(admin: Kubectl, upstream_crds: object) -> Iterator[None]:
-    installed = admin.run("get", "crd", "kafkas.kafka.strimzi.io", check=False).returncode != 0
-    if installed:
-        admin.apply(KAFKA_STAND_IN)
-        admin("wait", "--for=condition=Established", "--timeout=30s", "crd/kafkas.kafka.strimzi.io")
-    yield
-    if installed:
-        admin.run("delete", "crd", "kafkas.kafka.strimzi.io", "--timeout=30s", check=False)
+    with strimzi_kafka_kind(admin):
+        yield
 
 
 def test_a_strimzi_listener_and_kafkauser_give_the_bootstrap_and_the_credentials(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -255,3 +256,43 @@ def started_service(script: Path, what: str, timeout: float) -> Iterator[str]:
     yield up.stdout.strip().splitlines()[-1]
     if not was_up and not os.environ.get("KAPPA_KEEP_TESTBED"):
         subprocess.run(["bash", str(script), "down"], capture_output=True, timeout=120)
+
+
+KAFKA_STAND_IN = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "kafkas.kafka.strimzi.io"},
+    "spec": {
+        "group": "kafka.strimzi.io",
+        "names": {"kind": "Kafka", "listKind": "KafkaList", "plural": "kafkas", "singular": "kafka"},
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                },
+                "subresources": {"status": {}},
+            }
+        ],
+    },
+}
+"""Strimzi's Kafka kind, group, names and version, without its schema: testbed/upstream-crds installs
+Strimzi's KafkaTopic and KafkaUser only."""
+
+
+@contextlib.contextmanager
+def strimzi_kafka_kind(admin: Kubectl) -> Iterator[None]:
+    """Strimzi's Kafka kind served for the block (when it is not already), then removed, and waited for:
+    test_generated_specs relies on no Kafka kind being served."""
+    install = admin.run("get", "crd", "kafkas.kafka.strimzi.io", check=False).returncode != 0
+    if install:
+        admin.apply(KAFKA_STAND_IN)
+        admin("wait", "--for=condition=Established", "--timeout=30s", "crd/kafkas.kafka.strimzi.io")
+    try:
+        yield
+    finally:
+        if install:
+            admin.run("delete", "crd", "kafkas.kafka.strimzi.io", "--timeout=30s", check=False)
