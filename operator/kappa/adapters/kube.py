@@ -90,6 +90,10 @@ class Kube:
         api = api_client or load_api_client()
         api.user_agent = FIELD_MANAGER  # managedFields name us, also for merge patches
         self._dynamic = DynamicClient(api)
+        # The client keeps its discovery in a file shared by every process that talks to the same host
+        # (/tmp/osrcp-<md5 of the URL>.json) and trusts it on start: a kind removed while we were down still
+        # read as served. Start from what the cluster serves now; the lazy discoverer fills in on use.
+        self._dynamic.resources.invalidate_cache()
         self._not_served: dict[tuple[str, str], float] = {}  # (api_version, kind) -> look again after
         self._discovery = threading.Lock()
 

@@ -50,7 +50,7 @@ from kappa.api.base import API_VERSION, GROUP, VERSION
 from kappa.controllers.cluster import STRIMZI
 from tests.doubles.fko import FakeFlinkOperator
 from tests.doubles.kube_watch import api_client
-from tests.integration.testbed import Kubectl, OperatorProcess
+from tests.integration.testbed import Kubectl, OperatorProcess, strimzi_kafka_kind
 
 EXAMPLES = int(os.environ.get("KAPPA_GENERATED_SPECS", "200"))
 FRESH = "KAPPA_GENERATED_SPECS" in os.environ
@@ -604,3 +604,15 @@ def test_concurrent_looks_for_a_kind_not_served_neither_fail_nor_rediscover_each
     started = time.monotonic()
     assert asyncio.run(looks()) == []
     assert time.monotonic() - started < 5
+
+
+def test_a_kind_removed_while_the_operator_was_down_reads_as_not_served_after_its_restart(
+    control_plane: Path, upstream_crds: object
+) -> None:
+    """The Kubernetes client keeps API discovery in a file under /tmp shared by every process talking to the
+    same server, and trusted it on start: after Strimzi's Kafka CRD went while the operator was down, the
+    restarted operator still read the kind as served (and this module's test above failed in CI after an
+    earlier run had served it). A new Kube, as at a restart, must look at the cluster again."""
+    with strimzi_kafka_kind(Kubectl(control_plane)):
+        assert asyncio.run(Kube(api_client(control_plane)).preferred("Kafka", STRIMZI)) is not None
+    assert asyncio.run(Kube(api_client(control_plane)).preferred("Kafka", STRIMZI)) is None

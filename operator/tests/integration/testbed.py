@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from kappa.adapters.kafka import KafkaAdmin
+from tests.doubles.fixtures import remove_strimzi_kafka_kind
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -295,4 +296,4 @@ def strimzi_kafka_kind(admin: Kubectl) -> Iterator[None]:
         yield
     finally:
         if install:
-            admin.run("delete", "crd", "kafkas.kafka.strimzi.io", "--timeout=30s", check=False)
+            remove_strimzi_kafka_kind(admin.kubeconfig)
