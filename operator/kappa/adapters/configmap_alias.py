@@ -12,6 +12,13 @@ from kubernetes.client.exceptions import ApiException
 
 from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable, Cutover
 from kappa.adapters.kube import FIELD_MANAGER, blocking, load_api_client
+from kappa.adapters.retry import retrying_blocking
+
+
+def _conflict(exc: BaseException) -> bool:
+    """The API server's compare-and-swap refused the write: the ConfigMap changed since it was read (or was
+    created meanwhile). Another try reads it again."""
+    return isinstance(exc, ApiException) and exc.status == 409
 
 
 class ConfigMapAlias:
@@ -50,40 +57,62 @@ class ConfigMapAlias:
         retries: int,
     ) -> Cutover:
         started = time.perf_counter()
-        for attempt in range(1, retries + 2):
-            cm = self._read(namespace, name)
-            current = None if cm is None else (cm.data or {}).get(key)
-            if current == to:
-                return Cutover(name, current, to, _ms(started), attempt, already_done=True)
-            if current != expected:
-                raise AliasMoved(
-                    f"ConfigMap {namespace}/{name} points at {current or 'nothing'}, not "
-                    f"{expected or 'nothing'} as expected: someone repointed it; refusing to overwrite"
-                )
-            try:
-                if cm is None:
-                    body = client.V1ConfigMap(
-                        metadata=client.V1ObjectMeta(
-                            name=name,
-                            namespace=namespace,
-                            owner_references=[owner] if owner else None,
-                            labels={"app.kubernetes.io/managed-by": FIELD_MANAGER},
-                        ),
-                        data={key: to},
+        try:
+            for attempt in retrying_blocking(_conflict, tries=retries + 1):
+                with attempt:
+                    return self._switch(
+                        namespace, name, key, to, expected, owner, started, attempt.retry_state.attempt_number
                     )
-                    self._core.create_namespaced_config_map(namespace, body, field_manager=FIELD_MANAGER)
-                else:
-                    cm.data = {**(cm.data or {}), key: to}  # resourceVersion stays: a conflict if it moved
-                    self._core.replace_namespaced_config_map(name, namespace, cm, field_manager=FIELD_MANAGER)
-                return Cutover(name, current, to, _ms(started), attempt)
-            except ApiException as exc:
-                if _outage(exc):
-                    raise _unavailable(namespace, name, exc) from None
-                if exc.status not in (409,) or attempt > retries:
-                    raise AliasError(f"switching ConfigMap {namespace}/{name} failed: {exc.reason}") from None
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise _unavailable(namespace, name, exc) from None
+        except ApiException as exc:  # a conflict at every try
+            raise AliasError(f"switching ConfigMap {namespace}/{name} failed: {exc.reason}") from None
         raise AssertionError("unreachable")
+
+    def _switch(
+        self,
+        namespace: str,
+        name: str,
+        key: str,
+        to: str,
+        expected: str | None,
+        owner: dict[str, Any] | None,
+        started: float,
+        attempt: int,
+    ) -> Cutover:
+        """One try of `cutover`: read, check, then create or replace with the resourceVersion read. A 409
+        (someone wrote the ConfigMap in between) is raised as it is, for another try."""
+        cm = self._read(namespace, name)
+        current = None if cm is None else (cm.data or {}).get(key)
+        if current == to:
+            return Cutover(name, current, to, _ms(started), attempt, already_done=True)
+        if current != expected:
+            raise AliasMoved(
+                f"ConfigMap {namespace}/{name} points at {current or 'nothing'}, not "
+                f"{expected or 'nothing'} as expected: someone repointed it; refusing to overwrite"
+            )
+        try:
+            if cm is None:
+                body = client.V1ConfigMap(
+                    metadata=client.V1ObjectMeta(
+                        name=name,
+                        namespace=namespace,
+                        owner_references=[owner] if owner else None,
+                        labels={"app.kubernetes.io/managed-by": FIELD_MANAGER},
+                    ),
+                    data={key: to},
+                )
+                self._core.create_namespaced_config_map(namespace, body, field_manager=FIELD_MANAGER)
+            else:
+                cm.data = {**(cm.data or {}), key: to}  # resourceVersion stays: a conflict if it moved
+                self._core.replace_namespaced_config_map(name, namespace, cm, field_manager=FIELD_MANAGER)
+            return Cutover(name, current, to, _ms(started), attempt)
+        except ApiException as exc:
+            if _outage(exc):
+                raise _unavailable(namespace, name, exc) from None
+            if _conflict(exc):
+                raise
+            raise AliasError(f"switching ConfigMap {namespace}/{name} failed: {exc.reason}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _unavailable(namespace, name, exc) from None
 
     async def cutover(
         self,

@@ -7,7 +7,6 @@ host and port only (PostgresUnavailable), never the user or password.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable, Cutover
+from kappa.adapters.retry import retrying
 
 
 class PostgresUnavailable(BackendUnavailable):
@@ -27,6 +27,11 @@ class PostgresUnavailable(BackendUnavailable):
 
 # SQLSTATEs of a server going away under an open session: admin, crash and starting/stopping shutdowns.
 _SHUTDOWN = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _locked(exc: BaseException) -> bool:
+    """The view stayed locked (by a reader's long query, say) past the try's lock_timeout."""
+    return isinstance(exc, psycopg.errors.LockNotAvailable)
 
 
 def lost(exc: psycopg.Error) -> bool:
@@ -121,36 +126,52 @@ class PostgresAlias:
         Idempotent: a view that already points at `to_table` is reported as done. A lock timeout is retried.
         """
         started = time.perf_counter()
-        for attempt in range(1, retries + 2):
-            try:
-                async with self._session() as conn, conn.transaction():
-                    await conn.execute(
-                        sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout))
+        try:
+            async for attempt in retrying(_locked, tries=retries + 1):
+                with attempt:
+                    return await self._switch(
+                        schema,
+                        view,
+                        to_table,
+                        expected,
+                        lock_timeout,
+                        started,
+                        attempt.retry_state.attempt_number,
                     )
-                    current = await self._target(conn, schema, view)
-                    if current is not None:
-                        await conn.execute(
-                            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
-                                sql.Identifier(schema, view)
-                            )
-                        )
-                        current = await self._target(conn, schema, view)  # again, under the lock
-                    if current == to_table:
-                        return Cutover(view, current, to_table, _ms(started), attempt, already_done=True)
-                    if current != expected:
-                        raise AliasMoved(
-                            f"view {schema}.{view} reads {current or 'nothing'}, not {expected or 'nothing'} "
-                            "as expected: someone repointed it; refusing to overwrite"
-                        )
-                    await self._replace(conn, schema, view, to_table, exists=current is not None)
-                return Cutover(view, current, to_table, _ms(started), attempt)
-            except psycopg.errors.LockNotAvailable:
-                if attempt > retries:
-                    raise AliasError(
-                        f"view {schema}.{view} stayed locked for {retries + 1} tries of {lock_timeout}"
-                    ) from None
-                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        except psycopg.errors.LockNotAvailable:
+            raise AliasError(
+                f"view {schema}.{view} stayed locked for {retries + 1} tries of {lock_timeout}"
+            ) from None
         raise AssertionError("unreachable")
+
+    async def _switch(
+        self,
+        schema: str,
+        view: str,
+        to_table: str,
+        expected: str | None,
+        lock_timeout: str,
+        started: float,
+        attempt: int,
+    ) -> Cutover:
+        """One try of `cutover`: lock the view, check, replace, in one transaction."""
+        async with self._session() as conn, conn.transaction():
+            await conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout)))
+            current = await self._target(conn, schema, view)
+            if current is not None:
+                await conn.execute(
+                    sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(schema, view))
+                )
+                current = await self._target(conn, schema, view)  # again, under the lock
+            if current == to_table:
+                return Cutover(view, current, to_table, _ms(started), attempt, already_done=True)
+            if current != expected:
+                raise AliasMoved(
+                    f"view {schema}.{view} reads {current or 'nothing'}, not {expected or 'nothing'} "
+                    "as expected: someone repointed it; refusing to overwrite"
+                )
+            await self._replace(conn, schema, view, to_table, exists=current is not None)
+        return Cutover(view, current, to_table, _ms(started), attempt)
 
     # -- the versions' tables ---------------------------------------------------------------------------
 

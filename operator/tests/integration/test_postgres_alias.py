@@ -131,6 +131,44 @@ def test_an_outage_reads_as_one_and_never_as_a_repointed_view(postgres_uri: str,
     assert run(alias.target(schema, "sessions")) == "sessions_v1"
 
 
+def test_a_switch_held_up_by_a_reader_tries_again_and_says_so_when_it_never_gets_the_lock(
+    postgres_uri: str, schema: str
+) -> None:
+    """A reader's open transaction on the view holds the switch at its lock; each try gives up after
+    lock_timeout and the next one follows the one retry policy (adapters/retry.py: 0.1 s, doubling). A reader
+    that finishes lets a later try through (attempts > 1); one that never does ends in an AliasError that
+    says how long it tried, with the view unchanged."""
+    alias = PostgresAlias(postgres_uri)
+    run(alias.cutover(schema, "sessions", "sessions_v1", expected=None))
+
+    reader = psycopg.connect(postgres_uri)
+    reader.execute(f"SELECT count(*) FROM {schema}.sessions").fetchone()  # holds ACCESS SHARE until it ends
+    finish = threading.Timer(0.5, reader.rollback)
+    finish.start()
+    try:
+        done = run(
+            alias.cutover(schema, "sessions", "sessions_v2", expected="sessions_v1", lock_timeout="100ms")
+        )
+    finally:
+        finish.join()
+    assert done.attempts > 1 and not done.already_done
+    assert run(alias.target(schema, "sessions")) == "sessions_v2"
+
+    reader.execute(f"SELECT count(*) FROM {schema}.sessions").fetchone()
+    try:
+        started = time.monotonic()
+        with pytest.raises(AliasError, match=r"view .*\.sessions stayed locked for 3 tries of 50ms"):
+            run(
+                alias.cutover(
+                    schema, "sessions", "sessions_v1", expected="sessions_v2", lock_timeout="50ms", retries=2
+                )
+            )
+        assert time.monotonic() - started >= 0.1 + 0.2  # the policy's waits between the three tries
+    finally:
+        reader.close()
+    assert run(alias.target(schema, "sessions")) == "sessions_v2"
+
+
 def test_a_cutover_done_before_a_crash_is_recognised_not_repeated(postgres_uri: str, schema: str) -> None:
     alias = PostgresAlias(postgres_uri)
     run(alias.cutover(schema, "sessions", "sessions_v1", expected=None))
