@@ -1,6 +1,7 @@
 """MaterializedViews: observe the alias, the StreamJob that serves the view and its ReplayRuns → decide
-(machines/cutover.py) → switch with compare-and-swap when the view itself must move (first version, a pin) →
-status: versions, active and previous. Cutovers of ReplayRuns are made by the runs and accepted here."""
+(machines/view_switch.py) → switch with compare-and-swap when the view itself must move (first version, a
+pin) → status: versions, active and previous. Cutovers of ReplayRuns are made by the runs and accepted
+here."""
 
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ from kappa.controllers.status import once, ts, unless_terminating, write_status
 from kappa.controllers.view_retention import RETENTION, forget_removed, mark_removing, retired
 from kappa.controllers.watches import copies
 from kappa.machines import replay
-from kappa.machines.cutover import ViewObserved, decide_view
 from kappa.machines.decision import Event
 from kappa.machines.intake import intake_materializedview
+from kappa.machines.view_switch import ViewObserved, decide_view
 
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
 

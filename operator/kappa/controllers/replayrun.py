@@ -40,12 +40,12 @@ from kappa.controllers.replay_context import (
 )
 from kappa.controllers.replay_observe import ReplayObservations
 from kappa.controllers.status import dt, once, requested, ts, unless_terminating
-from kappa.machines import replay
+from kappa.machines import replay, replay_abort, replay_phases
 from kappa.machines.decision import Event
 from kappa.machines.fko import deployment_view
 from kappa.machines.intake import intake_replayrun
 from kappa.machines.preflight import Check
-from kappa.machines.upgrade import Deployment
+from kappa.machines.runtime_facts import Deployment
 from kappa.render import names
 from kappa.render.replay import output_table, output_topic
 
@@ -89,7 +89,7 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
         if job_obj is None:
             # Argo CD may apply the run before its StreamJob: wait for it, under spec.timeouts.pending.
             created = dt(obj["metadata"]["creationTimestamp"]) or now
-            waiting = replay.waiting_for_job(
+            waiting = replay_abort.waiting_for_job(
                 state, created, duration(run.timeouts.pending), now, run.job_ref.name
             )
             nxt = waiting.state
@@ -136,7 +136,7 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             await self._write(obj, {"phase": state.phase}, stalled(reason, message), events, now)
             return
         spec = replay_spec(run, view_name)
-        decision = replay.decide(state, seen, spec, now)
+        decision = replay_phases.decide(state, seen, spec, now)
         self._record(ctx, decision, seen)
         events = [*first, *decision.events]
         if decision.state.phase != state.phase and not decision.events:  # every transition is an event
@@ -253,7 +253,7 @@ class ReplayRunReconciler(ReplayObservations, ReplayActions):
             self.lag.track(ctx.connection, ctx.group, list(ctx.job.source.topics), labels)
 
     def _export(self, ctx: Context, phase: str) -> None:
-        for p in replay.PHASES:
+        for p in replay_phases.PHASES:
             metrics.replay_phase.labels(ctx.namespace, ctx.name, p).set(1 if p == phase else 0)
         progress = ctx.patch.get("progress") or {}
         if progress.get("target"):

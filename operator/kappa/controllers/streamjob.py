@@ -36,7 +36,7 @@ from kappa.controllers.status import dt, once, post_events, ts, unless_terminati
 from kappa.controllers.streamjob_canary import CanaryAnalysis
 from kappa.controllers.streamjob_replay import REPLAYING, ReplayUpgrade, retire_with_run
 from kappa.controllers.streamjob_savepoints import SavepointHistory
-from kappa.machines import cadence, canary, upgrade
+from kappa.machines import cadence, canary, runtime_facts, savepoint_upgrade, upgrade
 from kappa.machines.decision import Event
 from kappa.machines.fko import count_restarts, deployment_view, job_update_time, kafka_topic_ready
 from kappa.machines.intake import intake_streamjob
@@ -269,7 +269,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
             rollback_requested=rollback_request is not None,
             adopt=live.adopt,
         )
-        decision = upgrade.decide(ustate, upgrade.Observed(views, lag_growing), spec, now)
+        decision = savepoint_upgrade.decide(ustate, upgrade.Observed(views, lag_growing), spec, now)
         nxt = decision.state
         lineage = upgrade.output_versions(
             status.get("outputVersions") or {}, ustate.active, nxt.active, nxt.target
@@ -389,7 +389,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
         status: dict[str, Any],
         before: upgrade.UpgradeState,
         decision: upgrade.UpgradeDecision,
-        views: dict[str, upgrade.Deployment],
+        views: dict[str, runtime_facts.Deployment],
         versions: dict[str, Any],
         now: datetime,
         namespace: str,
@@ -509,7 +509,7 @@ class StreamJobReconciler(CanaryAnalysis, ReplayUpgrade, SavepointHistory):
         job: StreamJobSpec,
         obj: dict[str, Any],
         bootstrap: str,
-        views: dict[str, upgrade.Deployment],
+        views: dict[str, runtime_facts.Deployment],
         runs: dict[str, tuple[str, ReplayRunSpec, RunSeen]] | None = None,
         deployed: dict[str, dict[str, Any]] | None = None,
     ) -> None:

@@ -12,7 +12,7 @@ from kappa.api.base import duration
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.status import dt
 from kappa.controllers.streamjob_base import StreamJobBase
-from kappa.machines import canary, upgrade
+from kappa.machines import canary, runtime_facts, upgrade
 from kappa.machines.fko import count_restarts, deployment_view, job_update_time
 from kappa.render import names
 
@@ -117,7 +117,7 @@ class CanaryAnalysis(StreamJobBase):
         namespace: str,
         name: str,
         cstate: canary.CanaryState,
-        view: upgrade.Deployment,
+        view: runtime_facts.Deployment,
     ) -> canary.CanaryObserved:
         """Rates over the analysis so far, from end offsets: shadow output vs stable output, and the input."""
         assert cstate.version is not None and cstate.entered_at is not None

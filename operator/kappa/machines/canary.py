@@ -21,7 +21,7 @@ from typing import Literal
 
 from kappa.api.conditions import ConditionUpdate, progressing, stalled
 from kappa.machines.decision import Event
-from kappa.machines.upgrade import RUNNING, Deployment, Gate
+from kappa.machines.runtime_facts import RUNNING, Deployment, Gate
 
 Step = Literal["Idle", "Deploying", "Analysing", "Promoting", "Aborted"]
 NoData = Literal["Fail", "Pass", "Extend"]

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kappa.machines.upgrade import Deployment
+from kappa.machines.runtime_facts import Deployment
 
 RESTARTING_STATES = {"RESTARTING", "FAILING"}
 

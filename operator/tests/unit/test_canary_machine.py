@@ -15,7 +15,7 @@ from kappa.machines.canary import (
     RemoveCanary,
     decide,
 )
-from kappa.machines.upgrade import Deployment
+from kappa.machines.runtime_facts import Deployment
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

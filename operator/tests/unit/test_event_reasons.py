@@ -39,15 +39,19 @@ KIND_OF_FILE = {
     "controllers/streamjob_savepoints.py": "StreamJob",
     "controllers/streamjob_canary.py": "StreamJob",
     "machines/upgrade.py": "StreamJob",
+    "machines/savepoint_upgrade.py": "StreamJob",
+    "machines/upgrade_requests.py": "StreamJob",
     "machines/canary.py": "StreamJob",
     "controllers/replayrun.py": "ReplayRun",
     "controllers/replay_act.py": "ReplayRun",
     "controllers/replay_observe.py": "ReplayRun",
     "controllers/replay_context.py": "ReplayRun",
     "machines/replay.py": "ReplayRun",
+    "machines/replay_phases.py": "ReplayRun",
+    "machines/replay_abort.py": "ReplayRun",
     "controllers/materializedview.py": "MaterializedView",
     "controllers/view_retention.py": "MaterializedView",
-    "machines/cutover.py": "MaterializedView",
+    "machines/view_switch.py": "MaterializedView",
 }
 KIND_OF_FUNCTION = {
     ("machines/intake.py", "intake_streamjob"): ("StreamJob",),
@@ -281,12 +285,12 @@ def test_the_walk_finds_the_emissions_it_must() -> None:
     """The walk itself: a literal, a parameter followed to its calls, an assignment, a returned tuple and a
     dynamic reason are each found, so that an empty result cannot pass for agreement."""
     found = {(e.kind, e.reason, e.type) for e in emitted()}
-    assert ("StreamJob", "UpgradeSucceeded", "Normal") in found  # Event literal, machines/upgrade.py
+    assert ("StreamJob", "UpgradeSucceeded", "Normal") in found  # Event literal, savepoint_upgrade.py
     assert ("StreamJob", "FinalSavepoint", "Normal") in found  # kopf.event
     assert ("StreamJob", "FinalSavepointFailed", "Warning") in found  # reason = x if c else y
     assert ("MaterializedView", "AmbiguousJob", "Warning") in found  # once()
     assert ("MaterializedView", "Pinned", "Normal") in found  # _accept(seen, reason, ...) → its calls
-    assert ("ReplayRun", "PreflightFailed", "Warning") in found  # _fail(..., reason, ...) → its calls
+    assert ("ReplayRun", "PreflightFailed", "Warning") in found  # fail(..., reason, ...) → its calls
     assert ("ReplayRun", "KafkaUnreachable", "Warning") in found  # reason, why = _outage(...)
     assert ("ReplayRun", "Validating", "Normal") in found  # a phase entered with no event of its own
     assert {"InvalidSpec", "Accepted"} <= {r for k, r, _ in found if k == "MaterializedView"}

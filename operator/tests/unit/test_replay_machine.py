@@ -11,9 +11,7 @@ from kappa.machines.lag import LagStatus
 from kappa.machines.preflight import Check
 from kappa.machines.replay import (
     BEFORE_CUTOVER,
-    DEADLINES,
     FINAL,
-    PHASES,
     CreateReplay,
     CutOver,
     DecommissionPrevious,
@@ -25,10 +23,10 @@ from kappa.machines.replay import (
     ResumePrevious,
     StopReplay,
     cleanup_overdue,
-    decide,
-    waiting_for_job,
 )
-from kappa.machines.upgrade import Deployment
+from kappa.machines.replay_abort import waiting_for_job
+from kappa.machines.replay_phases import DEADLINES, PHASES, decide
+from kappa.machines.runtime_facts import Deployment
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TIMEOUTS = {

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kappa.machines.runtime_facts import Deployment
+from kappa.machines.savepoint_upgrade import decide
 from kappa.machines.upgrade import (
     Apply,
     Delete,
-    Deployment,
     Observed,
     UpgradeSpec,
     UpgradeState,
-    decide,
     output_versions,
 )
 
@@ -633,7 +633,7 @@ def test_suspend_resume_and_adoption_have_deadlines(
 
 
 def test_every_step_has_a_deadline_or_is_at_rest() -> None:
-    from kappa.machines.upgrade import DEADLINES, STEPS
+    from kappa.machines.savepoint_upgrade import DEADLINES, STEPS
 
     assert set(DEADLINES) == set(STEPS)
     assert DEADLINES["RolledBack"].startswith("none")

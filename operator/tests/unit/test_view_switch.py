@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from kappa.controllers.view_retention import retired
-from kappa.machines.cutover import Switch, ViewObserved, decide_view
+from kappa.machines.view_switch import Switch, ViewObserved, decide_view
 
 
 def seen(**kw: object) -> ViewObserved:

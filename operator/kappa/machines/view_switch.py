@@ -1,6 +1,6 @@
-"""The MaterializedView's alias: which version it serves, when it switches by itself (the first version, a
-`spec.activeVersion` pin), and when a switch it did not make is accepted (a ReplayRun's cutover or rollback)
-or refused (someone repointed it by hand). Pure: (observed, recorded) → decision.
+"""The MaterializedView's view switch: which version its alias serves, when it switches by itself (the first
+version, a `spec.activeVersion` pin), and when a switch it did not make is accepted (a ReplayRun's cutover or
+rollback) or refused (someone repointed it by hand). Pure: (observed, recorded) → decision.
 """
 
 from __future__ import annotations
