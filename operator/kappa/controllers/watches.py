@@ -87,7 +87,8 @@ async def wake_on_deployment(
     """Only a change of what the job reads wakes it (`deployment_facts`): FKO's status rewrites at rest
     (timestamps, checkpoint triggers) do not, nor, for a job at rest (its last look asked for the next
     later than the interval), a periodic checkpoint. Listed at start (type None): remembered, wakes
-    nothing."""
+    nothing. Nor does a new FlinkDeployment that FKO has not yet reported on: the look that applied it
+    is the one that just ended (a wake would repeat it at once, a look per create at 1,000 jobs)."""
     key, job = (str(namespace), name), (str(namespace), labels[JOB_LABEL])
     seen: dict[tuple[str, str], tuple[Any, ...]] = memo.deployment_facts
     if type == "DELETED":
@@ -98,6 +99,8 @@ async def wake_on_deployment(
     seen[key] = facts
     if type is None or before == facts:
         return
+    if type == "ADDED" and not body.get("status"):
+        return  # created by the job's own look, which saw to what comes next; FKO's first status wakes it
     if only_checkpointed(before, facts) and job in memo.streamjobs_resting:
         return
     memo.streamjob_schedule.wake(job)
