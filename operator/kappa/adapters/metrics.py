@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
-from kappa.api.streamjob import StreamJobPhase
+from kappa.api.streamjob_status import StreamJobPhase
 from kappa.machines.preflight import PartitionFacts, TopicFacts
 
 GROUP_LABELS = ("namespace", "job", "version", "group")

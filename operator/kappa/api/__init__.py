@@ -3,7 +3,8 @@
 from kappa.api.base import GROUP, VERSION
 from kappa.api.materializedview import MaterializedViewSpec, MaterializedViewStatus
 from kappa.api.replayrun import ReplayRunSpec, ReplayRunStatus
-from kappa.api.streamjob import StreamJobSpec, StreamJobStatus
+from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import StreamJobStatus
 
 __all__ = [
     "GROUP",

@@ -22,7 +22,8 @@ from kappa.api.base import (
 )
 from kappa.api.materializedview import MaterializedViewSpec, MaterializedViewStatus
 from kappa.api.replayrun import ReplayRunSpec, ReplayRunStatus
-from kappa.api.streamjob import StreamJobSpec, StreamJobStatus
+from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import StreamJobStatus
 
 Schema = dict[str, Any]
 

@@ -20,7 +20,7 @@ from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.cli import codes
 from kappa.cli.kube import CliError, Cluster
-from kappa.cli.status import human
+from kappa.cli.status_rows import human
 from kappa.machines.preflight import (
     Check,
     Partition,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from kappa.api.flink import PODS_ONLY, FlinkSpec
 from kappa.api.passthrough import MAIN_CONTAINER
-from kappa.api.streamjob import PODS_ONLY, FlinkSpec
 
 MERGE_ARRAYS_BY_NAME = "kubernetes.operator.pod-template.merge-arrays-by-name"
 """FKO's per-resource option (KubernetesOperatorConfigOptions.POD_TEMPLATE_MERGE_BY_NAME, default false): how

@@ -15,7 +15,8 @@ from kappa.cli.kube import CliError, kind_of
 from kappa.cli.main import main
 from kappa.cli.replay import build
 from kappa.cli.requests import refused_up_front, verdict
-from kappa.cli.status import outcome, plain, summary
+from kappa.cli.status import plain
+from kappa.cli.watch import outcome, summary
 
 NOW = datetime(2026, 11, 28, 16, 59, 0, tzinfo=UTC)
 SPEC = {

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from kappa.api.crd import CRD_DIRS, KINDS, all_crds
-from kappa.cli.main import render_yaml
+from kappa.cli.crds import render_yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 GENERATED = all_crds()
@@ -113,7 +113,7 @@ def test_the_admission_bounds_fit_every_derived_name_at_its_limit() -> None:
         POSTGRES_IDENTIFIER_MAX,
         VIEW_CLAIM_SUFFIX,
     )
-    from kappa.api.streamjob import StreamJobStatus
+    from kappa.api.streamjob_status import StreamJobStatus
     from kappa.machines import session_job
     from kappa.render import names
     from kappa.render.flink import kafka_topic_name

@@ -13,7 +13,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from kappa.adapters import metrics
 from kappa.api.replayrun import ReplayPhase
-from kappa.api.streamjob import StreamJobPhase
+from kappa.api.streamjob_status import StreamJobPhase
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "metrics.md"

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from kappa.api.streamjob import PODS_ONLY, StreamJobSpec
+from kappa.api.flink import PODS_ONLY
+from kappa.api.streamjob import StreamJobSpec
 from kappa.render.flink import flink_deployment, injection_for
 from kappa.render.passthrough import MERGE_ARRAYS_BY_NAME, set_pod_fields
 
