@@ -42,10 +42,10 @@ KIND_OF_FILE = {
     "machines/savepoint_upgrade.py": "StreamJob",
     "machines/upgrade_requests.py": "StreamJob",
     "machines/canary.py": "StreamJob",
-    "controllers/replayrun.py": "ReplayRun",
-    "controllers/replay_act.py": "ReplayRun",
-    "controllers/replay_observe.py": "ReplayRun",
-    "controllers/replay_context.py": "ReplayRun",
+    "controllers/replayrun/reconcile.py": "ReplayRun",
+    "controllers/replayrun/actions.py": "ReplayRun",
+    "controllers/replayrun/cleanup.py": "ReplayRun",
+    "machines/replay_cleanup.py": "ReplayRun",
     "machines/replay.py": "ReplayRun",
     "machines/replay_phases.py": "ReplayRun",
     "machines/replay_abort.py": "ReplayRun",
@@ -63,13 +63,13 @@ KIND_OF_FUNCTION = {
 DYNAMIC: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     # "every transition is an event": a ReplayRun phase entered with no event of its own is said by its name.
     # Pending is where a run begins, never a phase it enters.
-    ("controllers/replayrun.py", "decision.state.phase"): (
+    ("controllers/replayrun/reconcile.py", "decision.state.phase"): (
         "ReplayRun",
         frozenset(typing.get_args(ReplayPhase)) - {"Pending"},
     ),
     # The Kafka connection cannot be built or is refused (controllers/cluster.py KafkaConnectionError).
     ("controllers/streamjob.py", "exc.reason"): ("StreamJob", CONNECTION_REASONS),
-    ("controllers/replayrun.py", "exc.reason"): ("ReplayRun", CONNECTION_REASONS),
+    ("controllers/replayrun/reconcile.py", "exc.reason"): ("ReplayRun", CONNECTION_REASONS),
     ("controllers/materializedview.py", "exc.reason"): ("MaterializedView", CONNECTION_REASONS),
 }
 # Where an event is passed on, not made: its reason is the one of an emission found elsewhere.
@@ -291,7 +291,7 @@ def test_the_walk_finds_the_emissions_it_must() -> None:
     assert ("MaterializedView", "AmbiguousJob", "Warning") in found  # once()
     assert ("MaterializedView", "Pinned", "Normal") in found  # _accept(seen, reason, ...) → its calls
     assert ("ReplayRun", "PreflightFailed", "Warning") in found  # fail(..., reason, ...) → its calls
-    assert ("ReplayRun", "KafkaUnreachable", "Warning") in found  # reason, why = _outage(...)
+    assert ("ReplayRun", "KafkaUnreachable", "Warning") in found  # reason, why = outage(...)
     assert ("ReplayRun", "Validating", "Normal") in found  # a phase entered with no event of its own
     assert {"InvalidSpec", "Accepted"} <= {r for k, r, _ in found if k == "MaterializedView"}
 

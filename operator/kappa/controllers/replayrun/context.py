@@ -1,5 +1,6 @@
-"""What one reconcile of a ReplayRun reads and shares: its state from status, its machine spec, the Context of
-names and objects, and the base its observing and acting halves build on."""
+"""What one reconcile of a ReplayRun has read, shared by every concern of the controller: the run's state
+from status (`replay_state`), its machine spec (`replay_spec`), the `Context` of names and objects, what
+the observers found (`Seen`), and the `Services` (API client, lag, job runtimes, view claims) they use."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from kappa.api.conditions import ConditionUpdate
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
-from kappa.controllers.cluster import physical_name
+from kappa.controllers.cluster import KafkaConnectionError, kafka_connection, physical_name
 from kappa.controllers.job_runtimes import Runtimes, RuntimeUnconfigured
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import dt, write_status
@@ -26,8 +27,6 @@ from kappa.machines import replay
 from kappa.machines.decision import Event
 from kappa.render import names
 from kappa.render.replay import output_table, output_topic
-
-FD_API = "flink.apache.org/v1beta1"
 
 
 def replay_state(status: dict[str, Any]) -> replay.ReplayState:
@@ -81,6 +80,12 @@ def entries_of(offsets: dict[Partition, int]) -> list[dict[str, Any]]:
     return [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(offsets.items())]
 
 
+def parallelism_of(job: StreamJobSpec, run: ReplayRunSpec) -> int:
+    if run.overrides and run.overrides.parallelism:
+        return run.overrides.parallelism
+    return job.flink.parallelism
+
+
 @dataclass
 class Context:
     """Everything one reconcile of one run has read."""
@@ -95,7 +100,8 @@ class Context:
     view_obj: dict[str, Any] | None
     view_spec: MaterializedViewSpec | None
     now: datetime
-    patch: dict[str, Any] = field(default_factory=dict)
+    accepted: list[Event] = field(default_factory=list)
+    """The "Accepted" event of a spec not seen before, said with this pass's write."""
 
     @property
     def namespace(self) -> str:
@@ -157,20 +163,25 @@ class Context:
         return f"({physical})"  # not a version of this job: it matches no precondition
 
 
-def parallelism_of(job: StreamJobSpec, run: ReplayRunSpec) -> int:
-    if run.overrides and run.overrides.parallelism:
-        return run.overrides.parallelism
-    return job.flink.parallelism
+@dataclass(frozen=True)
+class Seen:
+    """What the observers returned: the machine's input, and the facts they measured for status (offsets,
+    throttle, progress, lag, handled requests, the previous savepoint), written with the decision."""
+
+    machine: replay.ReplayObserved
+    recorded: dict[str, Any]
 
 
-class ReplayBase:
+class Services:
+    """The clients every concern of the controller uses, one set for every run."""
+
     def __init__(self, kube: Kube, lag: LagTracking) -> None:
         self.kube = kube
         self.lag = lag
         self.runtimes = Runtimes(kube)
         self.claims = ViewClaims(kube)
 
-    async def _write(
+    async def write(
         self,
         obj: dict[str, Any],
         patch: dict[str, Any],
@@ -178,10 +189,11 @@ class ReplayBase:
         events: list[Event],
         now: datetime,
     ) -> None:
+        """The one status writer of the ReplayRun controller."""
         generation = int(obj["metadata"]["generation"])
         await write_status(self.kube, "ReplayRun", obj, patch, conditions, events, generation, now)
 
-    async def _runtime(self, namespace: str, job_name: str) -> JobRuntime:
+    async def runtime(self, namespace: str, job_name: str) -> JobRuntime:
         """The runtime of the run's StreamJob; FKO's when the job is gone or invalid (then the garbage
         collector and the StreamJob's finalizer have stopped its versions already)."""
         job_obj = await self.kube.get(API_VERSION, "StreamJob", namespace, job_name)
@@ -193,5 +205,17 @@ class ReplayBase:
         except (ValidationError, RuntimeUnconfigured):
             return self.runtimes.fko
 
-    def _admin(self, ctx: Context) -> KafkaAdmin:
+    def admin(self, ctx: Context) -> KafkaAdmin:
         return self.lag.monitor(ctx.connection).admin
+
+    async def connection_or_none(self, job: StreamJobSpec, namespace: str) -> KafkaConnection | None:
+        """The job's Kafka connection where Kafka is only needed to clean up: None when it cannot be built
+        (the cleanup then waits, or leaves to the owner what needs Kafka)."""
+        try:
+            return await kafka_connection(self.kube, job, namespace)
+        except KafkaConnectionError:
+            return None
+
+    async def admin_or_none(self, job: StreamJobSpec, namespace: str) -> KafkaAdmin | None:
+        kafka = await self.connection_or_none(job, namespace)
+        return self.lag.monitor(kafka).admin if kafka else None
