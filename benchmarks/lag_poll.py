@@ -30,7 +30,8 @@ import uuid
 
 from confluent_kafka import Producer
 
-from kappa.adapters.kafka import KafkaAdmin, Partition
+from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.values import Partition
 from kappa.adapters.lag_monitor import LagMonitor
 
 PLAIN, TRANSACTIONAL, COMMITTED = 4, 1, 3

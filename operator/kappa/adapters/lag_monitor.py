@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from confluent_kafka import KafkaError, KafkaException
 
 from kappa.adapters import metrics
-from kappa.adapters.kafka import KafkaAdmin, Partition, Reachability
+from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.health import Reachability
+from kappa.adapters.kafka.values import Partition
 from kappa.machines.lag import (
     LagStatus,
     PartitionLag,

@@ -26,7 +26,8 @@ from kafka.protocol.admin import (  # type: ignore[import-untyped]
     DescribeClientQuotasRequest,
 )
 
-from kappa.adapters.kafka import KafkaConnection, cluster_health, pure_admin_client, quiet_client_config
+from kappa.adapters.kafka.connection import KafkaConnection, pure_admin_client, quiet_client_config
+from kappa.adapters.kafka.health import cluster_health
 
 CLIENT_ID = "client-id"
 """The quota entity type: Flink's Kafka source sends the replay's group id as its client id."""

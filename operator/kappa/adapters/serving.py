@@ -8,7 +8,7 @@ from typing import Protocol
 
 from kappa.adapters.alias import AliasError, Cutover
 from kappa.adapters.configmap_alias import ConfigMapAlias
-from kappa.adapters.kafka import KafkaAdmin
+from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.adapters.postgres import PostgresAlias
 
 

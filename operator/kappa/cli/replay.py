@@ -145,7 +145,9 @@ class Plan:
 async def _gather(cluster: Cluster, run: dict[str, Any], bootstrap: str | None, timeout: float) -> Plan:
     from kubernetes.client import ApiClient
 
-    from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin, KafkaConnection
+    from kappa.adapters.kafka.admin import KafkaAdmin
+    from kappa.adapters.kafka.connection import KafkaConnection
+    from kappa.adapters.kafka.values import KafkaAdapterError
     from kappa.adapters.kube import Kube
     from kappa.controllers.cluster import KafkaConnectionError, kafka_connection
 

@@ -11,12 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kappa.adapters.configmap_alias import ConfigMapAlias
-from kappa.adapters.kafka import (
-    KafkaAdmin,
-    KafkaConnection,
-    authentication_failure_blocking,
-    cluster_health,
-)
+from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.connection import KafkaConnection, authentication_failure_blocking
+from kappa.adapters.kafka.health import cluster_health
 from kappa.adapters.kube import Kube
 from kappa.adapters.postgres import PostgresAlias
 from kappa.adapters.serving import ConfigMapView, PostgresView, ServedView

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from kappa.adapters.flink_rest import Auth, FlinkRest
-from kappa.adapters.job_runtime import FlinkDeploymentRuntime, JobRuntime, SessionRuntime
+from kappa.adapters.job_runtime.flink_deployment import FlinkDeploymentRuntime
+from kappa.adapters.job_runtime.seam import JobRuntime
+from kappa.adapters.job_runtime.session import SessionRuntime
 from kappa.adapters.kube import Kube
 from kappa.api.streamjob import StreamJobSpec
 

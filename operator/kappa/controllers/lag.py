@@ -20,7 +20,8 @@ from typing import Any
 
 import kopf
 
-from kappa.adapters.kafka import KafkaAdmin, KafkaConnection
+from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.connection import KafkaConnection
 from kappa.adapters.lag_monitor import GroupLag, LagMonitor
 from kappa.controllers import failpoints
 

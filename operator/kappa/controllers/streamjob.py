@@ -21,8 +21,8 @@ import kopf
 from pydantic import ValidationError
 
 from kappa.adapters import metrics
-from kappa.adapters.job_runtime import FD_API, JobRuntime, RuntimeUnavailable
-from kappa.adapters.kafka import KafkaConnection
+from kappa.adapters.job_runtime.seam import FD_API, JobRuntime, RuntimeUnavailable
+from kappa.adapters.kafka.connection import KafkaConnection
 from kappa.adapters.kube import ApiException, Kube, NamespaceTerminating, NotServed
 from kappa.api.base import API_VERSION, GROUP, VERSION, duration
 from kappa.api.conditions import ConditionUpdate, progressing, stalled

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kappa.adapters.kafka import KafkaConnection
+from kappa.adapters.kafka.connection import KafkaConnection
 from kappa.api.base import duration
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.status import dt

@@ -9,7 +9,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from kappa.adapters.job_runtime import JobRuntime, RuntimeUnavailable
+from kappa.adapters.job_runtime.seam import JobRuntime, RuntimeUnavailable
 from kappa.controllers.streamjob_base import StreamJobBase
 from kappa.machines import retention, upgrade
 from kappa.machines.decision import Event

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kappa.adapters.kafka import KafkaAdmin
+from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.adapters.kube import Kube
 from kappa.adapters.serving import ServedView
 from kappa.api.base import duration

@@ -1,6 +1,6 @@
 """One version's job on a Flink session cluster, driven the way FKO drives a FlinkDeployment: a pure step from
 (the desired state, what the runtime recorded, what Flink's REST API reports) to (the next record, one REST
-action). The session runtime (adapters/job_runtime.py) records the result before it acts, so a crash between
+action). The session runtime (adapters/job_runtime/) records the result before it acts, so a crash between
 the two repeats an idempotent call at most: every job id and savepoint trigger id is chosen here and recorded
 first, and Flink refuses a second job with the same id.
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kappa.adapters.kafka import KafkaAdmin
+from kappa.adapters.kafka.admin import KafkaAdmin
 from tests.doubles.fixtures import (  # noqa: F401
     fake_fko,
     fake_pipeline,

@@ -72,7 +72,7 @@ async def _count(stats: collections.Counter[str], what: str, coro: Any) -> Any:
 async def cold_worker(bootstrap: str, seconds: float, readers: int = 8) -> dict[str, Any]:
     """New groups' offsets, read by several callers at once, as the lag poll and the replays of several
     resources read them on a fresh cluster."""
-    from kappa.adapters.kafka import KafkaAdmin
+    from kappa.adapters.kafka.admin import KafkaAdmin
 
     admin = KafkaAdmin(bootstrap, timeout=3)
     stats: collections.Counter[str] = collections.Counter()
@@ -129,7 +129,7 @@ def _produce(bootstrap: str, topic: str, per_partition: int) -> None:
 
 async def shared_worker(bootstrap: str, seconds: float, threads: int = 4) -> dict[str, Any]:
     """One adapter, many threads and loops at once."""
-    from kappa.adapters.kafka import KafkaAdmin
+    from kappa.adapters.kafka.admin import KafkaAdmin
 
     admin = KafkaAdmin(bootstrap, timeout=10)
     topic = f"shared-{uuid.uuid4().hex[:8]}"
@@ -155,7 +155,7 @@ async def shared_worker(bootstrap: str, seconds: float, threads: int = 4) -> dic
 
 
 async def _churn_once(bootstrap: str, topic: str, stats: collections.Counter[str]) -> None:
-    from kappa.adapters.kafka import KafkaAdmin
+    from kappa.adapters.kafka.admin import KafkaAdmin
 
     admin = KafkaAdmin(bootstrap, timeout=5)
     parts = [(topic, p) for p in range(3)]
@@ -202,7 +202,7 @@ def _quota_threads_after_outage() -> int:
 
 async def churn_worker(bootstrap: str, seconds: float, threads: int = 3) -> dict[str, Any]:
     """Adapters closed with requests pending, dropped, garbage-collected, from several threads."""
-    from kappa.adapters.kafka import KafkaAdmin
+    from kappa.adapters.kafka.admin import KafkaAdmin
 
     setup = KafkaAdmin(bootstrap, timeout=10)
     topic = f"churn-{uuid.uuid4().hex[:8]}"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kappa.adapters import metrics
-from kappa.adapters.kafka import GroupInUse, KafkaAdapterError, PartitionDecreaseRefused
+from kappa.adapters.kafka.values import GroupInUse, KafkaAdapterError, PartitionDecreaseRefused
 from kappa.adapters.lag_monitor import LagMonitor
 from kappa.machines.lag import LagStatus
 from kappa.machines.preflight import ReplayPlan, preflight

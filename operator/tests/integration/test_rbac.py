@@ -48,7 +48,8 @@ from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kappa.adapters.claims import ViewClaims
 from kappa.adapters.configmap_alias import ConfigMapAlias
 from kappa.adapters.events import EventRecorder
-from kappa.adapters.job_runtime import RUNTIME_LABEL, FlinkDeploymentRuntime
+from kappa.adapters.job_runtime.flink_deployment import FlinkDeploymentRuntime
+from kappa.adapters.job_runtime.session import RUNTIME_LABEL
 from kappa.adapters.kube import Kube
 from kappa.adapters.leader import _Lock
 from kappa.api.base import API_VERSION, GROUP, VERSION

@@ -40,7 +40,8 @@ from confluent_kafka.admin import (
 )
 from kubernetes import config
 
-from kappa.adapters.kafka import KafkaAdmin, KafkaConnection
+from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.connection import KafkaConnection
 from kappa.adapters.kube import Kube
 from kappa.adapters.quota import ClientQuotas
 from kappa.api.streamjob import StreamJobSpec

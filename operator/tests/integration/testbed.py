@@ -22,7 +22,7 @@ import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from kappa.adapters.kafka import KafkaAdmin
+from kappa.adapters.kafka.admin import KafkaAdmin
 from tests.doubles.fixtures import remove_strimzi_kafka_kind
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -97,7 +97,7 @@ def test_the_admission_bounds_fit_every_derived_name_at_its_limit() -> None:
     operator derives exactly fits its own limit (so a bound is neither too loose nor tighter than needed)."""
     import re
 
-    from kappa.adapters.job_runtime import RECORD_SUFFIX
+    from kappa.adapters.job_runtime.session import RECORD_SUFFIX
     from kappa.api.base import (
         CANARY_SUFFIX,
         FLINK_DEPLOYMENT_NAME_MAX,

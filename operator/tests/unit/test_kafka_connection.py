@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kappa.adapters.kafka import KafkaConnection, cluster_health
+from kappa.adapters.kafka.connection import KafkaConnection
+from kappa.adapters.kafka.health import cluster_health
 
 SCRAM = KafkaConnection(
     "kafka:9094",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kappa.adapters.kafka import Reachability
+from kappa.adapters.kafka.health import Reachability
 from kappa.adapters.postgres import server_of, unavailable
 
 # (observations as (ok, at), the lines expected: (down?, text it contains) per transition, in order)

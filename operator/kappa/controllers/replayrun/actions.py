@@ -12,8 +12,9 @@ from confluent_kafka import KafkaError, KafkaException
 
 from kappa.adapters import metrics
 from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable
-from kappa.adapters.job_runtime import RuntimeUnavailable
-from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin
+from kappa.adapters.job_runtime.seam import RuntimeUnavailable
+from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.values import KafkaAdapterError
 from kappa.adapters.kube import ApiException, NotServed
 from kappa.api.conditions import ConditionUpdate, stalled
 from kappa.controllers.cluster import ViewUnavailable

@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from kappa.adapters.alias import AliasError
-from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin
+from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.values import KafkaAdapterError
 from kappa.adapters.kube import ApiException
 from kappa.api.base import API_VERSION, duration
 from kappa.api.materializedview import MaterializedViewSpec

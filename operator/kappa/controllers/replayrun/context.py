@@ -11,8 +11,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from kappa.adapters.claims import ViewClaims
-from kappa.adapters.job_runtime import JobRuntime
-from kappa.adapters.kafka import KafkaAdmin, KafkaConnection, Partition
+from kappa.adapters.job_runtime.seam import JobRuntime
+from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.connection import KafkaConnection
+from kappa.adapters.kafka.values import Partition
 from kappa.adapters.kube import Kube
 from kappa.api.base import API_VERSION, duration
 from kappa.api.conditions import ConditionUpdate

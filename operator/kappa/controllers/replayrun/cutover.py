@@ -9,7 +9,7 @@ from typing import Any
 
 from kappa.adapters import metrics
 from kappa.adapters.alias import AliasError, BackendUnavailable
-from kappa.adapters.job_runtime import JobRuntime
+from kappa.adapters.job_runtime.seam import JobRuntime
 from kappa.api.base import API_VERSION
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec

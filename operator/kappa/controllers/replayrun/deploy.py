@@ -4,7 +4,7 @@ table, the broker quota, then the replay's FlinkDeployment. Also the unthrottle 
 
 from __future__ import annotations
 
-from kappa.adapters.kafka import KafkaAdmin
+from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.controllers.cluster import open_view
 from kappa.controllers.replayrun.context import Context, Services, offsets_of
 from kappa.controllers.replayrun.quota import lift_recorded_quota, set_recorded_quota

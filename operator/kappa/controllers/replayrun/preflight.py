@@ -10,7 +10,8 @@ from typing import Any
 
 from kappa.adapters import metrics
 from kappa.adapters.alias import AliasError, BackendUnavailable
-from kappa.adapters.kafka import KafkaAdapterError, KafkaAdmin, Partition
+from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.values import KafkaAdapterError, Partition
 from kappa.api.base import API_VERSION
 from kappa.controllers.cluster import ViewUnavailable, open_view
 from kappa.controllers.replayrun.context import Context, Services, entries_of

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kappa.adapters.job_runtime import JobRuntime
-from kappa.adapters.kafka import KafkaAdmin
+from kappa.adapters.job_runtime.seam import JobRuntime
+from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.replayrun.context import Context, offsets_of
 from kappa.controllers.status import dt

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kappa.adapters.kafka import KafkaConnection
+from kappa.adapters.kafka.connection import KafkaConnection
 from kappa.adapters.quota import ClientQuotas, average_record_bytes, bytes_quota
 from kappa.controllers.replayrun.context import Context
 

@@ -12,8 +12,8 @@ from confluent_kafka import KafkaException
 from pydantic import ValidationError
 
 from kappa.adapters.alias import BackendUnavailable
-from kappa.adapters.job_runtime import RuntimeUnavailable
-from kappa.adapters.kafka import KafkaAdmin
+from kappa.adapters.job_runtime.seam import RuntimeUnavailable
+from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.adapters.kube import Kube
 from kappa.api.base import API_VERSION, duration
 from kappa.api.conditions import stalled

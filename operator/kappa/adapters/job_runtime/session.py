@@ -1,36 +1,23 @@
-"""Where a version's Flink job runs: the one seam between the machines and a stream processor.
-
-The seam is declarative, as FKO's own is. The machines say which state each version's job should be in
-(`running` or `suspended`, optionally from a savepoint), rendered as a FlinkDeployment spec; a runtime carries
-that out and reports back in FlinkDeployment's shape (FKO's `status.jobStatus`, `lifecycleState`, `error`), so
-that machines/fko.py reads both the same way and no machine knows which runtime ran the job. Behind it, each
-runtime turns the desired state into the imperative operations of its platform: deploy (from a savepoint),
-suspend with a savepoint and resume, observe state, restarts, exceptions and the last checkpoint, cancel, and
-dispose of a savepoint.
-
-- FlinkDeploymentRuntime: server-side applies the FlinkDeployment; FKO does the rest.
-- SessionRuntime: a Flink session cluster over its REST API. The operator is its own FKO here: each version's
-  desired spec and the runtime's record (job id per attempt, stop trigger, savepoint, last observation) live
-  in a ConfigMap `{deployment}.flink-session` owned by the StreamJob, and every look at a version takes one
-  step of machines/session_job.py, recording the step before the REST call it asks for.
-"""
+"""The session runtime (`SessionRuntime`): jobs on a Flink session cluster over its REST API, with the
+operator as its own FKO. Each version's desired spec and the runtime's record (job id per attempt, stop
+trigger, savepoint, last observation) live in a ConfigMap `{deployment}.flink-session` owned by the StreamJob,
+read back in FlinkDeployment's shape; every look at a version takes one step of machines/session_job.py,
+recording the step before the REST call (submit, stop with a savepoint, cancel) it asks for."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from kappa.adapters.flink_rest import FlinkRefused, FlinkRest, FlinkUnavailable
-from kappa.adapters.kube import ApiException, Kube, NotServed
+from kappa.adapters.job_runtime.seam import FD_API, Disposal, RuntimeUnavailable
+from kappa.adapters.kube import ApiException, Kube
 from kappa.machines import session_job
 from kappa.machines.session_job import Desired, Record, Seen
 
-FD_API = "flink.apache.org/v1beta1"
 RECORD_SUFFIX = ".flink-session"
 RUNTIME_LABEL = "kappa.dev/runtime"
 DEPLOYMENT_ANNOTATION = "kappa.dev/deployment"
@@ -38,128 +25,7 @@ FINALIZER = "kappa.dev/session-job"
 """On each record: a namespace being deleted removes ConfigMaps at once, and their jobs would run on."""
 SQL_RUNNER_JAR_URI = "local:///opt/flink/usrlib/kappa-sql-runner.jar"
 
-Disposal = Literal["disposed", "pending", "unsupported"]
-
 log = logging.getLogger(__name__)
-
-
-class RuntimeUnavailable(Exception):
-    """The runtime's platform cannot be reached: an outage, reported as one."""
-
-
-class JobRuntime(Protocol):
-    """Each version's job, as FlinkDeployment-shaped objects: `spec.job.state` is the desired state, `status`
-    what the runtime observed, in FKO's fields."""
-
-    name: str
-
-    async def select(self, namespace: str, job: str) -> list[dict[str, Any]]:
-        """Every version's deployment of a StreamJob (label kappa.dev/job)."""
-        ...
-
-    async def get(self, namespace: str, deployment: str) -> dict[str, Any] | None: ...
-
-    async def apply(self, deployment: dict[str, Any]) -> None:
-        """Make the rendered FlinkDeployment the desired state of its version; idempotent."""
-        ...
-
-    async def delete(self, namespace: str, deployment: str) -> bool:
-        """Stop the version's job (no savepoint) and forget it; False when it was already gone."""
-        ...
-
-    async def release(self, namespace: str, job: str, *, abandon: bool = False) -> list[str]:
-        """The StreamJob is going: stop whatever still runs that the garbage collector would not stop.
-        `abandon`: the runtime is unreachable and the deletion will not wait any longer; let go anyway and
-        return the ids of the jobs that may still run there, for someone to cancel."""
-        ...
-
-    async def dispose_savepoint(self, namespace: str, deployment: str, path: str) -> Disposal:
-        """Dispose of a savepoint no rollback needs any more, through `deployment` (one that runs, in the
-        StreamJob's namespace). Idempotent: "pending" asks to be called again later; "disposed" once it
-        is done or irrevocably handed over; "unsupported" when this runtime cannot dispose of savepoints."""
-        ...
-
-
-class FlinkDeploymentRuntime:
-    """FKO: FlinkDeployments applied server-side; deleting one (or its owner) makes FKO cancel its job."""
-
-    name = "FlinkDeployment"
-
-    def __init__(self, kube: Kube, cached: Callable[[str, str], list[dict[str, Any]]] | None = None) -> None:
-        self.kube = kube
-        self.cached = cached
-        """A watch-fed index of the job's deployments (controllers/watches.py); None: a LIST per call."""
-
-    async def select(self, namespace: str, job: str) -> list[dict[str, Any]]:
-        if self.cached is None:
-            return await self.kube.select(FD_API, "FlinkDeployment", namespace, f"kappa.dev/job={job}")
-        # An empty index is no FKO only if the kind is not served (asked of the discovery cache, not the
-        # API server); otherwise the job has no deployment yet.
-        if not await self.kube.served(FD_API, "FlinkDeployment"):
-            raise NotServed(f"FlinkDeployment ({FD_API}) is not served by this cluster")
-        return self.cached(namespace, job)
-
-    async def get(self, namespace: str, deployment: str) -> dict[str, Any] | None:
-        return await self.kube.get(FD_API, "FlinkDeployment", namespace, deployment)
-
-    async def apply(self, deployment: dict[str, Any]) -> None:
-        await self.kube.apply(deployment)
-
-    async def delete(self, namespace: str, deployment: str) -> bool:
-        return await self.kube.delete(FD_API, "FlinkDeployment", namespace, deployment)
-
-    async def release(self, namespace: str, job: str, *, abandon: bool = False) -> list[str]:
-        return []  # owned by the StreamJob: the garbage collector deletes them, and FKO cancels the jobs
-
-    async def dispose_savepoint(self, namespace: str, deployment: str, path: str) -> Disposal:
-        """FKO disposes of a savepoint when a FlinkStateSnapshot with `disposeOnDelete` that it completed is
-        deleted, through the referenced deployment's Flink REST API (its finalizer stays until that worked,
-        and it needs the referenced job running): apply one naming the path (`alreadyExists`: FKO marks it
-        COMPLETED at once), then, once COMPLETED, delete it (StateSnapshotReconciler.cleanup, FKO 1.10+).
-        FKO without FlinkStateSnapshot (or with snapshot resources disabled) cannot: "unsupported"."""
-        name = _disposal_name(path)
-        try:
-            found = await self.kube.get(FD_API, "FlinkStateSnapshot", namespace, name)
-        except NotServed:
-            return "unsupported"
-        if found is not None and found["metadata"].get("deletionTimestamp"):
-            return "disposed"  # FKO's finalizer holds it until the savepoint is disposed of
-        reference = ((found or {}).get("spec") or {}).get("jobReference") or {}
-        if found is None or reference.get("name") != deployment:
-            # New, or through a deployment that has stopped running since: through this one.
-            await self.kube.apply(
-                {
-                    "apiVersion": FD_API,
-                    "kind": "FlinkStateSnapshot",
-                    "metadata": {
-                        "name": name,
-                        "namespace": namespace,
-                        "labels": {
-                            "app.kubernetes.io/managed-by": "kappa-operator",
-                            "kappa.dev/savepoint": "dispose",
-                        },
-                    },
-                    "spec": {
-                        "jobReference": {"kind": "FlinkDeployment", "name": deployment},
-                        "savepoint": {"path": path, "alreadyExists": True, "disposeOnDelete": True},
-                    },
-                }
-            )
-            return "pending"
-        fd = await self.get(namespace, deployment)
-        running = (((fd or {}).get("status") or {}).get("jobStatus") or {}).get("state") == "RUNNING"
-        state = (found.get("status") or {}).get("state")
-        if state == "COMPLETED" and running:  # FKO disposes through the referenced job's cluster
-            await self.kube.delete(FD_API, "FlinkStateSnapshot", namespace, name)
-            return "disposed"
-        if state in ("FAILED", "ABANDONED"):
-            return "unsupported"
-        return "pending"  # FKO has not reconciled it yet
-
-
-def _disposal_name(path: str) -> str:
-    """One FlinkStateSnapshot per savepoint to dispose of, whichever deployment it goes through."""
-    return "kappa-dispose-" + hashlib.sha256(path.encode()).hexdigest()[:16]
 
 
 def _record_name(deployment: str) -> str:
