@@ -1,7 +1,7 @@
 """`kubectl kappa replay JOB --version V --from earliest|<RFC3339>|TOPIC:PARTITION=OFFSET,...`: create a
 ReplayRun; `--dry-run` prints it; `--plan` asks Kafka what the operator's preflight would find, and creates
 nothing. The plan runs the operator's own pure checks (kappa.machines.preflight) on facts gathered with the
-operator's Kafka adapter, the way controllers/replay_observe.py does."""
+operator's Kafka adapter, the way controllers/replayrun/preflight.py does."""
 
 from __future__ import annotations
 
