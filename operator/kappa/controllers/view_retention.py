@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kappa.adapters.kafka.admin import KafkaAdmin
@@ -54,34 +54,7 @@ class OutputRetention:
         if job is None or job_obj is None or job.output.deletion_policy != "Delete":
             return []
         job_status = job_obj.get("status") or {}
-        up = job_status.get("upgrade") or {}
-        protected = {
-            pin,
-            job.version,
-            job_status.get("activeVersion"),
-            up.get("toVersion"),
-            up.get("previousVersion"),
-            *(d.get("version") for d in job_status.get("deployments") or []),
-        }
-        window = duration(job.upgrade.rollback_window)
-        building: set[str] = set()
-        for r in runs:
-            st = r.get("status") or {}
-            phase = st.get("phase") or "Pending"
-            if phase in replay.BEFORE_CUTOVER:
-                building.add(str((r.get("spec") or {}).get("version")))
-            if phase not in replay.FINAL:
-                cut = st.get("cutover") or {}
-                protected |= {
-                    (r.get("spec") or {}).get("version"),
-                    cut.get("fromVersion"),
-                    cut.get("toVersion"),
-                    cut.get("replacedVersion"),
-                }
-            try:
-                window = max(window, duration(ReplayRunSpec.model_validate(r["spec"]).rollback_window))
-            except ValueError:
-                continue
+        protected, building, window = _guarded(job, job_status, runs, pin)
         superseded = retention.superseded_times(job_status.get("history") or [])
         listed = [
             retention.OutputVersion(
@@ -172,6 +145,42 @@ class OutputRetention:
         if kafka is not None:
             return await kafka.delete_topic(physical)
         return None
+
+
+def _guarded(
+    job: StreamJobSpec, job_status: dict[str, Any], runs: list[dict[str, Any]], pin: str | None
+) -> tuple[set[str | None], set[str], timedelta]:
+    """What no removal may touch (the pin, the job's versions in use, every version a run still works
+    with), the versions runs are building, and the longest rollback window of the job and its runs."""
+    up = job_status.get("upgrade") or {}
+    protected = {
+        pin,
+        job.version,
+        job_status.get("activeVersion"),
+        up.get("toVersion"),
+        up.get("previousVersion"),
+        *(d.get("version") for d in job_status.get("deployments") or []),
+    }
+    window = duration(job.upgrade.rollback_window)
+    building: set[str] = set()
+    for r in runs:
+        st = r.get("status") or {}
+        phase = st.get("phase") or "Pending"
+        if phase in replay.BEFORE_CUTOVER:
+            building.add(str((r.get("spec") or {}).get("version")))
+        if phase not in replay.FINAL:
+            cut = st.get("cutover") or {}
+            protected |= {
+                (r.get("spec") or {}).get("version"),
+                cut.get("fromVersion"),
+                cut.get("toVersion"),
+                cut.get("replacedVersion"),
+            }
+        try:
+            window = max(window, duration(ReplayRunSpec.model_validate(r["spec"]).rollback_window))
+        except ValueError:
+            continue
+    return protected, building, window
 
 
 def mark_removing(

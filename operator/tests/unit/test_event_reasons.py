@@ -50,6 +50,7 @@ KIND_OF_FILE = {
     "machines/replay_phases.py": "ReplayRun",
     "machines/replay_abort.py": "ReplayRun",
     "controllers/materializedview.py": "MaterializedView",
+    "controllers/view_reconcile.py": "MaterializedView",
     "controllers/view_retention.py": "MaterializedView",
     "machines/view_switch.py": "MaterializedView",
 }
@@ -70,7 +71,7 @@ DYNAMIC: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     # The Kafka connection cannot be built or is refused (controllers/cluster.py KafkaConnectionError).
     ("controllers/streamjob.py", "exc.reason"): ("StreamJob", CONNECTION_REASONS),
     ("controllers/replayrun/reconcile.py", "exc.reason"): ("ReplayRun", CONNECTION_REASONS),
-    ("controllers/materializedview.py", "exc.reason"): ("MaterializedView", CONNECTION_REASONS),
+    ("controllers/view_reconcile.py", "exc.reason"): ("MaterializedView", CONNECTION_REASONS),
 }
 # Where an event is passed on, not made: its reason is the one of an emission found elsewhere.
 PLUMBING = {
