@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from kappa.adapters.kafka.connection import KafkaConnection
-from kappa.api.base import duration
 from kappa.api.streamjob import StreamJobSpec
+from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import dt
-from kappa.controllers.streamjob_base import StreamJobBase
 from kappa.machines import canary, runtime_facts, upgrade
+from kappa.machines import streamjob as machine
 from kappa.machines.fko import count_restarts, deployment_view, job_update_time
 from kappa.render import names
 
@@ -29,111 +28,85 @@ def canary_state(status: dict[str, Any]) -> canary.CanaryState:
     )
 
 
-@dataclass(frozen=True)
-class CanarySeen:
-    """What one reconcile saw of the candidate, to carry in status.canary."""
+async def look(
+    lag: LagTracking,
+    job: StreamJobSpec,
+    status: dict[str, Any],
+    ustate: upgrade.UpgradeState,
+    canaries: dict[str, Any],
+    kafka: KafkaConnection | None,
+    now: datetime,
+    namespace: str,
+    name: str,
+) -> tuple[canary.CanaryDecision, machine.CanarySeen]:
+    """The canary machine's decision on what is seen of the candidate (and, from Analysing, of Kafka)."""
+    cstate = canary_state(status)
+    cspec = machine.canary_spec(job, ustate)
+    fd = canaries.get(cstate.version or job.version)
+    previous = status.get("canary") or {}
+    state_now = ((fd or {}).get("status") or {}).get("jobStatus", {}).get("state")
+    update_now = job_update_time(fd)
+    restarts = count_restarts(
+        int(previous.get("restarts", 0)),
+        previous.get("jobState"),
+        state_now,
+        previous.get("jobUpdateTime"),
+        update_now,
+    )
+    if cstate.step in ("Idle", "Aborted", "Promoting"):
+        restarts = 0  # a new candidate starts counting afresh
+    view = deployment_view(fd, restarts=restarts)
 
-    job_state: str | None
-    restarts: int
-    baseline: dict[str, int] | None
-    job_update_time: str | None
+    observed = canary.CanaryObserved(view, None, None, None, 0)
+    if kafka and cstate.step == "Analysing" and cstate.version:
+        observed = await _measure(lag, job, status, kafka, namespace, name, cstate, view)
+    decision = canary.decide(cstate, observed, cspec, now)
+    baseline: dict[str, int] | None = None
+    if kafka and decision.state.step == "Analysing" and cstate.step != "Analysing":
+        baseline = await _totals(lag, job, status, kafka, decision.state.version or job.version)
+    return decision, machine.CanarySeen(state_now, restarts, baseline, update_now)
 
 
-class CanaryAnalysis(StreamJobBase):
-    async def _canary(
-        self,
-        job: StreamJobSpec,
-        status: dict[str, Any],
-        ustate: upgrade.UpgradeState,
-        canaries: dict[str, Any],
-        kafka: KafkaConnection | None,
-        now: datetime,
-        namespace: str,
-        name: str,
-        upgrading: bool,
-    ) -> tuple[canary.CanaryDecision, CanarySeen]:
-        cstate = canary_state(status)
-        c = job.upgrade.canary
-        cspec = canary.CanarySpec(
-            version=job.version,
-            stable=ustate.active or job.version,
-            duration=duration(c.duration),
-            readiness_timeout=duration(job.upgrade.readiness_timeout),
-            max_restarts=c.max_restarts,
-            max_lag_records=c.max_lag_records,
-            rate_min=c.output_rate_ratio.min or 0.0,
-            rate_max=c.output_rate_ratio.max or float("inf"),
-            no_data=c.no_data,
-            failed=ustate.failed_version,
-            upgrading=upgrading,
-        )
-        fd = canaries.get(cstate.version or job.version)
-        previous = status.get("canary") or {}
-        state_now = ((fd or {}).get("status") or {}).get("jobStatus", {}).get("state")
-        update_now = job_update_time(fd)
-        restarts = count_restarts(
-            int(previous.get("restarts", 0)),
-            previous.get("jobState"),
-            state_now,
-            previous.get("jobUpdateTime"),
-            update_now,
-        )
-        if cstate.step in ("Idle", "Aborted", "Promoting"):
-            restarts = 0  # a new candidate starts counting afresh
-        view = deployment_view(fd, restarts=restarts)
+async def _totals(
+    lag: LagTracking, job: StreamJobSpec, status: dict[str, Any], kafka: KafkaConnection, version: str
+) -> dict[str, int]:
+    """End offsets summed over the input, the stable output and the canary's shadow output."""
+    admin = lag.monitor(kafka).admin
+    stable = status.get("activeVersion")
+    topics = {"input": list(job.source.topics)}
+    if job.output.topic and stable:
+        stable_output = (status.get("outputVersions") or {}).get(stable, stable)
+        topics["stable"] = [names.output_topic(job.output.topic.base, stable_output)]
+        topics["canary"] = [names.output_topic(job.output.topic.base, f"{version}-canary")]
+    totals: dict[str, int] = {}
+    for key, topic_names in topics.items():
+        found, _missing = await admin.partitions_by_topic(topic_names)
+        parts = [p for ps in found.values() for p in ps]
+        totals[key] = sum((await admin.end_offsets(parts)).values()) if parts else 0
+    return totals
 
-        observed = canary.CanaryObserved(view, None, None, None, 0)
-        if kafka and cstate.step == "Analysing" and cstate.version:
-            observed = await self._canary_measure(job, status, kafka, namespace, name, cstate, view)
-        decision = canary.decide(cstate, observed, cspec, now)
-        baseline: dict[str, int] | None = None
-        if kafka and decision.state.step == "Analysing" and cstate.step != "Analysing":
-            baseline = await self._totals(job, status, kafka, decision.state.version or job.version)
-        return decision, CanarySeen(state_now, restarts, baseline, update_now)
 
-    async def _totals(
-        self, job: StreamJobSpec, status: dict[str, Any], kafka: KafkaConnection, version: str
-    ) -> dict[str, int]:
-        """End offsets summed over the input, the stable output and the canary's shadow output."""
-        admin = self.lag.monitor(kafka).admin
-        stable = status.get("activeVersion")
-        topics = {"input": list(job.source.topics)}
-        if job.output.topic and stable:
-            stable_output = (status.get("outputVersions") or {}).get(stable, stable)
-            topics["stable"] = [names.output_topic(job.output.topic.base, stable_output)]
-            topics["canary"] = [names.output_topic(job.output.topic.base, f"{version}-canary")]
-        totals: dict[str, int] = {}
-        for key, topic_names in topics.items():
-            found, _missing = await admin.partitions_by_topic(topic_names)
-            parts = [p for ps in found.values() for p in ps]
-            totals[key] = sum((await admin.end_offsets(parts)).values()) if parts else 0
-        return totals
-
-    async def _canary_measure(
-        self,
-        job: StreamJobSpec,
-        status: dict[str, Any],
-        kafka: KafkaConnection,
-        namespace: str,
-        name: str,
-        cstate: canary.CanaryState,
-        view: runtime_facts.Deployment,
-    ) -> canary.CanaryObserved:
-        """Rates over the analysis so far, from end offsets: shadow output vs stable output, and the input."""
-        assert cstate.version is not None and cstate.entered_at is not None
-        elapsed = max((datetime.now(UTC) - cstate.entered_at).total_seconds(), 1.0)
-        baseline = (status.get("canary") or {}).get("baseline") or {}
-        totals = await self._totals(job, status, kafka, cstate.version)
-        lag = self.lag.latest(names.consumer_group(namespace, name, f"{cstate.version}-canary"))
-        inputs = totals["input"] - int(baseline.get("input", totals["input"]))
-        rate = (
-            (totals.get("canary", 0) - int(baseline.get("canary", 0))) / elapsed
-            if "canary" in totals
-            else None
-        )
-        stable_rate = (
-            (totals.get("stable", 0) - int(baseline.get("stable", 0))) / elapsed
-            if "stable" in totals
-            else None
-        )
-        return canary.CanaryObserved(view, lag.total if lag else 0, rate, stable_rate, inputs)
+async def _measure(
+    lag: LagTracking,
+    job: StreamJobSpec,
+    status: dict[str, Any],
+    kafka: KafkaConnection,
+    namespace: str,
+    name: str,
+    cstate: canary.CanaryState,
+    view: runtime_facts.Deployment,
+) -> canary.CanaryObserved:
+    """Rates over the analysis so far, from end offsets: shadow output vs stable output, and the input."""
+    assert cstate.version is not None and cstate.entered_at is not None
+    elapsed = max((datetime.now(UTC) - cstate.entered_at).total_seconds(), 1.0)
+    baseline = (status.get("canary") or {}).get("baseline") or {}
+    totals = await _totals(lag, job, status, kafka, cstate.version)
+    polled = lag.latest(names.consumer_group(namespace, name, f"{cstate.version}-canary"))
+    inputs = totals["input"] - int(baseline.get("input", totals["input"]))
+    rate = (
+        (totals.get("canary", 0) - int(baseline.get("canary", 0))) / elapsed if "canary" in totals else None
+    )
+    stable_rate = (
+        (totals.get("stable", 0) - int(baseline.get("stable", 0))) / elapsed if "stable" in totals else None
+    )
+    return canary.CanaryObserved(view, polled.total if polled else 0, rate, stable_rate, inputs)

@@ -35,6 +35,11 @@ KINDS = ("StreamJob", "ReplayRun", "MaterializedView")
 # Which kind's events a file's literals are: a reason is attributed to where its literal is written.
 KIND_OF_FILE = {
     "controllers/streamjob.py": "StreamJob",
+    "controllers/streamjob_reconcile.py": "StreamJob",
+    "controllers/streamjob_observe.py": "StreamJob",
+    "controllers/streamjob_deploy.py": "StreamJob",
+    "controllers/streamjob_finalize.py": "StreamJob",
+    "machines/streamjob.py": "StreamJob",
     "controllers/streamjob_replay.py": "StreamJob",
     "controllers/streamjob_savepoints.py": "StreamJob",
     "controllers/streamjob_canary.py": "StreamJob",
@@ -69,7 +74,9 @@ DYNAMIC: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
         frozenset(typing.get_args(ReplayPhase)) - {"Pending"},
     ),
     # The Kafka connection cannot be built or is refused (controllers/cluster.py KafkaConnectionError).
-    ("controllers/streamjob.py", "exc.reason"): ("StreamJob", CONNECTION_REASONS),
+    ("controllers/streamjob_observe.py", "exc.reason"): ("StreamJob", CONNECTION_REASONS),
+    # A replay upgrade's stall (machines/streamjob.replay_step), said once as it begins.
+    ("controllers/streamjob_reconcile.py", "why.reason"): ("StreamJob", frozenset({"ReplayFailed"})),
     ("controllers/replayrun/reconcile.py", "exc.reason"): ("ReplayRun", CONNECTION_REASONS),
     ("controllers/view_reconcile.py", "exc.reason"): ("MaterializedView", CONNECTION_REASONS),
 }
