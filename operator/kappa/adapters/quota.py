@@ -28,6 +28,7 @@ from kafka.protocol.admin import (  # type: ignore[import-untyped]
 
 from kappa.adapters.kafka.connection import KafkaConnection, pure_admin_client, quiet_client_config
 from kappa.adapters.kafka.health import cluster_health
+from kappa.adapters.retry import retrying, retrying_blocking
 
 CLIENT_ID = "client-id"
 """The quota entity type: Flink's Kafka source sends the replay's group id as its client id."""
@@ -48,6 +49,10 @@ T = TypeVar("T")
 
 # kafka-python's errors that say the cluster did not answer: a refused connection, a bootstrap timed out.
 _UNREACHABLE = (kafka_errors.KafkaConnectionError, kafka_errors.KafkaTimeoutError)
+
+
+def _retriable(exc: BaseException) -> bool:
+    return isinstance(exc, kafka_errors.KafkaError) and bool(exc.retriable)
 
 
 class QuotaError(Exception):
@@ -127,22 +132,15 @@ class ClientQuotas:
     async def _call(self, what: str, blocking: Callable[[], T]) -> T:
         """Run a blocking call in a worker thread; retriable errors are retried with backoff until the
         timeout. Both requests are idempotent (set a value, remove a key), so a retry cannot do harm."""
-        delay = 0.1
-        deadline = time.monotonic() + self.timeout
         health = cluster_health(self.connection)
-        while True:
-            try:
-                result = await asyncio.to_thread(blocking)
-            except kafka_errors.KafkaError as exc:
-                if not exc.retriable or time.monotonic() + delay > deadline:
-                    if isinstance(exc, _UNREACHABLE):
-                        health.observe(False, str(exc))
-                    raise QuotaError(f"{what} failed: {exc}") from exc
-            else:
-                health.observe(True)
-                return result
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+        try:
+            result: T = await retrying(_retriable, within=self.timeout)(asyncio.to_thread, blocking)
+        except kafka_errors.KafkaError as exc:
+            if isinstance(exc, _UNREACHABLE):
+                health.observe(False, str(exc))
+            raise QuotaError(f"{what} failed: {exc}") from exc
+        health.observe(True)
+        return result
 
     # -- the quota ------------------------------------------------------------------------------------
 
@@ -262,21 +260,22 @@ def _record_bytes(msg: Message) -> int:
 _LEADER_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TIMED_OUT}
 
 
+def _leader_moving(exc: BaseException) -> bool:
+    error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(error, KafkaError) and (error.retriable() or error.code() in _LEADER_MOVING)
+
+
 def _watermarks(consumer: Consumer, topic: str, partition: int, deadline: float) -> tuple[int, int]:
     """Low and high watermark. A new topic's leader reaches the consumer's metadata a moment after the topic
     exists (NOT_LEADER_FOR_PARTITION meanwhile): such errors are retried until the deadline."""
-    while True:
-        try:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=max(0.1, deadline - time.monotonic())
-            )
-            return low, high
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-            transient = error is not None and (error.retriable() or error.code() in _LEADER_MOVING)
-            if not transient or time.monotonic() > deadline:
-                raise
-        time.sleep(0.1)
+
+    def once() -> tuple[int, int]:
+        low, high = consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=max(0.1, deadline - time.monotonic())
+        )
+        return low, high
+
+    return retrying_blocking(_leader_moving, within=max(0.0, deadline - time.monotonic()))(once)
 
 
 def _sizes_of(consumer: Consumer, topic: str, sample: int, timeout: float) -> list[int]:

@@ -17,6 +17,7 @@ from kappa.adapters.kafka.health import cluster_health
 from kappa.adapters.kube import Kube
 from kappa.adapters.postgres import PostgresAlias
 from kappa.adapters.serving import ConfigMapView, PostgresView, ServedView
+from kappa.api.kafka import KafkaClientAuthentication
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.render import names
@@ -116,27 +117,44 @@ async def kafka_connection(kube: Kube, job: StreamJobSpec, namespace: str) -> Ka
             )
     if not bootstrap:
         return None
-    auth = kafka.authentication
-    if auth is not None and auth.type in ("scram-sha-512", "plain"):
+    if kafka.authentication is not None:
+        credentials = await _authentication(secrets, kafka.authentication, namespace, settings)
+        tls = tls or kafka.authentication.type == "tls"
+    config = _client_config(settings, tls, cas)
+    connection = KafkaConnection(bootstrap, config, credentials)
+    refused = await authentication_failure(connection)
+    if refused:
+        raise KafkaConnectionError("KafkaAuthenticationFailed", _refusal(connection, refused))
+    return connection
+
+
+async def _authentication(
+    secrets: _Secrets, auth: KafkaClientAuthentication, namespace: str, settings: dict[str, str]
+) -> str:
+    """spec.source.kafka.authentication's credentials into `settings`, read from the Secrets it names; says
+    where they came from (never what they are)."""
+    if auth.type in ("scram-sha-512", "plain"):
         ref = auth.password_secret
         assert ref is not None and auth.username is not None  # the CRD's CEL rules
         field = "spec.source.kafka.authentication.passwordSecret"
         settings["sasl.mechanism"] = SCRAM_SHA_512 if auth.type == "scram-sha-512" else "PLAIN"
         settings["sasl.username"] = auth.username
         settings["sasl.password"] = await secrets.value(namespace, ref.secret_name, ref.password, field)
-        credentials = f"password from Secret {namespace}/{ref.secret_name} key {ref.password}"
-    elif auth is not None:
-        pair = auth.certificate_and_key
-        assert pair is not None
-        field = "spec.source.kafka.authentication.certificateAndKey"
-        settings["ssl.certificate.pem"] = await secrets.value(
-            namespace, pair.secret_name, pair.certificate, field
-        )
-        settings["ssl.key.pem"] = await secrets.value(namespace, pair.secret_name, pair.key, field)
-        credentials = (
-            f"certificate from Secret {namespace}/{pair.secret_name} keys {pair.certificate}, {pair.key}"
-        )
-        tls = True
+        return f"password from Secret {namespace}/{ref.secret_name} key {ref.password}"
+    pair = auth.certificate_and_key
+    assert pair is not None
+    field = "spec.source.kafka.authentication.certificateAndKey"
+    settings["ssl.certificate.pem"] = await secrets.value(
+        namespace, pair.secret_name, pair.certificate, field
+    )
+    settings["ssl.key.pem"] = await secrets.value(namespace, pair.secret_name, pair.key, field)
+    return f"certificate from Secret {namespace}/{pair.secret_name} keys {pair.certificate}, {pair.key}"
+
+
+def _client_config(settings: dict[str, str], tls: bool, cas: list[str]) -> tuple[tuple[str, str], ...]:
+    """librdkafka's settings in a stable order: the security protocol that TLS and SASL make, the SASL
+    settings, then the rest (certificates, and the trusted CAs in one PEM)."""
+    settings = dict(settings)
     sasl = "sasl.mechanism" in settings
     protocol = {(False, False): "PLAINTEXT", (True, False): "SSL", (False, True): "SASL_PLAINTEXT"}.get(
         (tls, sasl), "SASL_SSL"
@@ -146,14 +164,9 @@ async def kafka_connection(kube: Kube, job: StreamJobSpec, namespace: str) -> Ka
     if tls and cas:
         settings["ssl.ca.pem"] = "\n".join(c.strip() for c in cas)
     order = ["security.protocol", "sasl.mechanism", "sasl.username", "sasl.password"]
-    config = tuple(
+    return tuple(
         sorted(settings.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 9, kv[0]))
     )
-    connection = KafkaConnection(bootstrap, config, credentials)
-    refused = await authentication_failure(connection)
-    if refused:
-        raise KafkaConnectionError("KafkaAuthenticationFailed", _refusal(connection, refused))
-    return connection
 
 
 async def _strimzi_listener(

@@ -54,7 +54,10 @@ def test_a_streamjobs_group_lag_is_exported_as_gauges(
     assert total == 7
     assert kappa_operator.metric("kappa_consumer_lag_records", **labels, topic=topic, partition="0") == 7
     assert kappa_operator.metric("kappa_consumer_lag_records", **labels, topic=topic, partition="1") == 0
-    assert kappa_operator.metric("kappa_consumer_group_lag_status", **labels) == 0
+    # Burrow's evaluation: OK on the first sample; from the second on, the committed offset has not moved
+    # while lagging (no consumer runs here), which is STALL. Which one a scrape shows depends on how many
+    # polls (1 s apart) came before it, under load more than one.
+    assert kappa_operator.metric("kappa_consumer_group_lag_status", **labels) in (0, 3)
     assert kappa_operator.metric("kappa_consumer_fell_off_retention_partitions", **labels) == 0
 
     # And in the Lag column of `kubectl get sj`, once v1 is the active version.

@@ -1,18 +1,20 @@
 """How one Kafka admin call is made: `await_future` waits for an admin future with a bound, so that a future
 librdkafka never resolves cannot hold a handler forever; `retried` retries an admin call's transient errors (a
-coordinator moving or loading, a leader election, a timeout) with backoff until the call's timeout, and tells
-the cluster's health whether it answered; `is_error` reads the librdkafka error code of a failure."""
+coordinator moving or loading, a leader election, a timeout) until the call's timeout, with the adapters' one
+retry policy (adapters/retry.py), and tells the cluster's health whether it answered; `is_error` reads the
+librdkafka error code of a failure."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
+
+from kappa.adapters.retry import retrying
 
 if TYPE_CHECKING:
     from kappa.adapters.kafka.admin import KafkaAdmin
@@ -60,25 +62,19 @@ def _transient(exc: BaseException) -> bool:
 def retried(
     method: Callable[Concatenate[KafkaAdmin, P], Coroutine[Any, Any, T]],
 ) -> Callable[Concatenate[KafkaAdmin, P], Coroutine[Any, Any, T]]:
-    """The adapter's one retry policy: transient errors are retried with backoff until the call's timeout."""
+    """Transient errors are retried until the call's timeout, with the adapters' one policy
+    (adapters/retry.py)."""
 
     @functools.wraps(method)
     async def wrapper(self: KafkaAdmin, *args: P.args, **kwargs: P.kwargs) -> T:
-        delay = 0.1
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                result = await method(self, *args, **kwargs)
-            except KafkaException as exc:
-                if not _transient(exc) or time.monotonic() + delay > deadline:
-                    if is_error(exc, *_UNREACHABLE):
-                        self.health.observe(False, exc.args[0].str())
-                    raise
-            else:
-                self.health.observe(True)
-                return result
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+        try:
+            result: T = await retrying(_transient, within=self.timeout)(method, self, *args, **kwargs)
+        except KafkaException as exc:
+            if is_error(exc, *_UNREACHABLE):
+                self.health.observe(False, exc.args[0].str())
+            raise
+        self.health.observe(True)
+        return result
 
     return wrapper  # type: ignore[return-value]  # functools.wraps types it as _Wrapped
 
