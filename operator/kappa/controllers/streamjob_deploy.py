@@ -233,6 +233,7 @@ async def retire(
 
 
 def api_message(exc: ApiException) -> str:
+    """The API server's own words for a refusal (its Status message), not the client's repr."""
     try:
         return str(json.loads(exc.body or "{}").get("message") or exc.reason)
     except ValueError:

@@ -36,6 +36,7 @@ INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
 
 
 def upgrade_state(status: dict[str, Any]) -> upgrade.UpgradeState:
+    """The savepoint upgrade machine's state, as status.upgrade recorded it."""
     up = status.get("upgrade") or {}
     return upgrade.UpgradeState(
         step=up.get("step", "Idle"),

@@ -288,7 +288,7 @@ class StreamJobReconciler:
         group = names.consumer_group(namespace, name, nxt.active) if nxt.active else None
         polled = self.lag.latest(group) if group else None
         metrics.set_active_version(namespace, name, nxt.active)
-        # The Lag column: None until the first poll. Savepoints are bounded by _plan_savepoints.
+        # The Lag column: None until the first poll. Savepoints are bounded by streamjob_savepoints.plan.
         return {"lag": polled.total if polled else None, **fields, "consumerGroup": group}
 
     async def _write(
