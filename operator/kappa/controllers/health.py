@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 _LOOPS = (("lag_task", "the lag poll"), ("view_resync", "the MaterializedView resync"))
-"""The memo's background tasks (controllers/lag.py, controllers/materializedview.py)."""
+"""The memo's background tasks (controllers/lag.py, controllers/materializedview/__init__.py)."""
 
 
 def _why(task: asyncio.Task[Any]) -> str:

@@ -489,7 +489,8 @@ async def applies_changed_topic(w: World) -> None:
 
 
 async def deletes_topic(w: World) -> None:
-    """A retired version's topic goes (view_retention, replayrun/cleanup: Kube.delete of its KafkaTopic)."""
+    """A retired version's topic goes (materializedview/retention, replayrun/cleanup: Kube.delete of its
+    KafkaTopic)."""
     api = await w.kube.preferred("KafkaTopic", STRIMZI)
     assert api is not None
     body = topic(w, api, w.name("sessions.v7"))

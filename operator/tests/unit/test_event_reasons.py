@@ -54,9 +54,9 @@ KIND_OF_FILE = {
     "machines/replay.py": "ReplayRun",
     "machines/replay_phases.py": "ReplayRun",
     "machines/replay_abort.py": "ReplayRun",
-    "controllers/materializedview.py": "MaterializedView",
-    "controllers/view_reconcile.py": "MaterializedView",
-    "controllers/view_retention.py": "MaterializedView",
+    "controllers/materializedview/__init__.py": "MaterializedView",
+    "controllers/materializedview/reconcile.py": "MaterializedView",
+    "controllers/materializedview/retention.py": "MaterializedView",
     "machines/view_switch.py": "MaterializedView",
 }
 KIND_OF_FUNCTION = {
@@ -78,7 +78,7 @@ DYNAMIC: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     # A replay upgrade's stall (machines/streamjob.replay_step), said once as it begins.
     ("controllers/streamjob_reconcile.py", "why.reason"): ("StreamJob", frozenset({"ReplayFailed"})),
     ("controllers/replayrun/reconcile.py", "exc.reason"): ("ReplayRun", CONNECTION_REASONS),
-    ("controllers/view_reconcile.py", "exc.reason"): ("MaterializedView", CONNECTION_REASONS),
+    ("controllers/materializedview/reconcile.py", "exc.reason"): ("MaterializedView", CONNECTION_REASONS),
 }
 # Where an event is passed on, not made: its reason is the one of an emission found elsewhere.
 PLUMBING = {

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from kappa.controllers.view_retention import retired
+from kappa.controllers.materializedview.retention import retired
 from kappa.machines.view_switch import Switch, ViewObserved, decide_view
 
 

@@ -34,9 +34,9 @@ from kappa.controllers.cluster import (
 )
 from kappa.controllers.failpoints import crash_at
 from kappa.controllers.lag import LagTracking
+from kappa.controllers.materializedview.retention import RETENTION, forget_removed, mark_removing, retired
+from kappa.controllers.materializedview.versions import explains, known_versions, version_entries, version_of
 from kappa.controllers.status import once, ts, write_status
-from kappa.controllers.view_retention import RETENTION, forget_removed, mark_removing, retired
-from kappa.controllers.view_versions import explains, known_versions, version_entries, version_of
 from kappa.controllers.watches import copies
 from kappa.machines.decision import Event
 from kappa.machines.intake import intake_materializedview
@@ -136,7 +136,7 @@ class MaterializedViewReconciler:
     async def _remove_retired(
         self, look: Look, versions: list[dict[str, Any]], removals: list[Removal]
     ) -> None:
-        """Outputs of versions retired beyond retainVersions go (view_retention.py); status forgets them."""
+        """Outputs of versions retired beyond retainVersions go (retention.py); status forgets them."""
         if not removals or look.job is None:
             return
         kafka = look.monitor.admin if look.monitor else None
@@ -299,7 +299,7 @@ async def _seen(look: Look) -> ViewObserved:
 
 def _status(look: Look, outcome: Outcome) -> tuple[dict[str, Any], list[Removal], list[Event]]:
     """The status patch: active, previous and the versions, with retention's removals marked first (their
-    intent, view_retention.py); and the events of this look."""
+    intent, retention.py); and the events of this look."""
     status, spec, now, active, previous = look.status, look.spec, look.now, outcome.active, outcome.previous
     patch: dict[str, Any] = {"backend": spec.backend.type}
     if outcome.switched:

@@ -1,5 +1,5 @@
 """MaterializedViews: the Kopf handlers (create, update of spec, resume) and the resync loop that has every
-view follow its job's runs. Each look is one `MaterializedViewReconciler.reconcile` (view_reconcile.py),
+view follow its job's runs. Each look is one `MaterializedViewReconciler.reconcile` (reconcile.py),
 under one lock per view."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import kopf
 from kappa.adapters import metrics
 from kappa.adapters.kube import Kube
 from kappa.api.base import GROUP, VERSION
+from kappa.controllers.materializedview.reconcile import MaterializedViewReconciler
 from kappa.controllers.status import unless_terminating
-from kappa.controllers.view_reconcile import MaterializedViewReconciler
 
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
 
