@@ -70,18 +70,10 @@ class CanaryState:
 class DeployCanary:
     version: str
 
-    @property
-    def key(self) -> str:
-        return f"deploy-canary/{self.version}"
-
 
 @dataclass(frozen=True)
 class RemoveCanary:
     version: str
-
-    @property
-    def key(self) -> str:
-        return f"remove-canary/{self.version}"
 
 
 CanaryAction = DeployCanary | RemoveCanary

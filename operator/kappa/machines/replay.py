@@ -92,10 +92,6 @@ class CutOver:
     expected: str | None
     to: str
 
-    @property
-    def key(self) -> str:
-        return f"cutover/{self.view}/{self.expected}->{self.to}"
-
 
 @dataclass(frozen=True)
 class PromoteVersion:

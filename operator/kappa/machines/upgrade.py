@@ -74,18 +74,10 @@ class Apply:
     state: Literal["running", "suspended"]
     initial_savepoint: str | None = None
 
-    @property
-    def key(self) -> str:
-        return f"apply/{self.version}/{self.state}/{self.initial_savepoint or '-'}"
-
 
 @dataclass(frozen=True)
 class Delete:
     version: str
-
-    @property
-    def key(self) -> str:
-        return f"delete/{self.version}"
 
 
 Action = Apply | Delete

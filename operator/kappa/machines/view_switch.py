@@ -35,10 +35,6 @@ class Switch:
     expected: str | None
     to: str
 
-    @property
-    def key(self) -> str:
-        return f"switch/{self.expected}->{self.to}"
-
 
 @dataclass(frozen=True)
 class ViewDecision:
