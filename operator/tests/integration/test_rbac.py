@@ -57,7 +57,7 @@ from kappa.api.conditions import ConditionUpdate
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import kafka_connection
 from kappa.controllers.status import write_status
-from kappa.controllers.streamjob_replay import replay_run_for
+from kappa.controllers.streamjob.replay import replay_run_for
 from kappa.render.flink import kafka_topic
 from tests.integration.testbed import ROOT, Kubectl, strimzi_kafka_kind
 
@@ -304,7 +304,7 @@ def writes_status(plural: str, obj_name: Callable[[World], str]) -> Probe:
 
 
 async def creates_replayrun(w: World) -> None:
-    """strategy replay: a new version as a ReplayRun (streamjob_replay.replay_run_for, applied)."""
+    """strategy replay: a new version as a ReplayRun (streamjob/replay.replay_run_for, applied)."""
     job = await w.admin.get(API_VERSION, "StreamJob", w.namespace, "sj")
     assert job is not None
     spec = StreamJobSpec.model_validate({**job["spec"], "version": "v3"})
@@ -470,7 +470,7 @@ def topic(w: World, api: str, name: str, partitions: int = 1) -> dict[str, Any]:
 
 
 async def applies_new_topic(w: World) -> None:
-    """A version's output topic as a Strimzi KafkaTopic (StreamJob._ensure_topic: server-side apply)."""
+    """A version's output topic as a Strimzi KafkaTopic (streamjob/deploy.ensure_topic: server-side apply)."""
     api = await w.kube.preferred("KafkaTopic", STRIMZI)
     assert api is not None
     body = topic(w, api, w.name("sessions.v9"))

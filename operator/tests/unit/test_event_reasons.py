@@ -34,15 +34,15 @@ KINDS = ("StreamJob", "ReplayRun", "MaterializedView")
 
 # Which kind's events a file's literals are: a reason is attributed to where its literal is written.
 KIND_OF_FILE = {
-    "controllers/streamjob.py": "StreamJob",
-    "controllers/streamjob_reconcile.py": "StreamJob",
-    "controllers/streamjob_observe.py": "StreamJob",
-    "controllers/streamjob_deploy.py": "StreamJob",
-    "controllers/streamjob_finalize.py": "StreamJob",
+    "controllers/streamjob/__init__.py": "StreamJob",
+    "controllers/streamjob/reconcile.py": "StreamJob",
+    "controllers/streamjob/observe.py": "StreamJob",
+    "controllers/streamjob/deploy.py": "StreamJob",
+    "controllers/streamjob/finalize.py": "StreamJob",
     "machines/streamjob.py": "StreamJob",
-    "controllers/streamjob_replay.py": "StreamJob",
-    "controllers/streamjob_savepoints.py": "StreamJob",
-    "controllers/streamjob_canary.py": "StreamJob",
+    "controllers/streamjob/replay.py": "StreamJob",
+    "controllers/streamjob/savepoints.py": "StreamJob",
+    "controllers/streamjob/canary.py": "StreamJob",
     "machines/upgrade.py": "StreamJob",
     "machines/savepoint_upgrade.py": "StreamJob",
     "machines/upgrade_requests.py": "StreamJob",
@@ -74,9 +74,9 @@ DYNAMIC: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
         frozenset(typing.get_args(ReplayPhase)) - {"Pending"},
     ),
     # The Kafka connection cannot be built or is refused (controllers/cluster.py KafkaConnectionError).
-    ("controllers/streamjob_observe.py", "exc.reason"): ("StreamJob", CONNECTION_REASONS),
+    ("controllers/streamjob/observe.py", "exc.reason"): ("StreamJob", CONNECTION_REASONS),
     # A replay upgrade's stall (machines/streamjob.replay_step), said once as it begins.
-    ("controllers/streamjob_reconcile.py", "why.reason"): ("StreamJob", frozenset({"ReplayFailed"})),
+    ("controllers/streamjob/reconcile.py", "why.reason"): ("StreamJob", frozenset({"ReplayFailed"})),
     ("controllers/replayrun/reconcile.py", "exc.reason"): ("ReplayRun", CONNECTION_REASONS),
     ("controllers/materializedview/reconcile.py", "exc.reason"): ("MaterializedView", CONNECTION_REASONS),
 }

@@ -69,7 +69,7 @@ def test_which_machine_decides(
 
 
 def choose(spec: StreamJobSpec, ustate: upgrade.UpgradeState, canary_step: str | None, live: Live) -> str:
-    """As the reconcile asks (streamjob_reconcile.py), for a canary that does not promote."""
+    """As the reconcile asks (controllers/streamjob/reconcile.py), for a canary that does not promote."""
     if machine.analyses(spec, ustate, canary_step):
         return "canary"
     return "replay" if machine.replays(spec, ustate, live) else "upgrade"

@@ -22,8 +22,8 @@ from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import KafkaConnectionError, kafka_connection
 from kappa.controllers.job_runtimes import Runtimes, RuntimeUnconfigured
 from kappa.controllers.status import dt, once
-from kappa.controllers.streamjob_deploy import injection
-from kappa.controllers.streamjob_replay import runs_of
+from kappa.controllers.streamjob.deploy import injection
+from kappa.controllers.streamjob.replay import runs_of
 from kappa.machines import runtime_facts, upgrade
 from kappa.machines.decision import Event
 from kappa.machines.fko import count_restarts, deployment_view, job_update_time

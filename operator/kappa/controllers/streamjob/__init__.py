@@ -1,7 +1,7 @@
 """StreamJobs in Kopf: the handlers (create, spec change, resume, delete) and the schedule of looks. Level-
 triggered: create, resume and spec change (Kopf), watch events of its children and runs (controllers/
 watches.py), and a schedule that looks again soon while something moves and rarely at rest (controllers/
-schedule.py). One look is streamjob_reconcile.py; deletion is streamjob_finalize.py."""
+schedule.py). One look is reconcile.py; deletion is finalize.py."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from kappa.adapters.kube import Kube
 from kappa.api.base import GROUP, VERSION
 from kappa.controllers.schedule import Schedule
 from kappa.controllers.status import unless_terminating
-from kappa.controllers.streamjob_finalize import FINALIZE_LOOKS, finalize
-from kappa.controllers.streamjob_observe import INTERVAL
-from kappa.controllers.streamjob_reconcile import GONE, RESYNC, StreamJobReconciler
+from kappa.controllers.streamjob.finalize import FINALIZE_LOOKS, finalize
+from kappa.controllers.streamjob.observe import INTERVAL
+from kappa.controllers.streamjob.reconcile import GONE, RESYNC, StreamJobReconciler
 
 LAG_REFRESH = float(os.environ.get("KAPPA_LAG_REFRESH", "60"))
 """A job whose lag moved is looked at (its Lag column written) at most this often."""

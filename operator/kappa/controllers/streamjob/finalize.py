@@ -20,7 +20,7 @@ from kappa.controllers.failpoints import crash_at, intent
 from kappa.controllers.job_runtimes import Runtimes, RuntimeUnconfigured
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import dt, ts
-from kappa.controllers.streamjob_deploy import Deploy, carry_out
+from kappa.controllers.streamjob.deploy import Deploy, carry_out
 from kappa.machines import runtime_facts, upgrade
 from kappa.machines.fko import deployment_view
 from kappa.render import names

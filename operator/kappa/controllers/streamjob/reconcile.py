@@ -1,6 +1,6 @@
 """The StreamJob reconcile, one look at one job: load → observe (values, nothing written) → decide
 (machines/streamjob.py chooses the canary, a replay or the savepoint upgrade, and builds the status) → write
-status once, intent included → carry out the actions (streamjob_deploy.py) → when to look again
+status once, intent included → carry out the actions (deploy.py) → when to look again
 (machines/cadence.py). The Kopf handlers and the schedule that call it are in streamjob.py."""
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ from kappa.adapters.kube import ApiException, Kube
 from kappa.api.base import API_VERSION
 from kappa.api.conditions import ConditionUpdate
 from kappa.api.streamjob import StreamJobSpec
-from kappa.controllers import streamjob_canary, streamjob_savepoints
 from kappa.controllers.failpoints import intent
 from kappa.controllers.job_runtimes import Runtimes
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.schedule import Schedule
 from kappa.controllers.status import dt, once, write_status
-from kappa.controllers.streamjob_deploy import Deploy, api_message, carry_out, ensure_topic, retire
-from kappa.controllers.streamjob_observe import INTERVAL, Halt, Look, observe, stall
-from kappa.controllers.streamjob_replay import REPLAYING, replay_run_for
+from kappa.controllers.streamjob import canary as canary_analysis
+from kappa.controllers.streamjob import savepoints as savepoint_history
+from kappa.controllers.streamjob.deploy import Deploy, api_message, carry_out, ensure_topic, retire
+from kappa.controllers.streamjob.observe import INTERVAL, Halt, Look, observe, stall
+from kappa.controllers.streamjob.replay import REPLAYING, replay_run_for
 from kappa.controllers.watches import copies
 from kappa.machines import cadence, canary, retention, savepoint_upgrade, upgrade
 from kappa.machines import streamjob as machine
@@ -132,7 +133,7 @@ class StreamJobReconciler:
 
     async def _canary_look(self, seen: Look) -> tuple[canary.CanaryDecision, dict[str, Any]]:
         """The canary machine's decision, and status.canary after it."""
-        decided, candidate = await streamjob_canary.look(
+        decided, candidate = await canary_analysis.look(
             self.lag,
             seen.job,
             seen.status,
@@ -166,7 +167,7 @@ class StreamJobReconciler:
             patch["handledRequests"] = {**(status.get("handledRequests") or {}), "rollback": request}
         patch |= self._status(seen, decision)
         runs = [run for _, _, run in seen.runs.values()]
-        plan, said = streamjob_savepoints.plan(patch["savepoints"], nxt, sorted(seen.versions), runs, now)
+        plan, said = savepoint_history.plan(patch["savepoints"], nxt, sorted(seen.versions), runs, now)
         patch["savepoints"] = plan.kept  # disposals decided here are carried out after the write
         patch["outputVersions"] = lineage  # recorded before a version is deployed to write it
         patch["runtime"] = seen.runtime.name
@@ -222,7 +223,7 @@ class StreamJobReconciler:
             nxt.step == "Idle" and nxt.active in seen.views and seen.views[nxt.active].job_state == "RUNNING"
         )
         active = nxt.active if steady else None
-        done = await streamjob_savepoints.dispose(seen.runtime, seen.obj, planned.savepoints, active)
+        done = await savepoint_history.dispose(seen.runtime, seen.obj, planned.savepoints, active)
         if done:
             kept, events = done
             await self._write(seen.obj, {"savepoints": kept}, [], events, seen.generation, seen.now)
@@ -288,7 +289,7 @@ class StreamJobReconciler:
         group = names.consumer_group(namespace, name, nxt.active) if nxt.active else None
         polled = self.lag.latest(group) if group else None
         metrics.set_active_version(namespace, name, nxt.active)
-        # The Lag column: None until the first poll. Savepoints are bounded by streamjob_savepoints.plan.
+        # The Lag column: None until the first poll. Savepoints are bounded by savepoints.plan.
         return {"lag": polled.total if polled else None, **fields, "consumerGroup": group}
 
     async def _write(
