@@ -63,7 +63,7 @@ class ConfigMapAlias:
                     return self._switch(
                         namespace, name, key, to, expected, owner, started, attempt.retry_state.attempt_number
                     )
-        except ApiException as exc:  # a conflict at every try
+        except ApiException as exc:  # a conflict at every try, or a refusal to read the ConfigMap (403)
             raise AliasError(f"switching ConfigMap {namespace}/{name} failed: {exc.reason}") from None
         raise AssertionError("unreachable")
 

