@@ -101,7 +101,9 @@ class Story:
                     "delete",
                     "namespace",
                     self.ns,
-                    "--timeout=300s",
+                    # A StreamJob whose job cannot take its final savepoint (a job restarting on a topic a
+                    # wiped Kafka lost) is let go after spec.upgrade.savepointTimeout, 10 minutes by default.
+                    "--timeout=660s",
                 ],
                 capture_output=True,
                 text=True,
@@ -224,7 +226,7 @@ class Story:
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
             rr = self.get("rr", "sessionizer-v2").get("status") or {}
-            phase = rr.get("phase")
+            phase = rr.get("phase") or "-"  # no status yet: the operator has not looked at the run
             progress = rr.get("progress") or {}
             total = (rr.get("lag") or {}).get("total")
             lag = f"{total:,}" if isinstance(total, int) else "-"
