@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -315,6 +315,13 @@ class CommonStatus(KappaModel):
     conditions: list[Condition] = conditions_field()
     handled_requests: HandledRequests | None = Field(default=None, description="Echo of handled requests.")
     kopf: dict[str, Any] | None = kopf_field()
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> Self:
+        """The typed status of an object as the API server returned it (an object not yet looked at: empty).
+        Every read of status in the controllers goes through this; fields the model does not know are
+        ignored."""
+        return cls.model_validate(obj.get("status") or {})
 
 
 def merge_patch_changes(target: Any, patch: Any) -> bool:

@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 
+from kappa.api.materializedview import MaterializedViewStatus
+from kappa.api.replayrun import ReplayRunStatus
+from kappa.api.streamjob_status import StreamJobStatus
 from kappa.machines.intake import intake_materializedview, intake_replayrun, intake_streamjob
+
+STATUS: dict[Any, Any] = {
+    intake_streamjob: StreamJobStatus,
+    intake_replayrun: ReplayRunStatus,
+    intake_materializedview: MaterializedViewStatus,
+}
+"""Each intake reads its kind's status as the controllers load it: the wire form, parsed into the model."""
 
 JOB: dict[str, Any] = {
     "version": "v1",
@@ -43,13 +53,13 @@ def test_valid_specs_start_reconciling(
     reason: str,
     first_event: str | None,
 ) -> None:
-    decision = intake(spec, status, 1)
+    decision = intake(spec, STATUS[intake].model_validate(status), 1)
     by_type = {c.type: c for c in decision.conditions}
     assert by_type["Reconciling"].status is True
     assert by_type["Reconciling"].reason == reason
     assert by_type["Stalled"].status is False
-    assert decision.status["observedGeneration"] == 1
-    assert decision.status.get("phase") == phase
+    assert decision.state["observedGeneration"] == 1
+    assert decision.state.get("phase") == phase
     assert [e.reason for e in decision.events] == ([first_event] if first_event else [])
 
 
@@ -63,7 +73,7 @@ def test_valid_specs_start_reconciling(
     ],
 )
 def test_an_invalid_spec_stalls_naming_the_field(intake: Any, spec: dict[str, Any], field: str) -> None:
-    decision = intake(spec, {}, 4)
+    decision = intake(spec, STATUS[intake](), 4)
     by_type = {c.type: c for c in decision.conditions}
     assert by_type["Stalled"].status is True
     assert by_type["Stalled"].reason == "InvalidSpec"

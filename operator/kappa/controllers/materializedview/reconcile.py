@@ -22,7 +22,7 @@ from kappa.adapters.lag_monitor import LagMonitor
 from kappa.adapters.serving import ServedView
 from kappa.api.base import API_VERSION
 from kappa.api.conditions import ConditionUpdate, condition, progressing, stalled
-from kappa.api.materializedview import MaterializedViewSpec
+from kappa.api.materializedview import MaterializedViewSpec, MaterializedViewStatus
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import (
     KafkaConnectionError,
@@ -154,7 +154,7 @@ class MaterializedViewReconciler:
         try:
             spec = MaterializedViewSpec.model_validate(obj["spec"])
         except ValidationError:
-            invalid = intake_materializedview(obj["spec"], status, generation)
+            invalid = intake_materializedview(obj["spec"], MaterializedViewStatus.of(obj), generation)
             return Halt({}, invalid.conditions, invalid.events)
         patch: dict[str, Any] = {"backend": spec.backend.type}
         if self.jobs is not None:
@@ -171,7 +171,7 @@ class MaterializedViewReconciler:
             first = (
                 []
                 if status.get("observedGeneration") == generation
-                else intake_materializedview(obj["spec"], status, generation).events
+                else intake_materializedview(obj["spec"], MaterializedViewStatus.of(obj), generation).events
             )  # "Accepted", once per spec
             message = f"no StreamJob names {name} in spec.output.view yet; nothing to serve"
             return Halt(patch, progressing("AwaitingFirstVersion", message), first)

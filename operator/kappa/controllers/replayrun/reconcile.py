@@ -18,7 +18,7 @@ from kappa.adapters.kube import Kube
 from kappa.api.base import API_VERSION, duration
 from kappa.api.conditions import stalled
 from kappa.api.materializedview import MaterializedViewSpec
-from kappa.api.replayrun import ReplayRunSpec
+from kappa.api.replayrun import ReplayRunSpec, ReplayRunStatus
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import KafkaConnectionError, kafka_connection
 from kappa.controllers.failpoints import crash_at, intent
@@ -83,8 +83,8 @@ class ReplayRunReconciler:
         try:
             return ReplayRunSpec.model_validate(obj["spec"])
         except ValidationError:
-            status, generation = obj.get("status") or {}, int(obj["metadata"]["generation"])
-            invalid = intake_replayrun(obj["spec"], status, generation)
+            generation = int(obj["metadata"]["generation"])
+            invalid = intake_replayrun(obj["spec"], ReplayRunStatus.of(obj), generation)
             await self.services.write(obj, {}, invalid.conditions, invalid.events, now)
             return None
 
@@ -102,7 +102,7 @@ class ReplayRunReconciler:
         accepted = (
             []
             if status.get("observedGeneration") == generation
-            else intake_replayrun(obj["spec"], status, generation).events
+            else intake_replayrun(obj["spec"], ReplayRunStatus.of(obj), generation).events
         )  # "Accepted", once per spec
         if job_obj is None:
             await self._wait_for_job(obj, run, state, accepted, now)

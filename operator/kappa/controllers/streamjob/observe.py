@@ -19,6 +19,7 @@ from kappa.adapters.kube import Kube, NotServed
 from kappa.api.conditions import ConditionUpdate, stalled
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import StreamJobStatus
 from kappa.controllers.cluster import KafkaConnectionError, kafka_connection
 from kappa.controllers.job_runtimes import Runtimes, RuntimeUnconfigured
 from kappa.controllers.status import dt, once
@@ -168,7 +169,7 @@ async def _prerequisites(
     try:
         job = StreamJobSpec.model_validate(obj["spec"])
     except ValidationError:
-        invalid = intake_streamjob(obj["spec"], status, generation)
+        invalid = intake_streamjob(obj["spec"], StreamJobStatus.of(obj), generation)
         return Halt({}, invalid.conditions, invalid.events, None)  # waits for a spec change
     try:
         kafka = await kafka_connection(kube, job, namespace)
