@@ -20,7 +20,7 @@ import kopf
 
 from kappa.adapters.events import EventRecorder
 from kappa.adapters.kube import Kube, NamespaceTerminating, load_api_client
-from kappa.api.base import API_VERSION, apply_merge_patch, merge_patch_changes
+from kappa.api.base import API_VERSION, CommonStatus, apply_merge_patch, merge_patch_changes
 from kappa.api.conditions import ConditionUpdate, merge_conditions
 from kappa.machines.decision import Event
 
@@ -50,12 +50,11 @@ def dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
 
 
-def once(status: dict[str, Any], reason: str, message: str) -> list[Event]:
+def once(status: CommonStatus | dict[str, Any], reason: str, message: str) -> list[Event]:
     """A Warning event when a stall begins, not on every poll while it lasts."""
-    current: dict[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Stalled"), {}
-    )
-    if current.get("status") == "True" and current.get("reason") == reason:
+    typed = status if isinstance(status, CommonStatus) else CommonStatus.model_validate(status)
+    current = next((c for c in typed.conditions if c.type == "Stalled"), None)
+    if current is not None and current.status == "True" and current.reason == reason:
         return []
     return [Event("Warning", reason, message)]
 
@@ -144,5 +143,6 @@ async def write_status(
 def requested(obj: dict[str, Any], annotation: str, key: str) -> str | None:
     """A new imperative request: the annotation's id, unless status already echoes it as handled."""
     asked = (obj["metadata"].get("annotations") or {}).get(annotation)
-    handled = ((obj.get("status") or {}).get("handledRequests") or {}).get(key)
+    handled_requests = CommonStatus.of(obj).handled_requests
+    handled = getattr(handled_requests, key) if handled_requests else None
     return asked if asked and asked != handled else None
