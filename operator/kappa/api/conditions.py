@@ -1,7 +1,7 @@
 """The one place that computes and reads conditions: kstatus Ready/Reconciling/Stalled plus domain conditions.
 Machines say what holds (`ConditionUpdate`: `progressing`, `ready`, `stalled`); `merge_conditions` applies
-that to the typed conditions a status holds (api/base.py `Condition`) and gives the list to write; `condition`
-and `stall_reason` read them."""
+that to the typed conditions a status holds (api/base.py `Condition`) and gives the list to write;
+`condition`, `holds` and `stall_reason` read them."""
 
 from __future__ import annotations
 
@@ -102,6 +102,12 @@ def merge_conditions(
 
 def condition(conditions: Iterable[Condition] | None, type_: str) -> Condition | None:
     return next((c for c in conditions or [] if c.type == type_), None)
+
+
+def holds(conditions: Iterable[Condition] | None, type_: str) -> bool:
+    """Whether the condition of this type is there and True."""
+    found = condition(conditions, type_)
+    return found is not None and found.status == "True"
 
 
 def stall_reason(conditions: Iterable[Condition] | None) -> str | None:

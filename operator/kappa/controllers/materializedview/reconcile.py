@@ -35,6 +35,7 @@ from kappa.controllers.cluster import (
 )
 from kappa.controllers.failpoints import crash_at
 from kappa.controllers.lag import LagTracking
+from kappa.controllers.looks import OfObject
 from kappa.controllers.materializedview.retention import RETENTION, forget_removed, mark_removing, retired
 from kappa.controllers.materializedview.versions import (
     RunSeen,
@@ -61,7 +62,7 @@ class Halt:
 
 
 @dataclass(frozen=True)
-class Look:
+class Look(OfObject):
     """What one look saw of a view, the StreamJob that serves it and that job's ReplayRuns: values only."""
 
     obj: dict[str, Any]
@@ -77,14 +78,6 @@ class Look:
     target_physical: str | None
     """The table or topic the view reads now."""
     known: list[str]
-
-    @property
-    def namespace(self) -> str:
-        return str(self.obj["metadata"]["namespace"])
-
-    @property
-    def name(self) -> str:
-        return str(self.obj["metadata"]["name"])
 
     def physical(self, version: str | None) -> str | None:
         """The table or topic of a version: a run may name its own output; else the job's naming."""
