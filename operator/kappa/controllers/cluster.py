@@ -20,6 +20,7 @@ from kappa.adapters.serving import ConfigMapView, PostgresView, ServedView
 from kappa.api.kafka import KafkaClientAuthentication
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.strimzi import KafkaStatus, KafkaUserStatus
 from kappa.render import names
 
 STRIMZI = ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"]
@@ -178,33 +179,26 @@ async def _strimzi_listener(
     if api is None:
         return None
     cluster = await kube.get(api, "Kafka", namespace, cluster_ref)
-    listeners = [
-        li
-        for li in ((cluster or {}).get("status") or {}).get("listeners") or []
-        if li.get("bootstrapServers")
-    ]
+    listeners = [li for li in KafkaStatus.of(cluster).listeners if li.bootstrap_servers]
     if not listeners:
         return None
-    if name is None:
-        chosen = listeners[0]
-    else:
-        chosen = next((li for li in listeners if li.get("name") == name), None)
-        if chosen is None:
-            names = ", ".join(str(li.get("name")) for li in listeners)
-            raise KafkaConnectionError(
-                "KafkaListenerNotFound",
-                f"spec.source.kafka.listener: Kafka {namespace}/{cluster_ref} has no listener {name} in "
-                f"status.listeners (it has {names})",
-            )
+    chosen = listeners[0] if name is None else next((li for li in listeners if li.name == name), None)
+    if chosen is None:
+        names = ", ".join(str(li.name) for li in listeners)
+        raise KafkaConnectionError(
+            "KafkaListenerNotFound",
+            f"spec.source.kafka.listener: Kafka {namespace}/{cluster_ref} has no listener {name} in "
+            f"status.listeners (it has {names})",
+        )
     specs = (((cluster or {}).get("spec") or {}).get("kafka") or {}).get("listeners") or []
-    spec: dict[str, Any] = next((li for li in specs if li.get("name") == chosen.get("name")), {})
+    spec: dict[str, Any] = next((li for li in specs if li.get("name") == chosen.name), {})
     tls = bool(spec.get("tls"))
     ca = ""
     if tls:
         ca = await secrets.value(
             namespace, f"{cluster_ref}-cluster-ca-cert", "ca.crt", f"the cluster CA of Kafka {cluster_ref}"
         )
-    return str(chosen["bootstrapServers"]), tls, ca
+    return str(chosen.bootstrap_servers), tls, ca
 
 
 async def _kafka_user(
@@ -217,8 +211,8 @@ async def _kafka_user(
     found = await kube.get(api, "KafkaUser", namespace, user) if api else None
     if found is None:
         raise KafkaConnectionError("KafkaUserNotReady", f"{field}: KafkaUser {namespace}/{user} not found")
-    status = found.get("status") or {}
-    secret, username = status.get("secret"), status.get("username")
+    status = KafkaUserStatus.of(found)
+    secret, username = status.secret, status.username
     if not secret or not username:
         raise KafkaConnectionError(
             "KafkaUserNotReady", f"{field}: KafkaUser {namespace}/{user} has no status.secret yet"

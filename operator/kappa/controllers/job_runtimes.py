@@ -15,6 +15,7 @@ from kappa.adapters.job_runtime.seam import JobRuntime
 from kappa.adapters.job_runtime.session import SessionRuntime
 from kappa.adapters.kube import Kube
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import StreamJobStatus
 
 RUNTIMES = ("FlinkDeployment", "Session")
 
@@ -28,8 +29,11 @@ def default_runtime() -> str:
     return value if value in RUNTIMES else "FlinkDeployment"
 
 
-def runtime_name(job: StreamJobSpec, status: dict[str, Any]) -> str:
-    recorded = status.get("runtime")
+def runtime_name(job: StreamJobSpec, status: StreamJobStatus | dict[str, Any]) -> str:
+    """The runtime recorded in the job's status (typed; a raw status dict is still taken from callers not
+    yet typed), else spec.runtime, else the operator's default."""
+    typed = status if isinstance(status, StreamJobStatus) else StreamJobStatus.model_validate(status)
+    recorded = typed.runtime
     if recorded in RUNTIMES:
         return str(recorded)
     return job.runtime.type if job.runtime else default_runtime()
@@ -47,7 +51,9 @@ class Runtimes:
         self.kube = kube
         self.fko = FlinkDeploymentRuntime(kube, deployments)
 
-    async def for_job(self, job: StreamJobSpec, namespace: str, status: dict[str, Any]) -> JobRuntime:
+    async def for_job(
+        self, job: StreamJobSpec, namespace: str, status: StreamJobStatus | dict[str, Any]
+    ) -> JobRuntime:
         if runtime_name(job, status) == "FlinkDeployment":
             return self.fko
         session = job.runtime.session if job.runtime and job.runtime.session else None

@@ -21,7 +21,7 @@ import kopf
 from kappa.adapters.events import EventRecorder
 from kappa.adapters.kube import Kube, NamespaceTerminating, load_api_client
 from kappa.api.base import API_VERSION, CommonStatus, apply_merge_patch, merge_patch_changes
-from kappa.api.conditions import ConditionUpdate, merge_conditions
+from kappa.api.conditions import ConditionUpdate, merge_conditions, stall_reason
 from kappa.machines.decision import Event
 
 _terminating: dict[str, float] = {}
@@ -53,10 +53,7 @@ def dt(value: Any) -> datetime | None:
 def once(status: CommonStatus | dict[str, Any], reason: str, message: str) -> list[Event]:
     """A Warning event when a stall begins, not on every poll while it lasts."""
     typed = status if isinstance(status, CommonStatus) else CommonStatus.model_validate(status)
-    current = next((c for c in typed.conditions if c.type == "Stalled"), None)
-    if current is not None and current.status == "True" and current.reason == reason:
-        return []
-    return [Event("Warning", reason, message)]
+    return [] if stall_reason(typed.conditions) == reason else [Event("Warning", reason, message)]
 
 
 _posting: set[asyncio.Task[None]] = set()
@@ -126,17 +123,20 @@ async def write_status(
     generation: int,
     now: datetime,
 ) -> None:
+    """The one writer of status: `patch` (a JSON merge patch, camelCase) with the conditions merged into the
+    typed ones the object holds and observedGeneration stamped; sent only when it changes something, then
+    applied to `obj` so that the rest of the look sees what was written."""
+    stored: dict[str, Any] = obj.setdefault("status", {})  # as the API server returned it
     status = dict(patch)
     if conditions:
-        status["conditions"] = merge_conditions(
-            (obj.get("status") or {}).get("conditions"), conditions, generation=generation, now=now
-        )
+        current = CommonStatus.model_validate(stored).conditions
+        status["conditions"] = merge_conditions(current, conditions, generation=generation, now=now)
     status["observedGeneration"] = generation
     meta = obj["metadata"]
-    if merge_patch_changes(obj.get("status") or {}, status):  # at rest a look writes nothing
+    if merge_patch_changes(stored, status):  # at rest a look writes nothing
         await kube.patch_status(API_VERSION, kind, meta["namespace"], meta["name"], status)
     # What was written is what the next step of this reconcile sees.
-    apply_merge_patch(obj.setdefault("status", {}), status)
+    apply_merge_patch(stored, status)
     post_events(obj, events)
 
 

@@ -99,7 +99,7 @@ async def wake_on_deployment(
     seen[key] = facts
     if type is None or before == facts:
         return
-    if type == "ADDED" and not body.get("status"):
+    if type == "ADDED" and not body.status:
         return  # created by the job's own look, which saw to what comes next; FKO's first status wakes it
     if only_checkpointed(before, facts) and job in memo.streamjobs_resting:
         return

@@ -1,14 +1,15 @@
 """The MaterializedView's view switch: which version its alias serves, when it switches by itself (the first
 version, a `spec.activeVersion` pin), and when a switch it did not make is accepted (a ReplayRun's cutover or
-rollback) or refused (someone repointed it by hand). Pure: (observed, recorded) → decision.
+rollback) or refused (someone repointed it by hand). Pure: (observed, recorded) → decision: the
+`ViewState` to record (active, previous) and, when the view switches by itself, one `Switch` action.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from kappa.api.conditions import ConditionUpdate, progressing, ready, stalled
-from kappa.machines.decision import Event
+from kappa.api.conditions import progressing, ready, stalled
+from kappa.machines.decision import Decision, Event
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,26 @@ class ViewObserved:
 
 @dataclass(frozen=True)
 class Switch:
+    """Switch the view's alias to `to`, on condition that it still serves `expected` (compare-and-swap)."""
+
     expected: str | None
     to: str
 
 
 @dataclass(frozen=True)
-class ViewDecision:
+class ViewState:
+    """What status records: the version served and the one before it."""
+
     active: str | None
     previous: str | None
-    switch: Switch | None = None
-    conditions: list[ConditionUpdate] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+
+
+ViewDecision = Decision[ViewState, Switch]
+
+
+def switch_of(decision: ViewDecision) -> Switch | None:
+    """The view's own switch, when the decision makes one (at most one)."""
+    return decision.actions[0] if decision.actions else None
 
 
 def _moved(seen: ViewObserved) -> ViewDecision:
@@ -52,8 +62,7 @@ def _moved(seen: ViewObserved) -> ViewDecision:
         "it was repointed outside the operator. Nothing is overwritten; set spec.activeVersion to choose."
     )
     return ViewDecision(
-        seen.recorded,
-        seen.recorded_previous,
+        ViewState(seen.recorded, seen.recorded_previous),
         conditions=stalled("AliasMoved", message),
         events=_once(seen, "AliasMoved", message),
     )
@@ -67,15 +76,16 @@ def _once(seen: ViewObserved, reason: str, message: str) -> list[Event]:
 def _serving(seen: ViewObserved, active: str, reason: str, message: str) -> ViewDecision:
     """At rest: nothing to say, unless this look ends a stall (said once, as its beginning was)."""
     events = [Event("Normal", "Recovered", f"{message}: {seen.stalled} is over")] if seen.stalled else []
-    return ViewDecision(active, seen.recorded_previous, conditions=ready(reason, message), events=events)
+    return ViewDecision(
+        ViewState(active, seen.recorded_previous), conditions=ready(reason, message), events=events
+    )
 
 
 def _accept(seen: ViewObserved, reason: str, message: str) -> ViewDecision:
     assert seen.target is not None
     previous = seen.recorded if seen.recorded != seen.target else seen.recorded_previous
     return ViewDecision(
-        seen.target,
-        previous,
+        ViewState(seen.target, previous),
         conditions=ready(reason, message),
         events=[Event("Normal", reason, message)],
     )
@@ -90,17 +100,15 @@ def decide_view(seen: ViewObserved) -> ViewDecision:
         if seen.pin not in seen.available:
             message = f"spec.activeVersion: version {seen.pin} has no table or topic to serve"
             return ViewDecision(
-                seen.recorded,
-                seen.recorded_previous,
+                ViewState(seen.recorded, seen.recorded_previous),
                 conditions=stalled("PinnedVersionMissing", message),
                 events=_once(seen, "PinnedVersionMissing", message),
             )
         # A declared pin is an explicit wish: the precondition is what is there now, so that nothing that
         # changes between this look and the switch is overwritten.
         return ViewDecision(
-            seen.recorded,
-            seen.recorded_previous,
-            switch=Switch(seen.target, seen.pin),
+            ViewState(seen.recorded, seen.recorded_previous),
+            actions=[Switch(seen.target, seen.pin)],
             conditions=progressing("Switching", f"switching to pinned {seen.pin}"),
         )
     if seen.target is None:
@@ -108,14 +116,12 @@ def decide_view(seen: ViewObserved) -> ViewDecision:
             return _moved(seen)
         if seen.job_active and seen.job_active in seen.available:
             return ViewDecision(
-                None,
-                None,
-                switch=Switch(None, seen.job_active),
+                ViewState(None, None),
+                actions=[Switch(None, seen.job_active)],
                 conditions=progressing("Switching", f"creating the view over {seen.job_active}"),
             )
         return ViewDecision(
-            None,
-            None,
+            ViewState(None, None),
             conditions=progressing("AwaitingFirstVersion", "no version has an output to serve yet"),
         )
     if seen.target == seen.recorded:

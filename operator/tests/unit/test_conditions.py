@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kappa.api.conditions import merge_conditions, progressing, ready, stalled
+from kappa.api.base import CommonStatus
+from kappa.api.conditions import holds, merge_conditions, progressing, ready, stall_reason, stalled
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 T1 = datetime(2026, 11, 21, 10, 5, tzinfo=UTC)
@@ -52,3 +53,14 @@ def test_domain_conditions_are_kept_after_kstatus_ones() -> None:
         [], [*ready("Done", "m"), ConditionUpdate("CutOver", True, "Switched")], generation=1, now=T0
     )
     assert [c["type"] for c in conds] == ["Ready", "Reconciling", "Stalled", "CutOver"]
+
+
+def test_conditions_read_from_a_typed_status_merge_as_their_written_form() -> None:
+    written = merge_conditions([], stalled("AliasMoved", "repointed"), generation=1, now=T0)
+    typed = CommonStatus.model_validate({"conditions": written}).conditions
+    assert stall_reason(typed) == "AliasMoved"
+    assert holds(typed, "Stalled") and not holds(typed, "Ready") and not holds(typed, "CutOver")
+    assert merge_conditions(typed, [], generation=1, now=T1) == written  # read back, written unchanged
+    again = merge_conditions(typed, ready("Serving", "v1"), generation=2, now=T1)
+    assert again == merge_conditions(written, ready("Serving", "v1"), generation=2, now=T1)
+    assert stall_reason(CommonStatus.model_validate({"conditions": again}).conditions) is None

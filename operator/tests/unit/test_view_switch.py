@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
+from kappa.api.materializedview import ViewVersion
 from kappa.controllers.materializedview.retention import retired
-from kappa.machines.view_switch import Switch, ViewObserved, decide_view
+from kappa.machines.view_switch import Switch, ViewObserved, decide_view, switch_of
 
 
 def seen(**kw: object) -> ViewObserved:
@@ -81,8 +82,8 @@ def test_view(
     reason: str,
 ) -> None:
     decision = decide_view(observed)
-    assert decision.switch == switch
-    assert (decision.active, decision.previous) == (active, previous)
+    assert switch_of(decision) == switch
+    assert (decision.state.active, decision.state.previous) == (active, previous)
     assert {c.reason for c in decision.conditions} == {reason}
 
 
@@ -134,14 +135,14 @@ def test_a_stall_is_said_when_it_begins_and_when_it_ends(
 
 def test_a_version_retired_is_said_once() -> None:
     before = [
-        {"name": "v1", "physical": "sessions_v1", "state": "Previous"},
-        {"name": "v2", "physical": "sessions_v2", "state": "Active"},
-        {"name": "v3", "physical": "sessions_v3", "state": "Building"},
+        ViewVersion(name="v1", physical="sessions_v1", state="Previous"),
+        ViewVersion(name="v2", physical="sessions_v2", state="Active"),
+        ViewVersion(name="v3", physical="sessions_v3", state="Building"),
     ]
     after = [
-        {"name": "v1", "physical": "sessions_v1", "state": "Retired"},
-        {"name": "v2", "physical": "sessions_v2", "state": "Previous"},
-        {"name": "v3", "physical": "sessions_v3", "state": "Active"},
+        ViewVersion(name="v1", physical="sessions_v1", state="Retired"),
+        ViewVersion(name="v2", physical="sessions_v2", state="Previous"),
+        ViewVersion(name="v3", physical="sessions_v3", state="Active"),
     ]
     said = retired(before, after)
     assert [(e.type, e.reason) for e in said] == [("Normal", "VersionRetired")]

@@ -12,20 +12,16 @@ from typing import Any, cast
 
 import kopf
 
-from kappa.adapters import metrics
 from kappa.adapters.kube import Kube
 from kappa.api.base import GROUP, VERSION
+from kappa.controllers.looks import Locks, look_locked, one_per_operator
 from kappa.controllers.materializedview.reconcile import MaterializedViewReconciler
-from kappa.controllers.status import unless_terminating
 
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
 
 
 def _reconciler(memo: kopf.Memo) -> MaterializedViewReconciler:
-    if not hasattr(memo, "views"):
-        memo.views = MaterializedViewReconciler(Kube(), memo.lag)
-        memo.view_locks = {}
-    return memo.views  # type: ignore[no-any-return]
+    return one_per_operator(memo, "views", lambda: MaterializedViewReconciler(Kube(), memo.lag))
 
 
 @kopf.on.startup()
@@ -38,14 +34,12 @@ async def share_view_reconciler(memo: kopf.Memo, **indexes: Any) -> None:
     memo.views = MaterializedViewReconciler(
         Kube(), memo.lag, indexes["streamjobs_by_view"], indexes["replayruns_by_job"]
     )
-    memo.view_locks = {}
+    memo.view_locks = {}  # the one lock table: every handler's copy of the memo and the resync share it
 
 
 async def _locked(memo: kopf.Memo, namespace: str, name: str) -> None:
-    reconciler = _reconciler(memo)
-    async with memo.view_locks.setdefault((namespace, name), asyncio.Lock()):
-        with metrics.reconciling("MaterializedView"), unless_terminating():
-            await reconciler.reconcile(namespace, name)
+    locks: Locks = one_per_operator(memo, "view_locks", dict)
+    await look_locked(locks, "MaterializedView", namespace, name, _reconciler(memo).reconcile)
 
 
 @kopf.on.resume(GROUP, VERSION, "materializedviews")

@@ -21,9 +21,10 @@ from kappa.adapters.kube import Kube
 from kappa.adapters.lag_monitor import LagMonitor
 from kappa.adapters.serving import ServedView
 from kappa.api.base import API_VERSION
-from kappa.api.conditions import ConditionUpdate, condition, progressing, stalled
-from kappa.api.materializedview import MaterializedViewSpec, MaterializedViewStatus
+from kappa.api.conditions import ConditionUpdate, progressing, stall_reason, stalled
+from kappa.api.materializedview import MaterializedViewSpec, MaterializedViewStatus, ViewVersion
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import StreamJobStatus
 from kappa.controllers.cluster import (
     KafkaConnectionError,
     ViewUnavailable,
@@ -34,14 +35,21 @@ from kappa.controllers.cluster import (
 )
 from kappa.controllers.failpoints import crash_at
 from kappa.controllers.lag import LagTracking
+from kappa.controllers.looks import OfObject
 from kappa.controllers.materializedview.retention import RETENTION, forget_removed, mark_removing, retired
-from kappa.controllers.materializedview.versions import explains, known_versions, version_entries, version_of
+from kappa.controllers.materializedview.versions import (
+    RunSeen,
+    explains,
+    known_versions,
+    version_entries,
+    version_of,
+)
 from kappa.controllers.status import once, ts, write_status
 from kappa.controllers.watches import copies
 from kappa.machines.decision import Event
 from kappa.machines.intake import intake_materializedview
 from kappa.machines.retention import Removal
-from kappa.machines.view_switch import ViewDecision, ViewObserved, decide_view
+from kappa.machines.view_switch import ViewDecision, ViewObserved, decide_view, switch_of
 
 
 @dataclass(frozen=True)
@@ -54,40 +62,33 @@ class Halt:
 
 
 @dataclass(frozen=True)
-class Look:
+class Look(OfObject):
     """What one look saw of a view, the StreamJob that serves it and that job's ReplayRuns: values only."""
 
     obj: dict[str, Any]
-    status: dict[str, Any]
+    status: MaterializedViewStatus
     spec: MaterializedViewSpec
     now: datetime
-    job_obj: dict[str, Any] | None
+    job_status: StreamJobStatus | None
+    """The status of the StreamJob serving the view; None without one."""
     job: StreamJobSpec | None
-    runs: list[dict[str, Any]]
+    runs: list[RunSeen]
     monitor: LagMonitor | None
     view: ServedView
     target_physical: str | None
     """The table or topic the view reads now."""
     known: list[str]
 
-    @property
-    def namespace(self) -> str:
-        return str(self.obj["metadata"]["namespace"])
-
-    @property
-    def name(self) -> str:
-        return str(self.obj["metadata"]["name"])
-
     def physical(self, version: str | None) -> str | None:
         """The table or topic of a version: a run may name its own output; else the job's naming."""
         if version is None or self.job is None:
             return None
+        key = "table" if self.spec.backend.type == "postgres" else "topic"
         for r in self.runs:
-            rs = r.get("spec") or {}
-            out = (rs.get("output") or {}).get("table" if self.spec.backend.type == "postgres" else "topic")
-            if rs.get("version") == version and out:
+            out = (r.spec.get("output") or {}).get(key)
+            if r.version == version and out:
                 return str(out)
-        lineage = ((self.job_obj or {}).get("status") or {}).get("outputVersions") or {}
+        lineage = self.job_status.output_versions if self.job_status else {}
         return physical_name(self.job, self.spec, version, lineage)
 
 
@@ -129,13 +130,12 @@ class MaterializedViewReconciler:
             return
         seen = await _seen(look)
         outcome = await self._switch(look, seen, decide_view(seen))  # 3. decide; the view's own switch
-        patch, removals, events = _status(look, outcome)
-        await self._write(obj, patch, outcome.conditions, events, now)  # 4. status, retention's intent in it
-        await self._remove_retired(look, patch["versions"], removals)  # 5. act on the intent written
+        planned = _status(look, outcome)
+        # 4. status, retention's intent in it
+        await self._write(obj, planned.patch, outcome.conditions, planned.events, now)
+        await self._remove_retired(look, planned.versions, planned.removals)  # 5. act on the intent written
 
-    async def _remove_retired(
-        self, look: Look, versions: list[dict[str, Any]], removals: list[Removal]
-    ) -> None:
+    async def _remove_retired(self, look: Look, versions: list[ViewVersion], removals: list[Removal]) -> None:
         """Outputs of versions retired beyond retainVersions go (retention.py); status forgets them."""
         if not removals or look.job is None:
             return
@@ -144,17 +144,18 @@ class MaterializedViewReconciler:
             self.kube, look.namespace, look.name, look.job, look.view, kafka, removals
         )
         if removed or said:
-            await self._write(look.obj, {"versions": forget_removed(versions, removed)}, [], said, look.now)
+            kept = [v.wire() for v in forget_removed(versions, removed)]
+            await self._write(look.obj, {"versions": kept}, [], said, look.now)
 
     async def _observe(self, obj: dict[str, Any], now: datetime) -> Look | Halt:
         """A valid spec, at most one StreamJob serving the view, and something to serve; else a Halt."""
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         generation = int(obj["metadata"]["generation"])
-        status: dict[str, Any] = obj.get("status") or {}
+        status = MaterializedViewStatus.of(obj)
         try:
             spec = MaterializedViewSpec.model_validate(obj["spec"])
         except ValidationError:
-            invalid = intake_materializedview(obj["spec"], MaterializedViewStatus.of(obj), generation)
+            invalid = intake_materializedview(obj["spec"], status, generation)
             return Halt({}, invalid.conditions, invalid.events)
         patch: dict[str, Any] = {"backend": spec.backend.type}
         if self.jobs is not None:
@@ -167,11 +168,11 @@ class MaterializedViewReconciler:
             )
             return Halt(patch, stalled("AmbiguousJob", message), once(status, "AmbiguousJob", message))
         job_obj = jobs[0] if jobs else None
-        if job_obj is None and not status.get("activeVersion") and not spec.active_version:
+        if job_obj is None and not status.active_version and not spec.active_version:
             first = (
                 []
-                if status.get("observedGeneration") == generation
-                else intake_materializedview(obj["spec"], MaterializedViewStatus.of(obj), generation).events
+                if status.observed_generation == generation
+                else intake_materializedview(obj["spec"], status, generation).events
             )  # "Accepted", once per spec
             message = f"no StreamJob names {name} in spec.output.view yet; nothing to serve"
             return Halt(patch, progressing("AwaitingFirstVersion", message), first)
@@ -180,7 +181,7 @@ class MaterializedViewReconciler:
     async def _connect(
         self,
         obj: dict[str, Any],
-        status: dict[str, Any],
+        status: MaterializedViewStatus,
         spec: MaterializedViewSpec,
         job_obj: dict[str, Any] | None,
         now: datetime,
@@ -211,10 +212,11 @@ class MaterializedViewReconciler:
             return Halt(
                 patch, stalled("BackendUnavailable", message), once(status, "BackendUnavailable", message)
             )
-        known = known_versions(status, job_obj, runs, spec.active_version)
-        return Look(obj, status, spec, now, job_obj, job, runs, monitor, view, target_physical, known)
+        job_status = StreamJobStatus.of(job_obj) if job_obj is not None else None
+        known = known_versions(status, job_status, runs, spec.active_version)
+        return Look(obj, status, spec, now, job_status, job, runs, monitor, view, target_physical, known)
 
-    async def _runs(self, namespace: str, job_obj: dict[str, Any] | None) -> list[dict[str, Any]]:
+    async def _runs(self, namespace: str, job_obj: dict[str, Any] | None) -> list[RunSeen]:
         """The ReplayRuns of the job that serves the view."""
         if self.runs is not None:
             listed = (
@@ -223,7 +225,7 @@ class MaterializedViewReconciler:
         else:
             listed = await self.kube.select(API_VERSION, "ReplayRun", namespace, "")
         return [
-            r
+            RunSeen.of(r)
             for r in listed
             if job_obj is not None
             and (r.get("spec") or {}).get("jobRef", {}).get("name") == job_obj["metadata"]["name"]
@@ -231,17 +233,17 @@ class MaterializedViewReconciler:
 
     async def _switch(self, look: Look, seen: ViewObserved, decision: ViewDecision) -> Outcome:
         """The view's own switch (its first version, a pin), with compare-and-swap; a refusal is a stall."""
-        if decision.switch is None:
-            return Outcome(
-                decision, decision.active, decision.previous, decision.conditions, list(decision.events)
-            )
+        switch = switch_of(decision)
+        active, previous = decision.state.active, decision.state.previous
+        if switch is None:
+            return Outcome(decision, active, previous, decision.conditions, list(decision.events))
         namespace, name, status, view = look.namespace, look.name, look.status, look.view
-        to = look.physical(decision.switch.to)
+        to = look.physical(switch.to)
         assert to is not None
-        unchanged = (decision, decision.active, decision.previous)
+        unchanged = (decision, active, previous)
         try:
             crash_at("view:Switch", namespace, name)  # decided, not switched (failpoints.py)
-            done = await view.cutover(to, expected=look.physical(decision.switch.expected))
+            done = await view.cutover(to, expected=look.physical(switch.expected))
             crash_at("view:Switch:1", namespace, name)  # switched, status not written
         except AliasMoved as exc:
             metrics.cutover_failures.labels(namespace, "MaterializedView", name, "AliasMoved").inc()
@@ -260,8 +262,8 @@ class MaterializedViewReconciler:
             return Outcome(
                 *unchanged, stalled("SwitchFailed", message), once(status, "SwitchFailed", message)
             )
-        active = decision.switch.to
-        previous = seen.recorded if seen.recorded != active else decision.previous
+        active = switch.to
+        previous = seen.recorded if seen.recorded != active else previous
         message = (
             f"{view.describe()} serves {active} (was {seen.recorded or 'nothing'}), in {done.duration_ms} ms"
         )
@@ -280,46 +282,53 @@ class MaterializedViewReconciler:
 async def _seen(look: Look) -> ViewObserved:
     """What the view decision reads: the version served, the one recorded, and what could be served."""
     target = version_of(look.target_physical, look.known, look.physical)
-    job_active = ((look.job_obj or {}).get("status") or {}).get("activeVersion")
+    job_active = look.job_status.active_version if look.job_status else None
     # Only the versions the view might switch to by itself need their table or topic looked up.
     wanted = {v for v in (look.spec.active_version, job_active) if v and v != target}
     available = frozenset([v for v in wanted if (p := look.physical(v)) and await _exists(look.view, p)])
     explained = frozenset(v for r in look.runs for v in [explains(r)] if v is not None)
     return ViewObserved(
         target=target,
-        recorded=look.status.get("activeVersion"),
-        recorded_previous=look.status.get("previousVersion"),
+        recorded=look.status.active_version,
+        recorded_previous=look.status.previous_version,
         pin=look.spec.active_version,
         job_active=job_active,
         explained=explained,
         available=available,
-        stalled=_stalled(look.status),
+        stalled=stall_reason(look.status.conditions),
     )
 
 
-def _status(look: Look, outcome: Outcome) -> tuple[dict[str, Any], list[Removal], list[Event]]:
+@dataclass(frozen=True)
+class Planned:
+    """What a look writes: the status patch, with status.versions in it as `versions`; the outputs retention
+    removes once the patch is written (their intent is in it); the events of this look."""
+
+    patch: dict[str, Any]
+    versions: list[ViewVersion]
+    removals: list[Removal]
+    events: list[Event]
+
+
+def _status(look: Look, outcome: Outcome) -> Planned:
     """The status patch: active, previous and the versions, with retention's removals marked first (their
     intent, retention.py); and the events of this look."""
     status, spec, now, active, previous = look.status, look.spec, look.now, outcome.active, outcome.previous
     patch: dict[str, Any] = {"backend": spec.backend.type}
     if outcome.switched:
         patch["lastCutover"] = ts(now)
-    if active != status.get("activeVersion") and outcome.decision.switch is None and active is not None:
+    if active != status.active_version and not outcome.decision.actions and active is not None:
         patch["lastCutover"] = ts(now)
-    patch |= {
-        "activeVersion": active,
-        "previousVersion": previous,
-        "versions": version_entries(
-            status, look.known, look.physical, active, previous, look.runs, spec.retain_versions, now
-        ),
-    }
+    versions = version_entries(
+        status, look.known, look.physical, active, previous, look.runs, spec.retain_versions, now
+    )
     # Outputs of retired versions beyond retainVersions: intent first, then removal.
     reads = [look.target_physical, look.physical(active)]
     removals = RETENTION.plan(
         look.namespace,
         look.name,
         look.job,
-        look.job_obj,
+        look.job_status,
         look.runs,
         look.known,
         look.physical,
@@ -331,14 +340,10 @@ def _status(look: Look, outcome: Outcome) -> tuple[dict[str, Any], list[Removal]
         now,
     )
     if removals:
-        patch["versions"] = mark_removing(patch["versions"], removals, look.physical, now)
-    return patch, removals, [*outcome.events, *retired(status.get("versions") or [], patch["versions"])]
-
-
-def _stalled(status: dict[str, Any]) -> str | None:
-    """The reason of the Stalled condition while it holds."""
-    found = condition(status.get("conditions"), "Stalled")
-    return str(found.get("reason")) if found and found.get("status") == "True" else None
+        versions = mark_removing(versions, removals, look.physical, now)
+    patch |= {"activeVersion": active, "previousVersion": previous, "versions": [v.wire() for v in versions]}
+    events = [*outcome.events, *retired(status.versions, versions)]
+    return Planned(patch, versions, removals, events)
 
 
 async def _exists(view: ServedView, physical: str) -> bool:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.adapters.kube import Kube
 from kappa.adapters.serving import ServedView
 from kappa.api.base import duration
+from kappa.api.materializedview import ViewVersion
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
-from kappa.controllers.status import ts
+from kappa.api.streamjob_status import StreamJobStatus
+from kappa.controllers.materializedview.versions import RunSeen
 from kappa.machines import replay, retention
 from kappa.machines.decision import Event
 from kappa.render.flink import kafka_topic_name
@@ -39,8 +40,8 @@ class OutputRetention:
         namespace: str,
         view_name: str,
         job: StreamJobSpec | None,
-        job_obj: dict[str, Any] | None,
-        runs: list[dict[str, Any]],
+        job_status: StreamJobStatus | None,
+        runs: list[RunSeen],
         known: list[str],
         physical: Callable[[str | None], str | None],
         active: str | None,
@@ -50,12 +51,12 @@ class OutputRetention:
         pin: str | None,
         now: datetime,
     ) -> list[retention.Removal]:
-        """`known`: every version the view knows, oldest first (as its status.versions lists them)."""
-        if job is None or job_obj is None or job.output.deletion_policy != "Delete":
+        """`known`: every version the view knows, oldest first (as its status.versions lists them).
+        `job_status`: the status of the StreamJob serving the view; None without one."""
+        if job is None or job_status is None or job.output.deletion_policy != "Delete":
             return []
-        job_status = job_obj.get("status") or {}
         protected, building, window = _guarded(job, job_status, runs, pin)
-        superseded = retention.superseded_times(job_status.get("history") or [])
+        superseded = retention.superseded_times(h.model_dump() for h in job_status.history)
         listed = [
             retention.OutputVersion(
                 v,
@@ -148,82 +149,78 @@ class OutputRetention:
 
 
 def _guarded(
-    job: StreamJobSpec, job_status: dict[str, Any], runs: list[dict[str, Any]], pin: str | None
+    job: StreamJobSpec, job_status: StreamJobStatus, runs: list[RunSeen], pin: str | None
 ) -> tuple[set[str | None], set[str], timedelta]:
     """What no removal may touch (the pin, the job's versions in use, every version a run still works
     with), the versions runs are building, and the longest rollback window of the job and its runs."""
-    up = job_status.get("upgrade") or {}
+    up = job_status.upgrade
     protected = {
         pin,
         job.version,
-        job_status.get("activeVersion"),
-        up.get("toVersion"),
-        up.get("previousVersion"),
-        *(d.get("version") for d in job_status.get("deployments") or []),
+        job_status.active_version,
+        up.to_version if up else None,
+        up.previous_version if up else None,
+        *(d.version for d in job_status.deployments),
     }
     window = duration(job.upgrade.rollback_window)
     building: set[str] = set()
     for r in runs:
-        st = r.get("status") or {}
-        phase = st.get("phase") or "Pending"
-        if phase in replay.BEFORE_CUTOVER:
-            building.add(str((r.get("spec") or {}).get("version")))
-        if phase not in replay.FINAL:
-            cut = st.get("cutover") or {}
-            protected |= {
-                (r.get("spec") or {}).get("version"),
-                cut.get("fromVersion"),
-                cut.get("toVersion"),
-                cut.get("replacedVersion"),
-            }
+        if r.phase in replay.BEFORE_CUTOVER:
+            building.add(str(r.version))
+        if r.phase not in replay.FINAL:
+            cut = r.status.cutover
+            protected |= {r.version}
+            if cut is not None:
+                protected |= {cut.from_version, cut.to_version, cut.replaced_version}
         try:
-            window = max(window, duration(ReplayRunSpec.model_validate(r["spec"]).rollback_window))
+            window = max(window, duration(ReplayRunSpec.model_validate(r.spec).rollback_window))
         except ValueError:
             continue
     return protected, building, window
 
 
 def mark_removing(
-    versions: list[dict[str, Any]],
+    versions: list[ViewVersion],
     removals: list[retention.Removal],
     physical: Callable[[str | None], str | None],
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[ViewVersion]:
     """status.versions with the versions whose output is about to go listed as Removing (the intent)."""
     going = {v for r in removals for v in r.versions}
-    out = [{**v, "state": REMOVING} if v["name"] in going else v for v in versions]
-    listed = {v["name"] for v in out}
+    out = [v.model_copy(update={"state": REMOVING}) if v.name in going else v for v in versions]
+    listed = {v.name for v in out}
+    created = now.astimezone(UTC).replace(microsecond=0)
     out += [
-        {"name": v, "physical": physical(v) or "", "created": ts(now), "state": REMOVING}
+        ViewVersion(name=v, physical=physical(v) or "", created=created, state=REMOVING)
         for r in removals
         for v in r.versions
         if v not in listed
     ]
     while len(out) > 32:  # the CRD's maxItems: retired entries make room first
-        out.remove(next((v for v in out if v["state"] == "Retired"), out[0]))
+        out.remove(next((v for v in out if v.state == "Retired"), out[0]))
     return out
 
 
-def forget_removed(versions: list[dict[str, Any]], done: list[retention.Removal]) -> list[dict[str, Any]]:
+def forget_removed(versions: list[ViewVersion], done: list[retention.Removal]) -> list[ViewVersion]:
     gone = {v for r in done for v in r.versions}
-    return [v for v in versions if not (v["name"] in gone and v["state"] == REMOVING)]
+    return [v for v in versions if not (v.name in gone and v.state == REMOVING)]
 
 
-def retired(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[Event]:
+def retired(before: list[ViewVersion], after: list[ViewVersion]) -> list[Event]:
     """One event per version that this look retired: it was Active, Previous or Building in status.versions,
     and is now Retired, Removing, or no longer listed (beyond retainVersions). Said once: the next look reads
     the state written with it."""
-    now = {v.get("name"): v.get("state") for v in after}
+    now = {v.name: v.state for v in after}
     events = []
     for entry in before:
-        was, name = entry.get("state"), entry.get("name")
+        was, name = entry.state, entry.name
         if was in ("Active", "Previous", "Building") and now.get(name) not in (
             "Active",
             "Previous",
             "Building",
         ):
             kept = "no longer listed (beyond retainVersions)" if name not in now else f"now {now[name]}"
-            message = f"version {name} ({entry.get('physical') or 'no output'}) retired: was {was}, {kept}"
+            message = f"version {name} ({entry.physical or 'no output'}) retired: was {was}, {kept}"
             events.append(Event("Normal", "VersionRetired", message[:1024]))
     return events
 

@@ -1,40 +1,65 @@
 """Which versions a MaterializedView knows and what each is to it: the list in status.versions (Active,
 Previous, Building, Retired, oldest first), the version a table or topic is, and the version a ReplayRun
-switched the view to. Pure reads of the view's, its StreamJob's and the runs' status."""
+switched the view to. Pure reads of the view's, its StreamJob's and the runs' typed status."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Self
 
-from kappa.controllers.status import ts
+from kappa.api.materializedview import MaterializedViewStatus, ViewVersion
+from kappa.api.replayrun import ReplayRunStatus
+from kappa.api.streamjob_status import StreamJobStatus
 from kappa.machines import replay
 
 
-def explains(run: dict[str, Any]) -> str | None:
+@dataclass(frozen=True)
+class RunSeen:
+    """A ReplayRun of the view's job as the view reads it: its spec as written, its status typed."""
+
+    spec: dict[str, Any]
+    status: ReplayRunStatus
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> Self:
+        return cls(obj.get("spec") or {}, ReplayRunStatus.of(obj))
+
+    @property
+    def version(self) -> Any:
+        """spec.version, as written (None when missing)."""
+        return self.spec.get("version")
+
+    @property
+    def phase(self) -> str:
+        return self.status.phase or "Pending"
+
+
+def explains(run: RunSeen) -> str | None:
     """The version a run switched the view to (or back to, after a rollback)."""
-    status = run.get("status") or {}
-    cut = status.get("cutover") or {}
-    phase = status.get("phase")
-    if phase in ("CuttingOver", "Observing", "Succeeded"):
-        return cut.get("toVersion")
-    if phase == "RolledBack":
-        return cut.get("fromVersion")
+    cut = run.status.cutover
+    if cut is None:
+        return None
+    if run.status.phase in ("CuttingOver", "Observing", "Succeeded"):
+        return cut.to_version
+    if run.status.phase == "RolledBack":
+        return cut.from_version
     return None
 
 
 def known_versions(
-    status: dict[str, Any], job_obj: dict[str, Any] | None, runs: list[dict[str, Any]], pin: str | None
+    status: MaterializedViewStatus, job: StreamJobStatus | None, runs: list[RunSeen], pin: str | None
 ) -> list[str]:
     """Every version the view may serve, oldest first."""
     seen: list[str] = []
-    job_status = (job_obj or {}).get("status") or {}
+    job = job or StreamJobStatus()
     sources = [
-        *(v.get("name") for v in status.get("versions") or []),
-        *(h.get("version") for h in job_status.get("history") or []),
-        *(d.get("version") for d in job_status.get("deployments") or []),
-        job_status.get("activeVersion"),
-        *((r.get("spec") or {}).get("version") for r in runs),
+        *(v.name for v in status.versions),
+        *(h.version for h in job.history),
+        *(d.version for d in job.deployments),
+        job.active_version,
+        *(r.version for r in runs),
         pin,
     ]
     for version in sources:
@@ -43,7 +68,9 @@ def known_versions(
     return seen
 
 
-def version_of(physical_now: str | None, known: list[str], physical: Any) -> str | None:
+def version_of(
+    physical_now: str | None, known: list[str], physical: Callable[[str | None], str | None]
+) -> str | None:
     if physical_now is None:
         return None
     for version in known:
@@ -53,21 +80,18 @@ def version_of(physical_now: str | None, known: list[str], physical: Any) -> str
 
 
 def version_entries(
-    status: dict[str, Any],
+    status: MaterializedViewStatus,
     known: list[str],
-    physical: Any,
+    physical: Callable[[str | None], str | None],
     active: str | None,
     previous: str | None,
-    runs: list[dict[str, Any]],
+    runs: list[RunSeen],
     retain: int,
     now: datetime,
-) -> list[dict[str, Any]]:
-    old = {v.get("name"): v for v in status.get("versions") or []}
-    building = {
-        (r.get("spec") or {}).get("version")
-        for r in runs
-        if ((r.get("status") or {}).get("phase") or "Pending") in replay.BEFORE_CUTOVER
-    }
+) -> list[ViewVersion]:
+    old = {v.name: v for v in status.versions}
+    building = {r.version for r in runs if r.phase in replay.BEFORE_CUTOVER}
+    stamp = now.astimezone(UTC).replace(microsecond=0)  # written as controllers/status.ts writes it
     entries = []
     for version in known:
         if version == active:
@@ -78,16 +102,13 @@ def version_entries(
             state = "Building"
         else:
             state = "Retired"
+        before = old.get(version)
+        created = before.created if before is not None and before.created else stamp
         entries.append(
-            {
-                "name": version,
-                "physical": physical(version) or "",
-                "created": old.get(version, {}).get("created") or ts(now),
-                "state": state,
-            }
+            ViewVersion(name=version, physical=physical(version) or "", created=created, state=state)
         )
-    keep = [e for e in entries if e["state"] != "Retired"]
-    retired = [e for e in entries if e["state"] == "Retired"]
+    keep = [e for e in entries if e.state != "Retired"]
+    retired = [e for e in entries if e.state == "Retired"]
     # retainVersions counts the active one; building versions are listed besides.
-    room = max(retain - len([e for e in keep if e["state"] in ("Active", "Previous")]), 0)
+    room = max(retain - len([e for e in keep if e.state in ("Active", "Previous")]), 0)
     return (keep + retired[-room:] if room else keep)[-32:]
