@@ -56,3 +56,31 @@ async def running(world: World, job: dict[str, Any]) -> dict[str, Any]:
     await world.look("StreamJob", JOB)
     assert world.condition("StreamJob", JOB, "Ready")["status"] == "True", world.status("StreamJob", JOB)
     return world.get("StreamJob", JOB)
+
+
+def replayrun(
+    name: str,
+    version: str,
+    *,
+    start: dict[str, Any] | None = None,
+    until: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A ReplayRun of the job at `version`, from the earliest retained record to the live head by default."""
+    return {
+        "apiVersion": "kappa.dev/v1alpha1",
+        "kind": "ReplayRun",
+        "metadata": {"name": name},
+        "spec": {
+            "jobRef": {"name": JOB},
+            "version": version,
+            "from": start or {"earliest": True},
+            "until": until or {"live": True},
+            **spec,
+        },
+    }
+
+
+def offsets(topic: str, *at: int) -> list[dict[str, Any]]:
+    """spec offsets: one per partition, in order."""
+    return [{"topic": topic, "partition": p, "offset": o} for p, o in enumerate(at)]
