@@ -179,3 +179,66 @@ async def test_without_fko_the_job_fails_and_says_to_install_it(world: World) ->
     assert (stalled["status"], stalled["reason"]) == ("True", "FlinkOperatorMissing")
     assert "install the Flink Kubernetes Operator" in stalled["message"]
     assert world.events("StreamJob", JOB) == [("Warning", "FlinkOperatorMissing", 1)]
+
+
+async def test_a_new_version_that_crash_loops_is_rolled_back_to_the_savepoint(world: World) -> None:
+    clicks(world)
+    await running(world, streamjob(world, "v1", maxRestarts=0))
+    world.fko.crash_loop("sessionizer-v2", every=0.0, restart_delay=0.0)  # fails at each FKO pass
+    world.put(streamjob(world, "v2", maxRestarts=0))
+
+    await world.look("StreamJob", JOB)  # suspend v1 with a savepoint
+    await world.flink(passes=1)
+    savepoint = world.fko.status("shop", "sessionizer-v1")["jobStatus"]["upgradeSavepointPath"]
+    await world.look("StreamJob", JOB)  # start v2 from it
+    await world.flink(passes=2)  # v2 runs, then restarts
+    await world.look("StreamJob", JOB)
+
+    assert world.status("StreamJob", JOB)["phase"] == "RollingBack"
+    assert list(world.deployments(JOB)) == ["sessionizer-v1"]  # v2 deleted, v1 resuming
+    assert world.deployments(JOB)["sessionizer-v1"]["spec"]["job"]["state"] == "running"
+    assert world.events("StreamJob", JOB)[-1] == ("Warning", "RollingBack", 1)
+
+    await world.flink(passes=1)
+    await world.look("StreamJob", JOB)
+
+    assert world.fko.restored_from("shop", "sessionizer-v1") == savepoint
+    status = world.status("StreamJob", JOB)
+    assert (status["phase"], status["activeVersion"], status["upgrade"]["step"]) == (
+        "Running",
+        "v1",
+        "RolledBack",
+    )
+    stalled = world.condition("StreamJob", JOB, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "RolledBack")
+    assert "v2 failed" in stalled["message"]
+    assert world.events("StreamJob", JOB)[-1] == ("Warning", "RolledBack", 1)
+
+
+async def test_suspend_takes_a_savepoint_and_resume_starts_from_it(world: World) -> None:
+    clicks(world)
+    await running(world, streamjob(world))
+    suspended = streamjob(world)
+    suspended["spec"]["suspend"] = True
+
+    world.put(suspended)
+    await world.look("StreamJob", JOB)
+    assert world.deployments(JOB)["sessionizer-v1"]["spec"]["job"]["state"] == "suspended"
+    await world.flink(passes=1)
+    await world.look("StreamJob", JOB)
+
+    savepoint = world.fko.status("shop", "sessionizer-v1")["jobStatus"]["upgradeSavepointPath"]
+    assert world.status("StreamJob", JOB)["phase"] == "Suspended"
+    ready = world.condition("StreamJob", JOB, "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "Suspended")
+    assert savepoint in ready["message"]
+
+    world.put(streamjob(world))
+    await world.look("StreamJob", JOB)
+    await world.flink(passes=1)
+    await world.look("StreamJob", JOB)
+
+    assert world.fko.restored_from("shop", "sessionizer-v1") == savepoint
+    assert world.status("StreamJob", JOB)["phase"] == "Running"
+    assert world.condition("StreamJob", JOB, "Ready")["reason"] == "Running"
+    assert world.reasons("StreamJob", JOB)[-4:] == ["Suspending", "Suspended", "Resuming", "Resumed"]
