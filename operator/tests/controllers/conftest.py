@@ -24,6 +24,13 @@ def _the_loop() -> asyncio.AbstractEventLoop:
     return _loop[0]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_the_loop() -> Iterator[None]:
+    yield
+    if _loop:
+        _loop.pop().close()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     """Run an `async def` test to its end on the tier's loop."""
