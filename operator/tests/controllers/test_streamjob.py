@@ -4,7 +4,8 @@ sees in the job's status, conditions and events, and in the FlinkDeployments it 
 from __future__ import annotations
 
 from tests.controllers.objects import JOB, clicks, running, streamjob
-from tests.fakes.kube import FLINK
+from tests.fakes.kube import FLINK, STRIMZI
+from tests.fakes.strimzi import FakeStrimzi
 from tests.fakes.world import World
 
 
@@ -242,3 +243,32 @@ async def test_suspend_takes_a_savepoint_and_resume_starts_from_it(world: World)
     assert world.status("StreamJob", JOB)["phase"] == "Running"
     assert world.condition("StreamJob", JOB, "Ready")["reason"] == "Running"
     assert world.reasons("StreamJob", JOB)[-4:] == ["Suspending", "Suspended", "Resuming", "Resumed"]
+
+
+async def test_with_strimzi_a_version_gets_its_kafkatopic_and_ready_waits_for_it(world: World) -> None:
+    strimzi = FakeStrimzi(world.kube, world.kafka)
+    strimzi.kafka_cluster("shop", "events", world.bootstrap)
+    clicks(world)
+    job = streamjob(world)
+    job["spec"]["source"]["kafka"] = {"clusterRef": "events"}  # its bootstrap servers from the Kafka's status
+    world.put(job)
+
+    await world.look("StreamJob", JOB)
+    topics = world.kube.objects(STRIMZI, "KafkaTopic", "shop")
+    assert [(t["spec"]["topicName"], t["metadata"]["labels"]["strimzi.io/cluster"]) for t in topics] == [
+        ("sessions.v1", "events")
+    ]
+    fd = world.deployments(JOB)["sessionizer-v1"]
+    assert world.bootstrap in str(fd["spec"])  # the job is given the listener's bootstrap servers
+
+    await world.flink()
+    await world.look("StreamJob", JOB)  # the job passes its gates, its output topic is not ready
+    ready = world.condition("StreamJob", JOB, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "OutputNotReady")
+    assert ready["message"] == "KafkaTopic sessions-v1: the topic operator has not seen the latest spec"
+
+    await strimzi.step()
+    await world.look("StreamJob", JOB)
+    assert world.kafka.ends(["sessions.v1"]) == {("sessions.v1", 0): 0, ("sessions.v1", 1): 0}
+    ready = world.condition("StreamJob", JOB, "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "Running")

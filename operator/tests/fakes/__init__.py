@@ -7,5 +7,6 @@ real code against them, as FKO's own controller tests run against `TestingFlinkS
   ConfigMap alias (injected with `kappa.adapters.kube.use_api_client`);
 - kafka.py: `FakeKafka` behind adapters/kafka/admin.py's `KafkaAdmin`, and `FakeLagTracking`;
 - fko.py: `FakeFko`, the FKO double of tests/doubles/fko.py stepped in memory;
+- strimzi.py: `FakeStrimzi`, the topic operator (KafkaTopic status) and a Strimzi `Kafka` with a listener;
 - world.py: `World`, the reconcilers over one set of fakes, and what a test reads back.
 """
