@@ -49,9 +49,21 @@ async def blocking(fn: Callable[..., _T], /, *args: Any) -> _T:
     return await asyncio.get_running_loop().run_in_executor(_pool(), call)
 
 
+_injected: list[Callable[[], client.ApiClient]] = []
+
+
+def use_api_client(factory: Callable[[], client.ApiClient] | None) -> None:
+    """Tests only: `load_api_client` returns `factory()` instead of a client of the kubeconfig (None: the
+    kubeconfig again). The controller tier (tests/fakes/) serves the clients of the event recorder and the
+    ConfigMap alias from its in-memory API this way; the operator never calls it."""
+    _injected[:] = [factory] if factory is not None else []
+
+
 def load_api_client() -> client.ApiClient:
     """In-cluster when running in a pod, else $KUBECONFIG (or ~/.kube/config); a kept-alive connection per
     worker thread (urllib3 would otherwise keep 5 per host, and open and drop the others per call)."""
+    if _injected:
+        return _injected[0]()
     if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
         config.load_incluster_config()
     else:
@@ -292,4 +304,5 @@ __all__ = [
     "NotServed",
     "blocking",
     "load_api_client",
+    "use_api_client",
 ]

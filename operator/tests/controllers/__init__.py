@@ -1,0 +1,1 @@
+"""The controller tier: the reconcilers' stories against in-memory fakes (tests/fakes/)."""
