@@ -3,8 +3,6 @@ the view's status, conditions and events, and where its ConfigMap alias points."
 
 from __future__ import annotations
 
-import pytest
-
 from tests.controllers.objects import clicks, running, streamjob, view
 from tests.fakes.world import World
 
@@ -69,13 +67,6 @@ async def test_an_alias_someone_else_repointed_is_not_overwritten(world: World) 
     assert world.events("MaterializedView", "sessions") == [("Warning", "AliasMoved", 1)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by this tier: the pin's switch expects look.physical('(hand-made)'), i.e. the topic "
-    "'sessions.(hand-made)', instead of what the alias names now ('hand-made'), so the switch the "
-    "AliasMoved message asks for is refused as AliasMoved again (controllers/materializedview/reconcile.py "
-    "_switch)",
-)
 async def test_a_pin_takes_back_an_alias_someone_else_repointed(world: World) -> None:
     await hand_repointed(world)
     await world.look("MaterializedView", "sessions")

@@ -243,7 +243,11 @@ class MaterializedViewReconciler:
         unchanged = (decision, active, previous)
         try:
             crash_at("view:Switch", namespace, name)  # decided, not switched (failpoints.py)
-            done = await view.cutover(to, expected=look.physical(switch.expected))
+            # What the alias names now: a name no known version has (repointed by hand) is its own name.
+            expected = (
+                look.target_physical if switch.expected == seen.target else look.physical(switch.expected)
+            )
+            done = await view.cutover(to, expected=expected)
             crash_at("view:Switch:1", namespace, name)  # switched, status not written
         except AliasMoved as exc:
             metrics.cutover_failures.labels(namespace, "MaterializedView", name, "AliasMoved").inc()
