@@ -8,14 +8,14 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaException
 from pydantic import ValidationError
 
 from kappa.adapters.alias import BackendUnavailable
 from kappa.adapters.job_runtime.seam import RuntimeUnavailable
 from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.errors import KafkaClientError
 from kappa.adapters.kube import Kube
-from kappa.api.base import API_VERSION, duration
+from kappa.api.base import API_VERSION, HandledRequests, duration
 from kappa.api.conditions import stalled
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec, ReplayRunStatus
@@ -53,7 +53,7 @@ class ReplayRunReconciler:
         run = await self._run_spec(obj, now)
         if run is None:
             return
-        state = replay_state(obj.get("status") or {})
+        state = replay_state(ReplayRunStatus.of(obj))
         job_obj = await s.kube.get(API_VERSION, "StreamJob", namespace, run.job_ref.name)
         if state.phase in replay.FINAL and not _aborting_kept(obj, state):
             await finish(s, obj, run, job_obj, state, now)  # an end state: its cleanup, nothing else
@@ -73,7 +73,7 @@ class ReplayRunReconciler:
         if out.writes:  # what the actions changed, or why they stopped
             await s.write(obj, out.patch, out.conditions, out.events, now)
         if not out.stopped:
-            export(ctx, decision.state.phase, patch)  # 6. metrics
+            export(ctx, ReplayRunStatus.model_validate(patch))  # 6. metrics, from what was written
 
     async def finalize(self, namespace: str, name: str) -> bool:
         return await finalize(self.services, namespace, name)
@@ -97,12 +97,12 @@ class ReplayRunReconciler:
         now: datetime,
     ) -> Context | None:
         """What the pass works on; None when it cannot go on (waiting for the StreamJob, or stalled: said)."""
-        s, namespace, status = self.services, obj["metadata"]["namespace"], obj.get("status") or {}
+        s, namespace, status = self.services, obj["metadata"]["namespace"], ReplayRunStatus.of(obj)
         generation = int(obj["metadata"]["generation"])
         accepted = (
             []
-            if status.get("observedGeneration") == generation
-            else intake_replayrun(obj["spec"], ReplayRunStatus.of(obj), generation).events
+            if status.observed_generation == generation
+            else intake_replayrun(obj["spec"], status, generation).events
         )  # "Accepted", once per spec
         if job_obj is None:
             await self._wait_for_job(obj, run, state, accepted, now)
@@ -165,7 +165,7 @@ class ReplayRunReconciler:
     ) -> Seen | None:
         try:
             return await self._observe(ctx, state, admin)
-        except (RuntimeUnavailable, BackendUnavailable, KafkaException) as exc:
+        except (RuntimeUnavailable, BackendUnavailable, KafkaClientError) as exc:
             # An outage reads as one: said once, and the phase and its deadline stay as they are.
             reason, why = outage(exc, admin)
             if reason is None:
@@ -234,10 +234,9 @@ def _requests(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
     annotations = ctx.obj["metadata"].get("annotations") or {}
     approve, abort = annotations.get(APPROVE), annotations.get(ABORT)
     rollback = requested(ctx.obj, ROLLBACK, "rollback")
-    handled = dict(ctx.status.get("handledRequests") or {})
-    for key, value in (("approve", approve), ("abort", abort), ("rollback", rollback)):
-        if value:
-            handled[key] = value
-    recorded = {"handledRequests": handled} if handled != (ctx.status.get("handledRequests") or {}) else {}
+    before = ctx.status.handled_requests or HandledRequests()
+    asked = {"approve": approve, "abort": abort, "rollback": rollback}
+    handled = before.model_copy(update={key: value for key, value in asked.items() if value})
+    recorded = {"handledRequests": handled.wire()} if handled != before else {}
     seen = {"approve": bool(approve), "abort": bool(abort), "rollback": rollback is not None}
     return seen, recorded
