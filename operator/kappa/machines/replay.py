@@ -132,6 +132,13 @@ ReplayDecision = Decision[ReplayState, ReplayAction]
 CARRY_OUT), conditions, events and when to look again."""
 
 
+def next_look(decision: ReplayDecision, interval: float) -> float:
+    """Seconds until the run is looked at again: what the phase asked (`requeue_after`: soon while something
+    is about to move), never later than the interval nor sooner than a second; the interval otherwise."""
+    asked = decision.requeue_after
+    return interval if asked is None else max(1.0, min(interval, asked))
+
+
 def enter_phase(
     state: ReplayState, phase: Phase, spec: ReplaySpec, now: datetime, **changes: object
 ) -> ReplayState:
