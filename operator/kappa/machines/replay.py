@@ -12,9 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from kappa.api.conditions import ConditionUpdate
 from kappa.api.replayrun import ReplayPhase
-from kappa.machines.decision import Event
+from kappa.machines.decision import Decision
 from kappa.machines.lag import LagStatus
 from kappa.machines.preflight import Check
 from kappa.machines.runtime_facts import Deployment
@@ -102,11 +101,6 @@ class PromoteVersion:
 
 
 @dataclass(frozen=True)
-class ResumePrevious:
-    key: str = "resume-previous"
-
-
-@dataclass(frozen=True)
 class RemoveReplay:
     """Delete the replay's deployment, consumer group and output: only ever before a cutover."""
 
@@ -130,24 +124,19 @@ class StopReplay:
     key: str = "stop-replay"
 
 
-ReplayAction = (
-    CreateReplay
-    | CutOver
-    | PromoteVersion
-    | ResumePrevious
-    | RemoveReplay
-    | DecommissionPrevious
-    | StopReplay
-)
+ReplayAction = CreateReplay | CutOver | PromoteVersion | RemoveReplay | DecommissionPrevious | StopReplay
 
 
-@dataclass(frozen=True)
-class ReplayDecision:
-    state: ReplayState
-    actions: list[ReplayAction] = field(default_factory=list)
-    conditions: list[ConditionUpdate] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    requeue_after: float | None = None
+ReplayDecision = Decision[ReplayState, ReplayAction]
+"""What the machine returns: the next state, the actions carrying it out (controllers/replayrun/actions.py's
+CARRY_OUT), conditions, events and when to look again."""
+
+
+def next_look(decision: ReplayDecision, interval: float) -> float:
+    """Seconds until the run is looked at again: what the phase asked (`requeue_after`: soon while something
+    is about to move), never later than the interval nor sooner than a second; the interval otherwise."""
+    asked = decision.requeue_after
+    return interval if asked is None else max(1.0, min(interval, asked))
 
 
 def enter_phase(

@@ -24,7 +24,6 @@ from kappa.machines.replay import (
     ReplayObserved,
     ReplaySpec,
     ReplayState,
-    ResumePrevious,
     StopReplay,
     enter_phase,
     expired,
@@ -261,10 +260,12 @@ def on_observing(state: ReplayState, seen: ReplayObserved, spec: ReplaySpec, now
             return ReplayDecision(
                 state, events=[Event("Warning", "RollbackUnavailable", "nothing to roll back to")]
             )
+        # The switch back is the run's; the StreamJob resumes the previous version itself, as it follows
+        # this run into RolledBack (machines/streamjob.py, REPLAY_ENDED).
         message = f"rolling back {spec.view} to {state.cutover_from}"
         return ReplayDecision(
             enter_phase(state, "RolledBack", spec, now, reason="RollbackRequested"),
-            actions=[CutOver(spec.view, state.cutover_to, state.cutover_from), ResumePrevious()],
+            actions=[CutOver(spec.view, state.cutover_to, state.cutover_from)],
             conditions=[
                 *stalled("RolledBack", message),
                 ConditionUpdate("RolledBack", True, "Requested", message),

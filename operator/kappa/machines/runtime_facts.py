@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Literal
 
 RUNNING = "RUNNING"
-FAILED_STATES = {"FAILED", "FAILING", "RESTARTING"}
 
 
 @dataclass(frozen=True)

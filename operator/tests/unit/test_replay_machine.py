@@ -20,9 +20,9 @@ from kappa.machines.replay import (
     ReplayObserved,
     ReplaySpec,
     ReplayState,
-    ResumePrevious,
     StopReplay,
     cleanup_overdue,
+    next_look,
 )
 from kappa.machines.replay_abort import waiting_for_job
 from kappa.machines.replay_phases import DEADLINES, PHASES, decide
@@ -336,7 +336,7 @@ CASES = [
         spec(),
         at(10),
         "RolledBack",
-        [CutOver("sessions", "v2", "v1"), ResumePrevious()],
+        [CutOver("sessions", "v2", "v1")],
         "RolledBack",
     ),
     (
@@ -522,3 +522,21 @@ def test_every_phase_has_a_deadline_or_is_an_end_state() -> None:
     for phase, bound in DEADLINES.items():
         assert bound.startswith("none") == (phase in FINAL), phase
         assert "timeout" in bound.lower() or "window" in bound.lower(), phase
+
+
+@pytest.mark.parametrize(
+    ("asked", "interval", "following"),
+    [(None, 10.0, 10.0), (2.0, 10.0, 2.0), (30.0, 10.0, 10.0), (0.2, 10.0, 1.0), (5.0, 1.0, 1.0)],
+)
+def test_the_next_look_is_what_the_phase_asked_within_the_interval(
+    asked: float | None, interval: float, following: float
+) -> None:
+    decision = decide(in_phase("Observing"), ReplayObserved(), spec(), at(0))
+    assert next_look(dataclasses.replace(decision, requeue_after=asked), interval) == following
+
+
+def test_a_phase_about_to_move_asks_to_be_looked_at_sooner_than_one_at_rest() -> None:
+    cutting = decide(in_phase("Validating"), ReplayObserved(validation=()), spec(), at(0))
+    assert cutting.state.phase == "CuttingOver"
+    waiting = decide(in_phase("AwaitingApproval"), ReplayObserved(), spec("Manual"), at(0))
+    assert next_look(cutting, 10.0) < next_look(waiting, 10.0) == 10.0

@@ -1,6 +1,8 @@
 """ReplayRuns: replay a StreamJob's new version from Kafka history, catch up, validate, cut the view over,
 observe through the rollback window, then decommission. Importing this package registers the Kopf handlers
-(create, resume, spec or annotation change, a timer, delete). Where each concern lives:
+(create, resume, spec or annotation change, delete) and the schedule of looks (controllers/schedule.py): each
+look says when the next is due, soon while the phase asks (`requeue_after`), at most the interval apart.
+Where each concern lives:
 
 - reconcile.py: one pass, load → observe → decide (machines/replay.py) → write once → act → metrics;
 - preflight.py: the view's holder and the preflight checks; quota.py: the broker quota of a throttled replay;
@@ -13,40 +15,93 @@ observe through the rollback window, then decommission. Importing this package r
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import os
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, cast
 
 import kopf
 
 from kappa.adapters import metrics
 from kappa.adapters.kube import Kube
 from kappa.api.base import GROUP, VERSION
-from kappa.controllers.replayrun.reconcile import ReplayRunReconciler
+from kappa.controllers.replayrun.reconcile import GONE, INTERVAL, ReplayRunReconciler
+from kappa.controllers.schedule import Schedule
 from kappa.controllers.status import unless_terminating
 
-INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
+RETRY = max(INTERVAL, 5.0)
+"""A look that failed (the API server away) is tried again after 5 s or the interval: a run that switched its
+view while the API server was down records it as soon as it is back."""
+LOOK_WORKERS = int(os.environ.get("KAPPA_LOOK_WORKERS", "8"))
+"""ReplayRuns looked at concurrently by the schedule (change handlers come on top)."""
+STOP_WITHIN = 2.0
+LOG = logging.getLogger("kappa.replayrun")
 
 
 def _reconciler(memo: kopf.Memo) -> ReplayRunReconciler:
     if not hasattr(memo, "replayruns"):
         memo.replayruns = ReplayRunReconciler(Kube(), memo.lag)
         memo.replayrun_locks = {}
+        memo.replayrun_schedule = Schedule()
     return memo.replayruns  # type: ignore[no-any-return]
 
 
 @kopf.on.startup()
 async def share_replayrun_reconciler(memo: kopf.Memo, **_: Any) -> None:
     """Built on the operator's memo before any handler runs. Kopf gives each object a shallow copy of that
-    memo: built there, one reconciler (one API client, one lock table) serves every ReplayRun; built from a
-    handler, it would live in that object's copy, one client per object."""
+    memo: built there, one reconciler (one API client, one lock table, one schedule) serves every ReplayRun;
+    built from a handler, it would live in that object's copy, one client per object."""
     _reconciler(memo)
+    schedule: Schedule = memo.replayrun_schedule
+    metrics.watch_schedule("ReplayRun", schedule)
+    looks = schedule.run(functools.partial(_look, memo), LOOK_WORKERS)
+    memo.replayrun_looks = asyncio.create_task(looks, name="kappa-replayrun-looks")
 
 
-async def _locked(memo: kopf.Memo, namespace: str, name: str) -> None:
+@kopf.on.cleanup()
+async def stop_replayrun_looks(memo: kopf.Memo, **_: Any) -> None:
+    """Looks under way are cancelled: what they wrote is written, and the next start looks at all again."""
+    task: asyncio.Task[None] | None = getattr(memo, "replayrun_looks", None)
+    if task is not None:
+        task.cancel()
+        await asyncio.wait([task], timeout=STOP_WITHIN)
+
+
+async def _locked(memo: kopf.Memo, namespace: str, name: str) -> float:
+    """One look at a time per run: the schedule's and the change handlers' must not interleave. The look
+    puts the run on the schedule for its next one (a failed look: after RETRY)."""
     reconciler = _reconciler(memo)
-    async with memo.replayrun_locks.setdefault((namespace, name), asyncio.Lock()):
-        with metrics.reconciling("ReplayRun"), unless_terminating():
-            await reconciler.reconcile(namespace, name)
+    schedule: Schedule = memo.replayrun_schedule
+    following = RETRY
+    try:
+        async with memo.replayrun_locks.setdefault((namespace, name), asyncio.Lock()):
+            with metrics.reconciling("ReplayRun"), unless_terminating():
+                following = await reconciler.reconcile(namespace, name)
+    finally:
+        if following == GONE:  # deleted, or being deleted: finalize_replayrun is on it
+            schedule.forget((namespace, name))
+        else:
+            schedule.after((namespace, name), following)
+    return following
+
+
+_failing: dict[tuple[str, str], str] = {}
+
+
+async def _look(memo: kopf.Memo, key: Hashable) -> float:
+    """A look the schedule asked for. A failing look is logged when its error changes, not at each retry."""
+    namespace, name = cast(tuple[str, str], key)
+    try:
+        following = await _locked(memo, namespace, name)
+    except Exception as exc:  # the schedule must outlive any one look
+        if _failing.get((namespace, name)) != str(exc):
+            LOG.exception("ReplayRun %s/%s: a look failed; retrying every %.0fs", namespace, name, RETRY)
+        _failing[(namespace, name)] = str(exc)
+        return RETRY
+    if _failing.pop((namespace, name), None) is not None:
+        LOG.info("ReplayRun %s/%s: looking at it works again", namespace, name)
+    return following
 
 
 @kopf.on.resume(GROUP, VERSION, "replayruns")
@@ -54,15 +109,7 @@ async def _locked(memo: kopf.Memo, namespace: str, name: str) -> None:
 @kopf.on.update(GROUP, VERSION, "replayruns", field="spec")
 @kopf.on.update(GROUP, VERSION, "replayruns", field="metadata.annotations")
 async def reconcile_replayrun(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    await _locked(memo, str(meta["namespace"]), str(meta["name"]))
-
-
-# backoff: a poll that failed (the API server away) is tried again after 5 s or the interval, not Kopf's 60 s:
-# a run that switched its view while the API server was down records it as soon as it is back.
-@kopf.timer(
-    GROUP, VERSION, "replayruns", interval=INTERVAL, initial_delay=INTERVAL, backoff=max(INTERVAL, 5.0)
-)
-async def poll_replayrun(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+    """Looked at at once; the look puts the run on the schedule, which carries out the later ones."""
     await _locked(memo, str(meta["namespace"]), str(meta["name"]))
 
 
@@ -74,4 +121,6 @@ async def finalize_replayrun(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None
         done = await reconciler.finalize(namespace, name)
     if not done:
         raise kopf.TemporaryError("removing what the run created", delay=2)
+    memo.replayrun_schedule.forget((namespace, name))
+    _failing.pop((namespace, name), None)
     metrics.forget_replay(namespace, name)

@@ -8,12 +8,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
-
 from kappa.adapters import metrics
 from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable
 from kappa.adapters.job_runtime.seam import RuntimeUnavailable
 from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.errors import KafkaClientError, kafka_outage
 from kappa.adapters.kafka.values import KafkaAdapterError
 from kappa.adapters.kube import ApiException, NotServed
 from kappa.api.conditions import ConditionUpdate, stalled
@@ -41,13 +40,6 @@ async def _cut_over(
     return await cut_over(services, ctx, action)
 
 
-async def _resume_previous(
-    services: Services, ctx: Context, action: replay.ResumePrevious, admin: KafkaAdmin
-) -> None:
-    """Nothing to do here: the StreamJob resumes the previous version, as it follows this run's RolledBack
-    phase (its live version)."""
-
-
 async def _promote(
     services: Services, ctx: Context, action: replay.PromoteVersion, admin: KafkaAdmin
 ) -> None:
@@ -71,7 +63,6 @@ async def _stop(services: Services, ctx: Context, action: replay.StopReplay, adm
 CARRY_OUT: dict[type, Carry] = {
     replay.CreateReplay: _create,
     replay.CutOver: _cut_over,
-    replay.ResumePrevious: _resume_previous,
     replay.PromoteVersion: _promote,
     replay.RemoveReplay: _remove,
     replay.DecommissionPrevious: _decommission,
@@ -116,7 +107,7 @@ async def act(
         except (AliasError, KafkaAdapterError, ViewUnavailable, ApiException, NotServed) as exc:
             message = f"{what} failed, retried on the next reconcile: {exc}"
             return out.stop([], once(ctx.status, "ActionFailed", message))
-        except (RuntimeUnavailable, KafkaException) as exc:  # e.g. the broker went during the replay set-up
+        except (RuntimeUnavailable, KafkaClientError) as exc:  # e.g. the broker went during the replay set-up
             reason, why = outage(exc, admin)
             if reason is None:
                 raise
@@ -132,10 +123,7 @@ def outage(exc: Exception, admin: KafkaAdmin) -> tuple[str | None, str]:
         return "FlinkUnavailable", str(exc)
     if isinstance(exc, BackendUnavailable):
         return "BackendUnavailable", str(exc)
-    down = admin.health.unreachable  # a Kafka call that failed because the cluster did not answer
-    if down:
-        return "KafkaUnreachable", down
-    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-    if error is not None and error.retriable():  # transient, and retried by the adapter until its deadline
-        return "KafkaUnreachable", f"Kafka at {admin.bootstrap_servers} did not answer: {error.str()}"
+    why = kafka_outage(exc, admin)
+    if why is not None:
+        return "KafkaUnreachable", why
     return None, str(exc)

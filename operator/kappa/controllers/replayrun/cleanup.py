@@ -17,8 +17,9 @@ from kappa.adapters.kafka.values import KafkaAdapterError
 from kappa.adapters.kube import ApiException
 from kappa.api.base import API_VERSION, duration
 from kappa.api.materializedview import MaterializedViewSpec
-from kappa.api.replayrun import ReplayRunSpec
+from kappa.api.replayrun import ReplayOutput, ReplayRunSpec, ReplayRunStatus
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import StreamJobStatus
 from kappa.controllers.cluster import ViewUnavailable, open_view
 from kappa.controllers.replayrun.context import Services, replaced_version
 from kappa.controllers.replayrun.cutover import switch_back
@@ -58,9 +59,9 @@ async def remove_replay(
     if info.members:
         return False
     await admin.delete_group(group)
-    status = obj.get("status") or {}
-    await lift_recorded_quota(admin.connection, status)
-    await _remove_output(services, namespace, run, job, admin, status.get("view"))
+    status = ReplayRunStatus.of(obj)
+    await lift_recorded_quota(admin.connection, status.throttle)
+    await _remove_output(services, namespace, run, job, admin, status.view)
     return True
 
 
@@ -102,7 +103,7 @@ async def stop_replay(
         await runtime.delete(namespace, fd_name)
     services.lag.untrack(names.consumer_group(namespace, job_name, run.version))
     if admin is not None:
-        await lift_recorded_quota(admin.connection, obj.get("status") or {})
+        await lift_recorded_quota(admin.connection, ReplayRunStatus.of(obj).throttle)
     return True
 
 
@@ -111,13 +112,12 @@ async def decommission(
 ) -> bool:
     """After the window: the previous version's deployment and group go; its output stays, under its
     own retention (the StreamJob's deletionPolicy)."""
-    meta, status = obj["metadata"], obj.get("status") or {}
-    previous = replaced_version(status)
+    previous = replaced_version(ReplayRunStatus.of(obj))
     if not previous:
         return True
-    namespace, job_name = meta["namespace"], run.job_ref.name
+    namespace, job_name = obj["metadata"]["namespace"], run.job_ref.name
     job_obj = await services.kube.get(API_VERSION, "StreamJob", namespace, job_name)
-    if job_obj and (job_obj.get("status") or {}).get("activeVersion") == previous:
+    if job_obj and StreamJobStatus.of(job_obj).active_version == previous:
         return True  # it is live again (rolled back by other means): nothing to decommission
     fd_name = names.deployment_name(job_name, previous)
     if await (await services.runtime(namespace, job_name)).delete(namespace, fd_name):
@@ -141,14 +141,14 @@ def _job_spec(job_obj: dict[str, Any] | None) -> StreamJobSpec | None:
     return None
 
 
-def _left(status: dict[str, Any]) -> tuple[tuple[str, str | None], ...]:
+def _left(status: ReplayRunStatus) -> tuple[tuple[str, str | None], ...]:
     """What a cleanup that timed out may have left, named for a human to remove."""
-    output = status.get("output") or {}
+    output = status.output or ReplayOutput()
     return (
-        ("deployment", status.get("deployment")),
-        ("consumer group", status.get("consumerGroup")),
-        ("topic", output.get("topic")),
-        ("table", output.get("table")),
+        ("deployment", status.deployment),
+        ("consumer group", status.consumer_group),
+        ("topic", output.topic),
+        ("table", output.table),
     )
 
 
@@ -161,8 +161,8 @@ async def finish(
     now: datetime,
 ) -> None:
     """End states: finish a cleanup or decommission that a crash or a busy group interrupted."""
-    status = obj.get("status") or {}
-    if status.get("cleanup") != "Pending":
+    status = ReplayRunStatus.of(obj)
+    if status.cleanup != "Pending":
         return
     job = _job_spec(job_obj)
     namespace = obj["metadata"]["namespace"]
@@ -196,13 +196,13 @@ async def finalize(services: Services, namespace: str, name: str) -> bool:
     obj = await services.kube.get(API_VERSION, "ReplayRun", namespace, name)
     if obj is None:
         return True
-    status = obj.get("status") or {}
-    phase = status.get("phase") or "Pending"
-    created = any(t.get("phase") == "Replaying" for t in status.get("transitions") or [])
+    status = ReplayRunStatus.of(obj)
+    phase = status.phase or "Pending"
+    created = any(t.phase == "Replaying" for t in status.transitions)
     if not created or phase in ("CuttingOver", "Observing", "Succeeded", "RolledBack"):
         return True  # nothing created (never remove what a failed preflight found), or it is live now
-    kept = phase == "Failed" and status.get("reason") in replay.KEPT_FOR_INSPECTION
-    if phase in ("Aborted", "Failed") and status.get("cleanup") == "Done" and not kept:
+    kept = phase == "Failed" and status.reason in replay.KEPT_FOR_INSPECTION
+    if phase in ("Aborted", "Failed") and status.cleanup == "Done" and not kept:
         return True
     try:
         run = ReplayRunSpec.model_validate(obj["spec"])

@@ -1,6 +1,8 @@
 """What one reconcile of a ReplayRun has read, shared by every concern of the controller: the run's state
-from status (`replay_state`), its machine spec (`replay_spec`), the `Context` of names and objects, what
-the observers found (`Seen`), and the `Services` (API client, lag, job runtimes, view claims) they use."""
+from its typed status (`replay_state`), its machine spec (`replay_spec`), the `Context` of names and objects,
+what the observers found (`Seen`), and the `Services` (API client, lag, job runtimes, view claims) they use.
+Status is read only through the models (`ReplayRunStatus.of`, `StreamJobStatus.of`,
+`MaterializedViewStatus.of`), and the patches are built from them (`wire`, `patch_of`)."""
 
 from __future__ import annotations
 
@@ -16,40 +18,47 @@ from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.adapters.kafka.connection import KafkaConnection
 from kappa.adapters.kafka.values import Partition
 from kappa.adapters.kube import Kube
-from kappa.api.base import API_VERSION, duration
+from kappa.api.base import API_VERSION, KappaModel, duration
 from kappa.api.conditions import ConditionUpdate
-from kappa.api.materializedview import MaterializedViewSpec
-from kappa.api.replayrun import ReplayRunSpec
+from kappa.api.materializedview import MaterializedViewSpec, MaterializedViewStatus
+from kappa.api.replayrun import PartitionOffset, ReplayRunSpec, ReplayRunStatus
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import StreamJobStatus
 from kappa.controllers.cluster import KafkaConnectionError, kafka_connection, physical_name
 from kappa.controllers.job_runtimes import Runtimes, RuntimeUnconfigured
 from kappa.controllers.lag import LagTracking
-from kappa.controllers.status import dt, write_status
+from kappa.controllers.status import write_status
 from kappa.machines import replay
 from kappa.machines.decision import Event
 from kappa.render import names
 from kappa.render.replay import output_table, output_topic
 
 
-def replay_state(status: dict[str, Any]) -> replay.ReplayState:
-    cut = status.get("cutover") or {}
+def replay_state(status: ReplayRunStatus) -> replay.ReplayState:
+    cut = status.cutover
     return replay.ReplayState(
-        phase=status.get("phase") or "Pending",
-        entered_at=dt(status.get("enteredAt")),
-        deadline=dt(status.get("phaseDeadline")),
-        caught_up_since=dt(status.get("caughtUpSince")),
-        cutover_from=cut.get("fromVersion"),
-        cutover_to=cut.get("toVersion"),
-        cut_over_at=dt(cut.get("at")),
-        reason=status.get("reason"),
+        phase=status.phase or "Pending",
+        entered_at=status.entered_at,
+        deadline=status.phase_deadline,
+        caught_up_since=status.caught_up_since,
+        cutover_from=cut.from_version if cut else None,
+        cutover_to=cut.to_version if cut else None,
+        cut_over_at=cut.at if cut else None,
+        reason=status.reason,
     )
 
 
-def replaced_version(status: dict[str, Any]) -> str | None:
+def replaced_version(status: ReplayRunStatus) -> str | None:
     """The StreamJob version a cutover replaced (kept suspended for the rollback window, then decommissioned).
     Not always the view's version it switched from: after a savepoint upgrade, v2 writes v1's output."""
-    cut = status.get("cutover") or {}
-    return cut.get("replacedVersion") or cut.get("fromVersion")
+    cut = status.cutover
+    return (cut.replaced_version or cut.from_version) if cut else None
+
+
+def patch_of(model: KappaModel) -> dict[str, Any]:
+    """A sub-object as a merge patch: the fields it was given, camelCase, a None among them deleting that key
+    (`wire()` leaves None out, which would keep a stale value)."""
+    return model.model_dump(by_alias=True, exclude_unset=True, mode="json")
 
 
 def replay_spec(run: ReplayRunSpec, view: str | None) -> replay.ReplaySpec:
@@ -74,12 +83,13 @@ def replay_spec(run: ReplayRunSpec, view: str | None) -> replay.ReplaySpec:
     )
 
 
-def offsets_of(entries: list[dict[str, Any]] | None) -> dict[Partition, int]:
-    return {(e["topic"], int(e["partition"])): int(e["offset"]) for e in entries or []}
+def offsets_of(entries: list[PartitionOffset]) -> dict[Partition, int]:
+    return {(e.topic, e.partition): e.offset for e in entries}
 
 
 def entries_of(offsets: dict[Partition, int]) -> list[dict[str, Any]]:
-    return [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(offsets.items())]
+    """Offsets as status records them (startOffsets, targetOffsets)."""
+    return [PartitionOffset(topic=t, partition=p, offset=o).wire() for (t, p), o in sorted(offsets.items())]
 
 
 def parallelism_of(job: StreamJobSpec, run: ReplayRunSpec) -> int:
@@ -130,8 +140,18 @@ class Context:
         return self.run.job_ref.name
 
     @property
-    def status(self) -> dict[str, Any]:
-        return self.obj.get("status") or {}
+    def status(self) -> ReplayRunStatus:
+        """The run's status as written so far in this pass (each write merges into `obj`)."""
+        return ReplayRunStatus.of(self.obj)
+
+    @property
+    def job_status(self) -> StreamJobStatus:
+        return StreamJobStatus.of(self.job_obj)
+
+    @property
+    def view_active(self) -> str | None:
+        """The version the operator recorded as the view's active one (its status)."""
+        return MaterializedViewStatus.of(self.view_obj).active_version if self.view_obj else None
 
     @property
     def group(self) -> str:
@@ -153,7 +173,7 @@ class Context:
             if self.view_spec.backend.type == "postgres":
                 return output_table(self.job, self.run)
             return output_topic(self.job, self.run)
-        lineage = (self.job_obj.get("status") or {}).get("outputVersions") or {}
+        lineage = self.job_status.output_versions
         return physical_name(self.job, self.view_spec, version, lineage)
 
     def version_of(self, physical: str | None, candidates: list[str | None]) -> str | None:
@@ -203,7 +223,8 @@ class Services:
             return self.runtimes.fko
         try:
             job = StreamJobSpec.model_validate(job_obj["spec"])
-            return await self.runtimes.for_job(job, namespace, job_obj.get("status") or {})
+            # for_job (controllers/job_runtimes.py) reads the status in its wire form.
+            return await self.runtimes.for_job(job, namespace, StreamJobStatus.of(job_obj).wire())
         except (ValidationError, RuntimeUnconfigured):
             return self.runtimes.fko
 

@@ -12,10 +12,10 @@ from kappa.adapters.alias import AliasError, BackendUnavailable
 from kappa.adapters.job_runtime.seam import JobRuntime
 from kappa.api.base import API_VERSION
 from kappa.api.materializedview import MaterializedViewSpec
-from kappa.api.replayrun import ReplayRunSpec
+from kappa.api.replayrun import CutoverRecord, ReplayRunSpec, ReplayRunStatus
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import ViewUnavailable, open_view
-from kappa.controllers.replayrun.context import Context, Services, replaced_version
+from kappa.controllers.replayrun.context import Context, Services, patch_of, replaced_version
 from kappa.controllers.status import ts
 from kappa.machines import replay
 from kappa.machines.fko import deployment_view
@@ -25,7 +25,7 @@ from kappa.render import names
 async def alias_seen(services: Services, ctx: Context, state: replay.ReplayState) -> dict[str, Any]:
     """The version the view serves now, and the one the operator recorded as active."""
     assert ctx.view_spec is not None
-    believed = ((ctx.view_obj or {}).get("status") or {}).get("activeVersion")
+    believed = ctx.view_active
     try:
         view = await open_view(services.kube, ctx.namespace, ctx.view_spec, services.admin(ctx))
         target = await view.target()
@@ -44,31 +44,33 @@ async def alias_seen(services: Services, ctx: Context, state: replay.ReplayState
 async def previous_seen(runtime: JobRuntime, ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
     """In the rollback window: whether the replaced version's deployment is still there (a rollback resumes
     it), and its savepoint, recorded as status.cutover.previousSavepoint once FKO reports it."""
-    replaced = replaced_version(ctx.status)
-    if not replaced:
+    status = ctx.status
+    replaced = replaced_version(status)
+    if not replaced or status.cutover is None:
         return {}, {}
     fd = await runtime.get(ctx.namespace, names.deployment_name(ctx.job_name, replaced))
     savepoint = deployment_view(fd).upgrade_savepoint_path if fd else None
-    cut = dict(ctx.status.get("cutover") or {})
     recorded: dict[str, Any] = {}
-    if savepoint and cut.get("previousSavepoint") != savepoint:
-        recorded["cutover"] = {**cut, "previousSavepoint": savepoint}
+    if savepoint and status.cutover.previous_savepoint != savepoint:
+        recorded["cutover"] = status.cutover.model_copy(update={"previous_savepoint": savepoint}).wire()
     return {"previous_exists": fd is not None}, recorded
 
 
 def cutover_record(ctx: Context, nxt: replay.ReplayState, before: str) -> dict[str, Any] | None:
     """status.cutover: the intent, written before the switch; the time, once the switch is seen done."""
     if nxt.phase == "CuttingOver" and before != "CuttingOver":
-        return {
-            "view": ctx.view_name,
-            "fromVersion": nxt.cutover_from,
-            "replacedVersion": (ctx.job_obj.get("status") or {}).get("activeVersion"),
-            "toVersion": nxt.cutover_to,
-            "requestedAt": ts(ctx.now),
-        }
+        intent = CutoverRecord(
+            view=ctx.view_name,
+            from_version=nxt.cutover_from,
+            replaced_version=ctx.job_status.active_version,
+            to_version=nxt.cutover_to,
+            requested_at=ts(ctx.now),
+        )
+        return patch_of(intent)
     if nxt.phase == "Observing" and before == "CuttingOver":
         metrics.cutovers.labels(ctx.namespace, ctx.view_name or "").inc()
-        return {**(ctx.status.get("cutover") or {}), "at": ts(nxt.cut_over_at)}
+        cut = ctx.status.cutover
+        return {**(cut.wire() if cut else {}), "at": ts(nxt.cut_over_at)}
     return None
 
 
@@ -79,10 +81,11 @@ async def cut_over(services: Services, ctx: Context, action: replay.CutOver) -> 
     to = ctx.physical(action.to)
     assert to is not None
     done = await view.cutover(to, expected=ctx.physical(action.expected))
-    cut = {**(ctx.status.get("cutover") or {})}
+    cut = ctx.status.cutover
+    patch = cut.wire() if cut else {}
     if not done.already_done:
-        cut["durationMs"] = done.duration_ms
-    return {"cutover": cut}
+        patch["durationMs"] = done.duration_ms
+    return {"cutover": patch}
 
 
 async def switch_back(
@@ -97,8 +100,7 @@ async def switch_back(
     """A rollback's switch, made sure of: RolledBack is written before it (intent first), so a crash
     between the two must not leave readers on the rolled-back version. Idempotent. The status patch of the
     switch (none when there is no view to switch)."""
-    status = obj.get("status") or {}
-    view_name = str(status.get("view") or "")
+    view_name = ReplayRunStatus.of(obj).view or ""
     if not view_name or state.cutover_from is None or state.cutover_to is None:
         return {}
     namespace = obj["metadata"]["namespace"]

@@ -16,16 +16,16 @@ KAFKA_TOPIC_APIS = ["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"]
 
 async def create_replay(services: Services, ctx: Context, admin: KafkaAdmin) -> None:
     """Each part checks the world first, so a repeat after a crash changes nothing."""
-    start = offsets_of(ctx.status.get("startOffsets"))
+    status = ctx.status
+    start = offsets_of(status.start_offsets)
     if not await admin.committed(ctx.group):
         await admin.seed_group(ctx.group, start)
     await _output_topic(services, ctx, admin)
     table = output_table(ctx.job, ctx.run)
     if table and ctx.view_spec and ctx.view_spec.backend.type == "postgres":
         view = await open_view(services.kube, ctx.namespace, ctx.view_spec, admin)
-        active = ((ctx.view_obj or {}).get("status") or {}).get("activeVersion")
-        await view.prepare(table, like=ctx.physical(active))
-    await set_recorded_quota(ctx.connection, ctx.status)
+        await view.prepare(table, like=ctx.physical(ctx.view_active))
+    await set_recorded_quota(ctx.connection, status.throttle)
     runtime = await services.runtime(ctx.namespace, ctx.job_name)
     await runtime.apply(
         replay_deployment(
@@ -72,4 +72,4 @@ async def _output_topic(services: Services, ctx: Context, admin: KafkaAdmin) -> 
 
 async def unthrottle(ctx: Context) -> None:
     """Live now: the quota goes (the StreamJob adopts the version: it watches this run)."""
-    await lift_recorded_quota(ctx.connection, ctx.status)
+    await lift_recorded_quota(ctx.connection, ctx.status.throttle)

@@ -13,6 +13,7 @@ from kappa.adapters.alias import AliasError, BackendUnavailable
 from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.adapters.kafka.values import KafkaAdapterError, Partition
 from kappa.api.base import API_VERSION
+from kappa.api.replayrun import ReplayRunStatus
 from kappa.controllers.cluster import ViewUnavailable, open_view
 from kappa.controllers.replayrun.context import Context, Services, entries_of
 from kappa.controllers.replayrun.quota import quota_plan
@@ -39,10 +40,10 @@ async def holder(services: Services, ctx: Context) -> str | None:
         return None
     mine = (ctx.obj["metadata"]["creationTimestamp"], ctx.name)
     for other in await services.kube.select(API_VERSION, "ReplayRun", ctx.namespace, ""):
-        meta, status = other["metadata"], other.get("status") or {}
-        if meta["name"] == ctx.name or status.get("view") != ctx.view_name:
+        meta, status = other["metadata"], ReplayRunStatus.of(other)
+        if meta["name"] == ctx.name or status.view != ctx.view_name:
             continue
-        phase = status.get("phase") or "Pending"
+        phase = status.phase or "Pending"
         if phase in ACTIVE - {"Pending"}:
             return str(meta["name"])
         if phase == "Pending" and (meta["creationTimestamp"], meta["name"]) < mine:
@@ -53,7 +54,7 @@ async def holder(services: Services, ctx: Context) -> str | None:
         found = await services.kube.get(API_VERSION, "ReplayRun", ctx.namespace, name)
         if found is None or found["metadata"]["uid"] != uid:
             return True
-        return (found.get("status") or {}).get("phase") in replay.FINAL
+        return ReplayRunStatus.of(found).phase in replay.FINAL
 
     return await services.claims.claim(ctx.namespace, ctx.view_name, ctx.obj, ended)
 
@@ -69,8 +70,7 @@ class Preflight:
 def _spec_checks(ctx: Context) -> list[Check]:
     """What the spec asks against what exists: not the active version; a live run needs a view it may cut."""
     run, checks = ctx.run, []
-    active = (ctx.job_obj.get("status") or {}).get("activeVersion")
-    if run.version == active:
+    if run.version == ctx.job_status.active_version:
         message = f"spec.version {run.version} is the active version"
         checks.append(Check("Version", "Error", "VersionIsActive", message))
     if not run.until.live:
@@ -146,7 +146,7 @@ async def run_preflight(services: Services, ctx: Context, admin: KafkaAdmin) -> 
         "targetOffsets": entries_of(target),
     }
     if run.throttle:
-        recorded["throttle"] = await quota_plan(ctx)
+        recorded["throttle"] = (await quota_plan(ctx)).wire()
     return Preflight(tuple(checks), recorded)
 
 

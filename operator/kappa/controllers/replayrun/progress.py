@@ -8,9 +8,9 @@ from typing import Any
 
 from kappa.adapters.job_runtime.seam import JobRuntime
 from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.api.replayrun import Lag, PartitionLag, Progress, ReplayRunStatus
 from kappa.controllers.lag import LagTracking
-from kappa.controllers.replayrun.context import Context, offsets_of
-from kappa.controllers.status import dt
+from kappa.controllers.replayrun.context import Context, offsets_of, patch_of
 from kappa.machines.fko import deployment_view
 from kappa.machines.preflight import fell_off_retention
 from kappa.machines.runtime_facts import Deployment
@@ -31,31 +31,30 @@ async def replay_deployment(runtime: JobRuntime, ctx: Context) -> Deployment:
     return deployment_view(fd) if fd else Deployment(exists=False)
 
 
-def _progress(ctx: Context, consumed: int, total: int) -> dict[str, Any]:
+def _progress(ctx: Context, status: ReplayRunStatus, consumed: int, total: int) -> Progress:
     """status.progress. The achieved rate is since the replay began: reads under a broker quota come in lumps,
     so a rate between two reconciles would swing between zero and a burst."""
-    began = next(
-        (dt(t["at"]) for t in ctx.status.get("transitions") or [] if t.get("phase") == "Replaying"), None
-    )
+    began = next((t.at for t in status.transitions if t.phase == "Replaying"), None)
     elapsed = (ctx.now - began).total_seconds() if began else 0.0
     rate = consumed / elapsed if elapsed >= 1 else None
     remaining = max(total - consumed, 0)
     eta = remaining / rate if rate else None
-    return {
-        "consumed": consumed,
-        "target": total,
-        "percent": f"{min(100, int(100 * consumed / total)) if total else 100}%",
-        "recordsPerSecond": round(rate, 1) if rate is not None else None,
-        "eta": _eta(eta) if remaining else "0s",
-    }
+    return Progress(
+        consumed=consumed,
+        target=total,
+        percent=f"{min(100, int(100 * consumed / total)) if total else 100}%",
+        records_per_second=round(rate, 1) if rate is not None else None,
+        eta=_eta(eta) if remaining else "0s",
+    )
 
 
 async def observe_progress(
     lag: LagTracking, ctx: Context, admin: KafkaAdmin
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(what the machine reads: target reached, partitions fallen off; status.progress and status.lag)."""
-    start = offsets_of(ctx.status.get("startOffsets"))
-    target = offsets_of(ctx.status.get("targetOffsets"))
+    status = ctx.status
+    start = offsets_of(status.start_offsets)
+    target = offsets_of(status.target_offsets)
     committed = await admin.committed(ctx.group)
     position = {p: max(committed.get(p, o), o) for p, o in start.items()}
     consumed = sum(position[p] - start[p] for p in start)
@@ -65,14 +64,12 @@ async def observe_progress(
     found = lag.latest(ctx.group)
     if found is not None:  # once caught up to the old head, lag is against the live head
         behind = {p: found.lag_of(*p) for p in start}
-    recorded = {
-        "progress": _progress(ctx, consumed, total),
-        "lag": {
-            "total": sum(behind.values()),
-            "evaluation": found.status.status.name if found else None,
-            "partitions": [{"topic": t, "partition": n, "lag": v} for (t, n), v in sorted(behind.items())],
-        },
-    }
+    lag_status = Lag(
+        total=sum(behind.values()),
+        evaluation=found.status.status.name if found else None,
+        partitions=[PartitionLag(topic=t, partition=n, lag=v) for (t, n), v in sorted(behind.items())],
+    )
+    recorded = {"progress": patch_of(_progress(ctx, status, consumed, total)), "lag": patch_of(lag_status)}
     log_starts = await admin.log_start_offsets(list(start))
     fell = fell_off_retention({p: committed.get(p) for p in start}, log_starts)
     seen = {
@@ -87,7 +84,7 @@ def catch_up_lag(lag: LagTracking, ctx: Context) -> dict[str, Any]:
     found = lag.latest(ctx.group)
     if found is None:
         return {}
-    lags = [found.lag_of(t, p) for (t, p) in offsets_of(ctx.status.get("startOffsets"))]
+    lags = [found.lag_of(t, p) for (t, p) in offsets_of(ctx.status.start_offsets)]
     return {"max_partition_lag": max(lags, default=0), "lag_status": found.status.status}
 
 

@@ -4,14 +4,13 @@ replay's client ids. The replay sets it before it deploys; promotion, stop and r
 
 from __future__ import annotations
 
-from typing import Any
-
 from kappa.adapters.kafka.connection import KafkaConnection
 from kappa.adapters.quota import ClientQuotas, average_record_bytes, bytes_quota
+from kappa.api.replayrun import ThrottleStatus
 from kappa.controllers.replayrun.context import Context
 
 
-async def quota_plan(ctx: Context) -> dict[str, Any]:
+async def quota_plan(ctx: Context) -> ThrottleStatus:
     """status.throttle: the client id, the byte rate and how it was reached, the subtasks it is split over."""
     throttle = ctx.run.throttle
     assert throttle is not None
@@ -30,7 +29,7 @@ async def quota_plan(ctx: Context) -> dict[str, Any]:
             f"{throttle.records_per_second} records/s x {mean or 1024.0:.0f} bytes mean record size "
             f"({'measured' if mean else 'assumed'})"
         )
-    return {"clientId": ctx.group, "bytesPerSecond": rate, "basis": basis, "subtasks": ctx.parallelism}
+    return ThrottleStatus(client_id=ctx.group, bytes_per_second=rate, basis=basis, subtasks=ctx.parallelism)
 
 
 def _quota_entities(client_id: str, parallelism: int) -> list[str]:
@@ -58,16 +57,13 @@ async def remove_quota(connection: KafkaConnection, client_id: str, parallelism:
         quotas.close()
 
 
-async def set_recorded_quota(connection: KafkaConnection, status: dict[str, Any]) -> None:
+async def set_recorded_quota(connection: KafkaConnection, throttle: ThrottleStatus | None) -> None:
     """The quota status.throttle recorded at preflight, if the run is throttled."""
-    throttle = status.get("throttle")
     if throttle:
-        subtasks = int(throttle.get("subtasks", 1))
-        await set_quota(connection, throttle["clientId"], int(throttle["bytesPerSecond"]), subtasks)
+        await set_quota(connection, throttle.client_id, throttle.bytes_per_second, throttle.subtasks)
 
 
-async def lift_recorded_quota(connection: KafkaConnection, status: dict[str, Any]) -> None:
+async def lift_recorded_quota(connection: KafkaConnection, throttle: ThrottleStatus | None) -> None:
     """Lift the quota status.throttle names, if the run is throttled."""
-    throttle = status.get("throttle")
     if throttle:
-        await remove_quota(connection, throttle["clientId"], int(throttle.get("subtasks", 1)))
+        await remove_quota(connection, throttle.client_id, throttle.subtasks)

@@ -1,21 +1,24 @@
 """One pass over one ReplayRun: load → observe (the concern modules return values, they write nothing) →
-decide (machines/replay.py) → write status once, intent included → act (actions.CARRY_OUT) → metrics. End
-states only finish their cleanup (cleanup.finish)."""
+decide (machines/replay.py) → write status once, intent included → act (actions.CARRY_OUT) → metrics; and
+when to look next (the decision's `requeue_after`, bounded by the interval). End states only finish their
+cleanup (cleanup.finish)."""
 
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaException
 from pydantic import ValidationError
 
 from kappa.adapters.alias import BackendUnavailable
 from kappa.adapters.job_runtime.seam import RuntimeUnavailable
 from kappa.adapters.kafka.admin import KafkaAdmin
+from kappa.adapters.kafka.errors import KafkaClientError
 from kappa.adapters.kube import Kube
-from kappa.api.base import API_VERSION, duration
+from kappa.api.base import API_VERSION, HandledRequests, duration
 from kappa.api.conditions import stalled
 from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import ReplayRunSpec, ReplayRunStatus
@@ -33,6 +36,10 @@ from kappa.machines import replay, replay_abort, replay_phases
 from kappa.machines.decision import Event
 from kappa.machines.intake import intake_replayrun
 
+INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
+"""The longest time between two looks at a run (`--reconcile-interval`)."""
+GONE = math.inf
+"""A run deleted, or being deleted (its finalizer is on it): no next look."""
 APPROVE, ABORT, ROLLBACK = "kappa.dev/approve", "kappa.dev/abort", "kappa.dev/rollback"
 WITH_VIEW = ("Validating", "AwaitingApproval", "CuttingOver", "Observing")
 """Phases that look at where the view points."""
@@ -44,27 +51,28 @@ class ReplayRunReconciler:
     def __init__(self, kube: Kube, lag: LagTracking) -> None:
         self.services = Services(kube, lag)
 
-    async def reconcile(self, namespace: str, name: str) -> None:
+    async def reconcile(self, namespace: str, name: str) -> float:
+        """One look; the seconds until the next (GONE once the run is deleted or being deleted)."""
         s = self.services
         obj = await s.kube.get(API_VERSION, "ReplayRun", namespace, name)  # 1. load
         if obj is None or obj["metadata"].get("deletionTimestamp"):
-            return
+            return GONE
         now = datetime.now(UTC)
         run = await self._run_spec(obj, now)
         if run is None:
-            return
-        state = replay_state(obj.get("status") or {})
+            return INTERVAL
+        state = replay_state(ReplayRunStatus.of(obj))
         job_obj = await s.kube.get(API_VERSION, "StreamJob", namespace, run.job_ref.name)
         if state.phase in replay.FINAL and not _aborting_kept(obj, state):
             await finish(s, obj, run, job_obj, state, now)  # an end state: its cleanup, nothing else
-            return
+            return INTERVAL
         ctx = await self._context(obj, run, job_obj, state, now)
         if ctx is None:
-            return
+            return INTERVAL
         admin = s.lag.monitor(ctx.connection).admin
         seen = await self._observe_or_stall(ctx, state, admin)  # 2. observe: values, no writes
         if seen is None:
-            return
+            return INTERVAL
         spec = replay_spec(run, ctx.view_name)
         decision = replay_phases.decide(state, seen.machine, spec, now)  # 3. decide (pure)
         patch = record(ctx, decision, seen)
@@ -72,8 +80,10 @@ class ReplayRunReconciler:
         out = await act(s, ctx, decision.actions, admin)  # 5. act, through CARRY_OUT
         if out.writes:  # what the actions changed, or why they stopped
             await s.write(obj, out.patch, out.conditions, out.events, now)
-        if not out.stopped:
-            export(ctx, decision.state.phase, patch)  # 6. metrics
+        if out.stopped:  # an action failed: tried again at the interval
+            return INTERVAL
+        export(ctx, ReplayRunStatus.model_validate(patch))  # 6. metrics, from what was written
+        return replay.next_look(decision, INTERVAL)  # 7. when to look again
 
     async def finalize(self, namespace: str, name: str) -> bool:
         return await finalize(self.services, namespace, name)
@@ -97,12 +107,12 @@ class ReplayRunReconciler:
         now: datetime,
     ) -> Context | None:
         """What the pass works on; None when it cannot go on (waiting for the StreamJob, or stalled: said)."""
-        s, namespace, status = self.services, obj["metadata"]["namespace"], obj.get("status") or {}
+        s, namespace, status = self.services, obj["metadata"]["namespace"], ReplayRunStatus.of(obj)
         generation = int(obj["metadata"]["generation"])
         accepted = (
             []
-            if status.get("observedGeneration") == generation
-            else intake_replayrun(obj["spec"], ReplayRunStatus.of(obj), generation).events
+            if status.observed_generation == generation
+            else intake_replayrun(obj["spec"], status, generation).events
         )  # "Accepted", once per spec
         if job_obj is None:
             await self._wait_for_job(obj, run, state, accepted, now)
@@ -165,7 +175,7 @@ class ReplayRunReconciler:
     ) -> Seen | None:
         try:
             return await self._observe(ctx, state, admin)
-        except (RuntimeUnavailable, BackendUnavailable, KafkaException) as exc:
+        except (RuntimeUnavailable, BackendUnavailable, KafkaClientError) as exc:
             # An outage reads as one: said once, and the phase and its deadline stay as they are.
             reason, why = outage(exc, admin)
             if reason is None:
@@ -234,10 +244,9 @@ def _requests(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
     annotations = ctx.obj["metadata"].get("annotations") or {}
     approve, abort = annotations.get(APPROVE), annotations.get(ABORT)
     rollback = requested(ctx.obj, ROLLBACK, "rollback")
-    handled = dict(ctx.status.get("handledRequests") or {})
-    for key, value in (("approve", approve), ("abort", abort), ("rollback", rollback)):
-        if value:
-            handled[key] = value
-    recorded = {"handledRequests": handled} if handled != (ctx.status.get("handledRequests") or {}) else {}
+    before = ctx.status.handled_requests or HandledRequests()
+    asked = {"approve": approve, "abort": abort, "rollback": rollback}
+    handled = before.model_copy(update={key: value for key, value in asked.items() if value})
+    recorded = {"handledRequests": handled.wire()} if handled != before else {}
     seen = {"approve": bool(approve), "abort": bool(abort), "rollback": rollback is not None}
     return seen, recorded

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from kappa.adapters import metrics
-from kappa.controllers.replayrun.context import Context, Seen
+from kappa.api.replayrun import CheckResult, Progress, ReplayOutput, ReplayRunStatus, Transition
+from kappa.controllers.replayrun.context import Context, Seen, patch_of
 from kappa.controllers.replayrun.cutover import cutover_record
-from kappa.controllers.status import dt, ts
+from kappa.controllers.status import ts
 from kappa.machines import replay, replay_phases
 from kappa.machines.preflight import Check
 from kappa.render.replay import output_table, output_topic
@@ -19,13 +20,14 @@ TRANSITIONS_KEPT = 64
 
 
 def _check(c: Check) -> dict[str, Any]:
-    return {"name": c.name, "passed": c.passed, "reason": c.reason, "message": c.message[:2048]}
+    return CheckResult(name=c.name, passed=c.passed, reason=c.reason, message=c.message[:2048]).wire()
 
 
 def record(ctx: Context, decision: replay.ReplayDecision, seen: Seen) -> dict[str, Any]:
     """The decided state, the intent of its actions and what was observed: the pass's status patch."""
-    nxt = decision.state
-    before = ctx.status.get("phase") or "Pending"
+    nxt, status = decision.state, ctx.status
+    before = status.phase or "Pending"
+    output = ReplayOutput(topic=output_topic(ctx.job, ctx.run), table=output_table(ctx.job, ctx.run))
     patch: dict[str, Any] = {"view": ctx.view_name, **seen.recorded}
     patch |= {
         "phase": nxt.phase,
@@ -35,12 +37,11 @@ def record(ctx: Context, decision: replay.ReplayDecision, seen: Seen) -> dict[st
         "caughtUpSince": ts(nxt.caught_up_since),
         "consumerGroup": ctx.group,
         "deployment": ctx.deployment,
-        "output": {"topic": output_topic(ctx.job, ctx.run), "table": output_table(ctx.job, ctx.run)},
+        "output": patch_of(output),
     }
     if nxt.phase != before:
-        transitions = list(ctx.status.get("transitions") or [])
-        transitions.append({"phase": nxt.phase, "at": ts(ctx.now), "reason": nxt.reason})
-        patch["transitions"] = transitions[-TRANSITIONS_KEPT:]
+        transitions = [*status.transitions, Transition(phase=nxt.phase, at=ts(ctx.now), reason=nxt.reason)]
+        patch["transitions"] = [patch_of(t) for t in transitions[-TRANSITIONS_KEPT:]]
         metrics.replay_transitions.labels(ctx.namespace, ctx.name, nxt.phase).inc()
         if nxt.phase == "Failed":
             metrics.replay_failures.labels(ctx.namespace, ctx.name, nxt.reason or "").inc()
@@ -59,15 +60,16 @@ def record(ctx: Context, decision: replay.ReplayDecision, seen: Seen) -> dict[st
     return patch
 
 
-def export(ctx: Context, phase: str, patch: dict[str, Any]) -> None:
-    """The run's phase, progress, rate and deadline as metrics, from the status the pass wrote."""
+def export(ctx: Context, written: ReplayRunStatus) -> None:
+    """The run's phase, progress, rate and deadline as metrics, from the status patch the pass wrote."""
     for p in replay_phases.PHASES:
-        metrics.replay_phase.labels(ctx.namespace, ctx.name, p).set(1 if p == phase else 0)
-    progress = patch.get("progress") or {}
-    if progress.get("target"):
-        metrics.replay_progress.labels(ctx.namespace, ctx.name).set(progress["consumed"] / progress["target"])
-    if progress.get("recordsPerSecond") is not None:
-        metrics.replay_rate.labels(ctx.namespace, ctx.name).set(progress["recordsPerSecond"])
-    metrics.set_replay_progress(ctx.namespace, ctx.name, progress)
-    deadline = dt(patch.get("phaseDeadline"))
-    metrics.set_timestamp(metrics.replay_phase_deadline, ctx.namespace, ctx.name, deadline)
+        metrics.replay_phase.labels(ctx.namespace, ctx.name, p).set(1 if p == written.phase else 0)
+    progress = written.progress or Progress()
+    if progress.target:
+        metrics.replay_progress.labels(ctx.namespace, ctx.name).set(
+            (progress.consumed or 0) / progress.target
+        )
+    if progress.records_per_second is not None:
+        metrics.replay_rate.labels(ctx.namespace, ctx.name).set(progress.records_per_second)
+    metrics.set_replay_progress(ctx.namespace, ctx.name, progress.wire())
+    metrics.set_timestamp(metrics.replay_phase_deadline, ctx.namespace, ctx.name, written.phase_deadline)

@@ -42,8 +42,7 @@ async def validate(services: Services, ctx: Context) -> tuple[Check, ...] | None
 
 async def _measure(ctx: Context, view: ServedView) -> validation.Measured:
     gates = ctx.run.validation
-    active_version = (ctx.view_obj or {}).get("status", {}).get("activeVersion")
-    active = ctx.physical(active_version)
+    active = ctx.physical(ctx.view_active)
     new = ctx.physical(ctx.run.version)
     assert new is not None
     active_count = await view.count(active) if active else None
