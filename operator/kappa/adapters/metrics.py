@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from prometheus_client.metrics import MetricWrapperBase
 
 from kappa.api.streamjob_status import StreamJobPhase
@@ -297,3 +297,8 @@ def forget_streamjob(namespace: str, job: str) -> None:
     _remove(rollbacks, namespace, job)  # its ReplayRuns' rollbacks (kappa_replay_rollbacks_total)
     for counter, outcome in _COUNTED.values():
         _remove(counter, namespace, job, outcome)
+
+
+def serve(port: int, addr: str) -> None:
+    """/metrics on `addr:port`, from a thread of its own (prometheus-client's server)."""
+    start_http_server(port, addr=addr)

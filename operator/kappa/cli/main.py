@@ -11,7 +11,7 @@ from kappa.cli.run import run_arguments
 
 
 def _cluster(args: argparse.Namespace) -> Any:
-    from kappa.cli.kube import connect
+    from kappa.adapters.cli_cluster import connect
 
     return connect(
         args.kubeconfig or args.g_kubeconfig,
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run" and args.g_kubeconfig and not args.kubeconfig:
         args.kubeconfig = args.g_kubeconfig
-    from kappa.cli.kube import CliError
+    from kappa.adapters.cli_cluster import CliError
 
     try:
         return int(args.func(args))

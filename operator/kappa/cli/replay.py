@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kappa.adapters.cli_cluster import CliError, Cluster
 from kappa.api.base import API_VERSION
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.cli import codes
-from kappa.cli.kube import CliError, Cluster
 from kappa.cli.status_rows import human
 from kappa.machines.preflight import (
     Check,
@@ -143,12 +143,9 @@ class Plan:
 
 
 async def _gather(cluster: Cluster, run: dict[str, Any], bootstrap: str | None, timeout: float) -> Plan:
-    from kubernetes.client import ApiClient
-
     from kappa.adapters.kafka.admin import KafkaAdmin
     from kappa.adapters.kafka.connection import KafkaConnection
     from kappa.adapters.kafka.values import KafkaAdapterError
-    from kappa.adapters.kube import Kube
     from kappa.controllers.cluster import KafkaConnectionError, kafka_connection
 
     spec = ReplayRunSpec.model_validate(run["spec"])
@@ -157,9 +154,7 @@ async def _gather(cluster: Cluster, run: dict[str, Any], bootstrap: str | None, 
     # As the operator connects (controllers/cluster.py): the bootstrap servers of the spec or of the Strimzi
     # listener, and the credentials from the Secrets the spec names, read with the user's own rights.
     try:
-        # A client of its own: Kube names itself the operator's field manager on the client it is given.
-        kube = Kube(ApiClient(cluster.api.configuration))
-        connection = await kafka_connection(kube, job, cluster.namespace)
+        connection = await kafka_connection(cluster.kube(), job, cluster.namespace)
     except KafkaConnectionError as exc:
         raise CliError(f"{exc.reason}: {exc.message}; nothing was created") from None
     if bootstrap:  # --bootstrap-servers: another address of the same cluster, with the same credentials

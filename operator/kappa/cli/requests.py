@@ -12,8 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from kappa.adapters.cli_cluster import Cluster, kind_of
 from kappa.cli import codes
-from kappa.cli.kube import Cluster, kind_of
 from kappa.machines.replay import FINAL, KEPT_FOR_INSPECTION
 
 ANNOTATIONS = {"approve": "kappa.dev/approve", "abort": "kappa.dev/abort", "rollback": "kappa.dev/rollback"}

@@ -91,9 +91,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _quiet_client_libraries(verbose=args.verbose)
 
     if args.metrics_port:
-        from prometheus_client import start_http_server
+        from kappa.adapters.metrics import serve
 
-        start_http_server(args.metrics_port, addr=args.health_host)
+        serve(args.metrics_port, args.health_host)
     namespaces = args.namespace or []
     election = None
     if args.leader_election:  # a standby runs no Kopf at all, so it acts on nothing (docs/two-replicas.md)

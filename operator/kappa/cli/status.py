@@ -8,8 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from kappa.adapters.cli_cluster import Cluster, kind_of
 from kappa.cli import codes
-from kappa.cli.kube import Cluster, kind_of
 from kappa.cli.status_rows import rows_of
 
 

@@ -9,11 +9,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from kappa.adapters.cli_cluster import CliError, Cluster, kind_of
 from kappa.api.materializedview import MaterializedViewStatus
 from kappa.api.replayrun import ReplayRunStatus
 from kappa.api.streamjob_status import StreamJobStatus
 from kappa.cli import codes
-from kappa.cli.kube import CliError, Cluster, kind_of
 from kappa.cli.status import rich_view
 from kappa.cli.status_rows import FINAL_CODES
 

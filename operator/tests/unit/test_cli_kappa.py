@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from kappa.adapters.cli_cluster import CliError, kind_of
 from kappa.cli import codes
-from kappa.cli.kube import CliError, kind_of
 from kappa.cli.main import main
 from kappa.cli.replay import build
 from kappa.cli.requests import refused_up_front, verdict

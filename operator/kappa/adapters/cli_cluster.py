@@ -1,5 +1,6 @@
-"""The CLI's view of the cluster: the current kubeconfig and context (or --kubeconfig, --context, -n), and the
-few calls the commands make. Plain blocking calls: a command does one thing at a time."""
+"""The `kubectl kappa` CLI's view of the cluster: the current kubeconfig and context (or --kubeconfig,
+--context, -n), and the few calls the commands make. Plain blocking calls: a command does one thing at a time.
+An adapter: the CLI's commands (cli/) reach the Kubernetes client only through it."""
 
 from __future__ import annotations
 
@@ -46,6 +47,15 @@ class Cluster:
     api: Any
     namespace: str
     context: str
+
+    def kube(self) -> Any:
+        """The operator's own Kubernetes adapter (adapters/kube.py) on a client of its own for this context
+        (Kube is the field manager on the client it is given), for code shared with the operator."""
+        from kubernetes.client import ApiClient
+
+        from kappa.adapters.kube import Kube
+
+        return Kube(ApiClient(self.api.configuration))
 
     def _custom(self) -> Any:
         from kubernetes import client
