@@ -61,9 +61,13 @@ def produce(bootstrap: str, topics: list[str], partitions: int) -> None:
     txn.commit_transaction(60)
 
 
-async def setup(admin: KafkaAdmin, bootstrap: str, groups: int, partitions: int) -> list[tuple[str, str]]:
+def names(groups: int) -> list[tuple[str, str]]:
     run = uuid.uuid4().hex[:6]
-    pairs = [(f"bench-{run}-{i}", f"bench-{run}-g{i}") for i in range(groups)]
+    return [(f"bench-{run}-{i}", f"bench-{run}-g{i}") for i in range(groups)]
+
+
+async def setup(admin: KafkaAdmin, bootstrap: str, pairs: list[tuple[str, str]], partitions: int) -> None:
+    groups = len(pairs)
     started = time.perf_counter()
     for i in range(0, len(pairs), 50):  # a single broker takes topic creations in modest batches
         await asyncio.gather(*(admin.ensure_topic(t, partitions=partitions) for t, _ in pairs[i : i + 50]))
@@ -83,7 +87,6 @@ async def setup(admin: KafkaAdmin, bootstrap: str, groups: int, partitions: int)
             )
         )
     print(f"set-up: records and group offsets in place after {time.perf_counter() - started:.1f} s")
-    return pairs
 
 
 async def sequential_poll(admin: KafkaAdmin, pairs: list[tuple[str, str]], partitions: int) -> None:
@@ -109,8 +112,9 @@ async def measure(
     admin: KafkaAdmin, bootstrap: str, groups: int, n: int, polls: int, sample_size: int
 ) -> str:
     """Set up `groups` groups of `n` partitions, time the polls side by side, delete them; one table row."""
-    pairs = await setup(admin, bootstrap, groups, n)
+    pairs = names(groups)
     try:
+        await setup(admin, bootstrap, pairs, n)
         monitor = LagMonitor(admin)
         for topic, group in pairs:
             monitor.track(group, [topic])
@@ -170,7 +174,8 @@ async def main() -> None:
     parser.add_argument("--per-range-sample", type=int, default=100)
     args = parser.parse_args()
 
-    admin = KafkaAdmin(args.bootstrap)
+    # A loaded single broker can take longer than the operator's 30 s to show 500 new topics.
+    admin = KafkaAdmin(args.bootstrap, timeout=120)
     try:
         rows = [
             await measure(
