@@ -82,19 +82,25 @@ class OffsetReader:
     def _offsets_for_times(
         consumer: Consumer, request: list[TopicPartition], deadline: float
     ) -> list[TopicPartition]:
+        """The consumer knows the partitions of its last metadata: a topic created or grown since reads as an
+        unknown partition (the whole call failing, or the partition's own error) until the metadata is asked
+        for again, which is done once."""
         for attempt in (1, 2):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "listing offsets timed out"))
             try:
-                return list(consumer.offsets_for_times(request, timeout=left))
+                answer = list(consumer.offsets_for_times(request, timeout=left))
             except KafkaException as exc:
-                # The consumer knows the partitions of its last metadata: a topic created or grown since
-                # reads as unknown until the metadata is asked for again (once).
                 if attempt == 2 or exc.args[0].code() != KafkaError._UNKNOWN_PARTITION:
                     raise
-                for topic in sorted({tp.topic for tp in request}):
-                    consumer.list_topics(topic, timeout=max(0.1, deadline - time.monotonic()))
+                unknown = {tp.topic for tp in request}
+            else:
+                unknown = {tp.topic for tp in answer if _unknown_partition(tp)}
+                if attempt == 2 or not unknown:
+                    return answer
+            for topic in sorted(unknown):
+                consumer.list_topics(topic, timeout=max(0.1, deadline - time.monotonic()))
         raise AssertionError("unreachable")
 
     def _acquire(self, read_committed: bool) -> Consumer:
@@ -129,6 +135,10 @@ class OffsetReader:
             consumers, self._consumers = list(self._consumers.values()), {}
         for consumer in consumers:
             consumer.close()
+
+
+def _unknown_partition(tp: TopicPartition) -> bool:
+    return tp.error is not None and tp.error.code() == KafkaError._UNKNOWN_PARTITION
 
 
 def record_offsets_blocking(
