@@ -1,11 +1,13 @@
-"""Benchmark: the operator's lag poll at 10,000 partitions (500 groups x 20), against the real test Kafka.
+"""Benchmark: the operator's lag poll at 1,000 and 10,000 partitions (50 and 500 groups x 20), against the
+real test Kafka, next to a naive sequential poll in the same run.
 
-    python benchmarks/lag_poll.py [--bootstrap 127.0.0.1:19092] [--groups 500] [--partitions-per-group 20]
+    python benchmarks/lag_poll.py [--bootstrap 127.0.0.1:19092] [--groups 50 500] [--partitions-per-group 20]
 
 Every partition holds 4 plain records and 1 transactional one (so a commit marker too: end offset 6), and
 every group has committed offset 3: `end - committed` says 3, the records left are 2. That is the small-lag
 case in which the operator recounts the records a reader really has left (LagMonitor._without_markers), so
-every poll here takes the path the operator takes, recount included. It prints:
+every poll here takes the path the operator takes, recount included. For each group count, one round after
+another of the three polls below (so the machine's load hits them alike), then it prints:
 
 - **cold poll**: every partition's small-lag range recounted (the recount's cache is emptied before each
   poll, as when every partition moved since the last poll);
@@ -16,7 +18,7 @@ every poll here takes the path the operator takes, recount included. It prints:
   timed on `--per-range-sample` ranges and scaled to all of them.
 
 The lag every poll reports is checked (2 per partition), so a fast wrong answer cannot pass for a fast one.
-At the end the benchmark deletes its groups and topics.
+After each size the benchmark deletes its groups and topics; at the end it prints one table row per size.
 """
 
 from __future__ import annotations
@@ -59,9 +61,13 @@ def produce(bootstrap: str, topics: list[str], partitions: int) -> None:
     txn.commit_transaction(60)
 
 
-async def setup(admin: KafkaAdmin, bootstrap: str, groups: int, partitions: int) -> list[tuple[str, str]]:
+def names(groups: int) -> list[tuple[str, str]]:
     run = uuid.uuid4().hex[:6]
-    pairs = [(f"bench-{run}-{i}", f"bench-{run}-g{i}") for i in range(groups)]
+    return [(f"bench-{run}-{i}", f"bench-{run}-g{i}") for i in range(groups)]
+
+
+async def setup(admin: KafkaAdmin, bootstrap: str, pairs: list[tuple[str, str]], partitions: int) -> None:
+    groups = len(pairs)
     started = time.perf_counter()
     for i in range(0, len(pairs), 50):  # a single broker takes topic creations in modest batches
         await asyncio.gather(*(admin.ensure_topic(t, partitions=partitions) for t, _ in pairs[i : i + 50]))
@@ -81,7 +87,6 @@ async def setup(admin: KafkaAdmin, bootstrap: str, groups: int, partitions: int)
             )
         )
     print(f"set-up: records and group offsets in place after {time.perf_counter() - started:.1f} s")
-    return pairs
 
 
 async def sequential_poll(admin: KafkaAdmin, pairs: list[tuple[str, str]], partitions: int) -> None:
@@ -103,64 +108,88 @@ def ms(seconds: list[float]) -> str:
     )
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    port = os.environ.get("KAPPA_KAFKA_PORT", "19092")
-    parser.add_argument("--bootstrap", default=f"127.0.0.1:{port}")
-    parser.add_argument("--groups", type=int, default=500)
-    parser.add_argument("--partitions-per-group", type=int, default=20)
-    parser.add_argument("--polls", type=int, default=5)
-    parser.add_argument("--per-range-sample", type=int, default=100)
-    args = parser.parse_args()
-    n = args.partitions_per_group
-
-    admin = KafkaAdmin(args.bootstrap)
-    pairs = await setup(admin, args.bootstrap, args.groups, n)
+async def measure(
+    admin: KafkaAdmin, bootstrap: str, groups: int, n: int, polls: int, sample_size: int
+) -> str:
+    """Set up `groups` groups of `n` partitions, time the polls side by side, delete them; one table row."""
+    pairs = names(groups)
     try:
+        await setup(admin, bootstrap, pairs, n)
         monitor = LagMonitor(admin)
         for topic, group in pairs:
             monitor.track(group, [topic])
-        check(await monitor.poll(), args.groups, n)  # first poll: partition lists fetched and cached
+        check(await monitor.poll(), groups, n)  # first poll: partition lists fetched and cached
 
-        cold, warm = [], []
-        for _ in range(args.polls):
+        cold, warm, seq = [], [], []
+        for _ in range(polls):  # one of each per round: the machine's load hits all three alike
             monitor._marker_counts.clear()  # every range anew, as when all partitions moved
             started = time.perf_counter()
             result = await monitor.poll()
             cold.append(time.perf_counter() - started)
-            check(result, args.groups, n)
+            check(result, groups, n)
             started = time.perf_counter()
             result = await monitor.poll()
             warm.append(time.perf_counter() - started)
-            check(result, args.groups, n)
-
-        seq = []
-        for _ in range(3):
+            check(result, groups, n)
             started = time.perf_counter()
             await sequential_poll(admin, pairs, n)
             seq.append(time.perf_counter() - started)
 
-        sample: list[Partition] = [(t, p) for t, _ in pairs for p in range(n)][: args.per_range_sample]
+        sample: list[Partition] = [(t, p) for t, _ in pairs for p in range(n)][:sample_size]
         started = time.perf_counter()
         for part in sample:
             assert (await admin.count_records({part: (COMMITTED, END)}))[part] == LEFT
         per_range = (time.perf_counter() - started) / len(sample)
 
-        total = args.groups * n
-        print(f"groups={args.groups} partitions={total}: end {END}, committed {COMMITTED}, left {LEFT}")
-        print(f"cold poll, every range recounted: {ms(cold)}")
-        print(f"warm poll, recount cached:        {ms(warm)}")
-        print(f"naive sequential poll, no recount: {ms(seq)}")
+        total = groups * n
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"groups={groups} partitions={total}: end {END}, committed {COMMITTED}, left {LEFT}")
+        print(f"  cold poll, every range recounted: {ms(cold)}")
+        print(f"  warm poll, recount cached:        {ms(warm)}")
+        print(f"  naive sequential poll, no recount: {ms(seq)}")
         print(
-            f"per-range recount (before): {per_range * 1000:.1f} ms a range over {len(sample)}, "
+            f"  per-range recount (before): {per_range * 1000:.1f} ms a range over {len(sample)}, "
             f"so about {per_range * total:.1f} s for all {total}"
         )
-        print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        print(f"  load average: {load}")
+        med = statistics.median
+        return (
+            f"| {total:,} | {med(warm):.2f} s | {med(cold):.2f} s | {med(seq):.2f} s "
+            f"| {med(seq) / med(warm):.1f}x | {load} |"
+        )
     finally:
         for i in range(0, len(pairs), 50):
             chunk = pairs[i : i + 50]
             await asyncio.gather(*(admin.delete_group(g) for _, g in chunk), return_exceptions=True)
             await asyncio.gather(*(admin.delete_topic(t) for t, _ in chunk), return_exceptions=True)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    port = os.environ.get("KAPPA_KAFKA_PORT", "19092")
+    parser.add_argument("--bootstrap", default=f"127.0.0.1:{port}")
+    parser.add_argument("--groups", type=int, nargs="+", default=[50, 500], help="one run per count")
+    parser.add_argument("--partitions-per-group", type=int, default=20)
+    parser.add_argument("--polls", type=int, default=5)
+    parser.add_argument("--per-range-sample", type=int, default=100)
+    args = parser.parse_args()
+
+    # A loaded single broker can take longer than the operator's 30 s to show 500 new topics.
+    admin = KafkaAdmin(args.bootstrap, timeout=120)
+    try:
+        rows = [
+            await measure(
+                admin, args.bootstrap, g, args.partitions_per_group, args.polls, args.per_range_sample
+            )
+            for g in args.groups
+        ]
+    finally:
+        admin.close()
+    print(
+        "\n| partitions | warm poll (median) | cold poll | naive sequential | naive / warm | load average |"
+    )
+    print("|---|---|---|---|---|---|")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -325,3 +325,20 @@ def test_a_group_tracked_or_untracked_during_a_poll_neither_fails_it_nor_comes_b
     assert leaving not in exported and kept in exported
     monitor.admin = kafka.admin
     assert kafka.run(monitor.poll())[arriving].total == 3
+
+
+def test_partitions_added_to_a_topic_already_read_are_read_at_once(kafka: KafkaTestbed) -> None:
+    topic = kafka.topic(partitions=1)
+    kafka.produce(topic, [(0, BASE + i) for i in range(3)])
+    assert kafka.run(kafka.admin.end_offsets([(topic, 0)])) == {(topic, 0): 3}
+
+    kafka.run(kafka.admin.ensure_topic(topic, partitions=3))  # the offset reader's metadata knew 1
+    deadline = time.monotonic() + 30
+    while len(kafka.run(kafka.admin.partitions([topic]))) < 3:  # the broker's metadata, a moment later
+        assert time.monotonic() < deadline, "the added partitions never showed"
+        time.sleep(0.1)
+    kafka.produce(topic, [(2, BASE + i) for i in range(4)])
+
+    every = [(topic, p) for p in range(3)]
+    assert kafka.run(kafka.admin.end_offsets(every)) == {(topic, 0): 3, (topic, 1): 0, (topic, 2): 4}
+    assert kafka.run(kafka.admin.log_start_offsets(every)) == dict.fromkeys(every, 0)

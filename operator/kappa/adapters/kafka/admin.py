@@ -2,8 +2,8 @@
 
 - topics: partitions, configs, retention facts; `ensure_topic` (create, add partitions, set configs; never
   fewer partitions), deletion, `delete_records`;
-- offsets: log start, end (last stable under read_committed), by time, and where a replay starts
-  (`resolve_start`);
+- offsets: log start, end (last stable under read_committed), by time (through `OffsetReader`, records.py),
+  and where a replay starts (`resolve_start`);
 - consumer groups: committed offsets (the lag reads: `committed_many`), descriptions, `seed_group` (a new
   replay group at its start offsets), deletion; through kafka-python (groups.py);
 - records: marker-aware record counts and timestamps (records.py), and the retention preflight's
@@ -17,9 +17,8 @@ import asyncio
 import time
 import weakref
 from collections.abc import Iterable, Mapping
-from concurrent.futures import wait as wait_futures
 
-from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicCollection, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -27,7 +26,6 @@ from confluent_kafka.admin import (
     ConfigResource,
     NewPartitions,
     NewTopic,
-    OffsetSpec,
     ResourceType,
 )
 
@@ -35,7 +33,13 @@ from kappa.adapters.kafka.calls import await_future, is_error, retried
 from kappa.adapters.kafka.connection import KafkaConnection, quiet_client_config
 from kappa.adapters.kafka.groups import GroupAdmin
 from kappa.adapters.kafka.health import cluster_health
-from kappa.adapters.kafka.records import record_offsets_blocking, record_timestamps_blocking
+from kappa.adapters.kafka.records import (
+    EARLIEST,
+    LATEST,
+    OffsetReader,
+    record_offsets_blocking,
+    record_timestamps_blocking,
+)
 from kappa.adapters.kafka.values import (
     GroupInfo,
     GroupInUse,
@@ -70,8 +74,11 @@ class KafkaAdmin:
         }
         self._admin = AdminClient({**self._conf, **quiet_client_config(self.bootstrap_servers)})
         self._groups = GroupAdmin(self.connection, client_id=f"{client_id}-groups", timeout=timeout)
-        # kafka-python's IO thread holds its client: an adapter dropped without close() must still stop it.
+        self._offsets = OffsetReader(self._conf, timeout=timeout)
+        # kafka-python's IO thread holds its client, librdkafka's threads its consumers: an adapter dropped
+        # without close() must still stop them.
         weakref.finalize(self, self._groups.close)
+        weakref.finalize(self, self._offsets.close)
 
     # -- topics ---------------------------------------------------------------------------------------
 
@@ -227,51 +234,29 @@ class KafkaAdmin:
 
     @retried
     async def _list_offsets(
-        self, specs: Mapping[Partition, OffsetSpec], *, read_committed: bool = True
+        self, specs: Mapping[Partition, int], *, read_committed: bool = True
     ) -> dict[Partition, int]:
         if not specs:
             return {}
-        # Built, sent and awaited on one of the cluster's own worker threads. One ListOffsets request answers
-        # every partition, but at 10,000 partitions building it and its futures takes most of a second of
-        # CPU, which the event loop (every controller, the health endpoint) must not wait out; and the lag
-        # poll must not queue behind a thousand controllers' Kubernetes calls in the default pool.
-        return await self._groups.run(self._list_offsets_blocking, specs, read_committed)
-
-    def _list_offsets_blocking(
-        self, specs: Mapping[Partition, OffsetSpec], read_committed: bool
-    ) -> dict[Partition, int]:
-        admin = self._admin
-        if admin is None:
-            raise KafkaException(KafkaError(KafkaError._DESTROY, "the Kafka adapter is closed"))
-        request = {TopicPartition(t, p): spec for (t, p), spec in specs.items()}
-        isolation = IsolationLevel.READ_COMMITTED if read_committed else IsolationLevel.READ_UNCOMMITTED
-        futures = admin.list_offsets(request, isolation_level=isolation, request_timeout=self.timeout)
-        _, late = wait_futures(list(futures.values()), self.timeout)
-        if late:
-            # Never wait for ever on a future librdkafka has not resolved (a destroyed client's never is).
-            raise KafkaException(
-                KafkaError(
-                    KafkaError._TIMED_OUT, f"no answer for {len(late)} partition(s) in {self.timeout}s"
-                )
-            )
-        return {(k.topic, k.partition): f.result(timeout=0).offset for k, f in futures.items()}
+        # On one of the cluster's own worker threads: the event loop (every controller, the health endpoint)
+        # must not wait out a round of 10,000 partitions, and the lag poll must not queue behind a thousand
+        # controllers' Kubernetes calls in the default pool.
+        return await self._groups.run(self._offsets.read, specs, read_committed=read_committed)
 
     async def log_start_offsets(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
-        return await self._list_offsets(dict.fromkeys(partitions, OffsetSpec.earliest()))
+        return await self._list_offsets(dict.fromkeys(partitions, EARLIEST))
 
     async def end_offsets(
         self, partitions: Iterable[Partition], *, read_committed: bool = True
     ) -> dict[Partition, int]:
         """The last stable offset under read_committed (what a transactional reader reaches), else the HW."""
-        return await self._list_offsets(
-            dict.fromkeys(partitions, OffsetSpec.latest()), read_committed=read_committed
-        )
+        return await self._list_offsets(dict.fromkeys(partitions, LATEST), read_committed=read_committed)
 
     async def offsets_for_time(
         self, partitions: Iterable[Partition], timestamp_ms: int
     ) -> dict[Partition, int]:
         """Offset of the first record at or after the time; -1 where there is none."""
-        return await self._list_offsets({p: OffsetSpec.for_timestamp(timestamp_ms) for p in partitions})
+        return await self._list_offsets(dict.fromkeys(partitions, timestamp_ms))
 
     async def resolve_start(
         self,
@@ -396,3 +381,4 @@ class KafkaAdmin:
         """AdminClient has no close; dropping the reference lets librdkafka shut down its threads."""
         self._admin = None  # type: ignore[assignment]
         self._groups.close()
+        self._offsets.close()
