@@ -336,9 +336,10 @@ def version_status(
     now: datetime,
     promotion: PromotionRecord | None = None,
 ) -> dict[str, Any]:
-    """The status fields a savepoint-upgrade decision sets, as written (the lag and consumer group are the
-    caller's); `seen` holds each version's deployment name and jobUpdateTime; `promotion` is the replay
-    record kept in status.promotion, whose window a version it replaced keeps."""
+    """The status fields a savepoint-upgrade decision sets, as written (the lag, consumer group and
+    savepoints, bounded by machines/retention.py, are the caller's). `seen` holds each version's deployment
+    name and jobUpdateTime; `promotion` is the replay record kept in status.promotion, whose window a
+    version it replaced keeps."""
     nxt = decision.state
     entries = deployments(job, nxt, views, seen, status.deployments, now)
     if promotion:
@@ -348,7 +349,6 @@ def version_status(
         "activeVersion": nxt.active,
         "stableVersion": nxt.active if nxt.step == "Idle" else status.stable_version,
         "deployments": [d.wire() for d in entries],
-        "savepoints": [s.wire() for s in savepoints(job, status.savepoints, before, nxt, now)],
         "history": [h.wire() for h in history(status.history, before, nxt, now)],
         "upgrade": whole(upgrade_status(decision, status.upgrade)),
     }

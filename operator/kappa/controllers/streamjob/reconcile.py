@@ -168,8 +168,9 @@ class StreamJobReconciler:
             patch["handledRequests"] = handled.model_copy(update={"rollback": request}).wire()
         patch |= self._status(seen, status, decision)
         runs = [run for _, _, run in seen.runs.values()]
-        plan, said = savepoint_history.plan(patch["savepoints"], nxt, sorted(seen.versions), runs, now)
-        patch["savepoints"] = plan.kept  # disposals decided here are carried out after the write
+        recorded = machine.savepoints(seen.job, status.savepoints, ustate, nxt, now)
+        plan, said = savepoint_history.plan(recorded, nxt, sorted(seen.versions), runs, now)
+        patch["savepoints"] = [e.wire() for e in plan.kept]  # disposals decided here: carried out after
         patch["outputVersions"] = lineage  # recorded before a version is deployed to write it
         patch["runtime"] = seen.runtime.name
         if seen.live.record:
@@ -226,7 +227,8 @@ class StreamJobReconciler:
         done = await savepoint_history.dispose(seen.runtime, seen.obj, planned.savepoints, active)
         if done:
             kept, events = done
-            await self._write(seen.obj, {"savepoints": kept}, [], events, seen.generation, seen.now)
+            patch = {"savepoints": [e.wire() for e in kept]}
+            await self._write(seen.obj, patch, [], events, seen.generation, seen.now)
 
     def _next_look(self, seen: Look, planned: Planned, canary_step: str | None, replaying: bool) -> float:
         moving = cadence.Moving(
