@@ -4,12 +4,21 @@ version writes."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, PlainSerializer
 
 from kappa.api.base import CommonStatus, KappaModel
+
+
+def _metav1_time(value: datetime) -> str:
+    """metav1.Time on the wire: whole seconds in UTC (as controllers/status.ts writes it)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Time = Annotated[datetime, PlainSerializer(_metav1_time, return_type=str, when_used="json-unless-none")]
+"""A datetime in status, written as metav1.Time."""
 
 StreamJobPhase = Literal[
     "Pending", "Deploying", "Running", "Upgrading", "Canary", "RollingBack", "Suspended", "Failed"
@@ -24,20 +33,20 @@ class VersionDeployment(KappaModel):
     lifecycle_state: str | None = Field(default=None, max_length=32, description="FKO lifecycleState.")
     restarts: int = Field(default=0, ge=0, description="Restarts observed since this version started.")
     job_update_time: str | None = Field(default=None, max_length=32, description="FKO jobStatus.updateTime.")
-    retire_at: datetime | None = Field(default=None, description="When a previous version is removed.")
+    retire_at: Time | None = Field(default=None, description="When a previous version is removed.")
 
 
 class SavepointRecord(KappaModel):
     version: str = Field(max_length=20)
     path: str = Field(max_length=2048)
-    taken_at: datetime
+    taken_at: Time
     reason: str = Field(max_length=64, description="Upgrade, Suspend, Deletion, Final.")
 
 
 class VersionHistoryEntry(KappaModel):
     version: str = Field(max_length=20)
     outcome: str = Field(max_length=32, description="Active, Superseded, RolledBack, Failed.")
-    at: datetime
+    at: Time
 
 
 class GateResult(KappaModel):
@@ -50,12 +59,12 @@ class UpgradeStatus(KappaModel):
     step: str = Field(max_length=64)
     from_version: str | None = Field(default=None, max_length=20)
     to_version: str | None = Field(default=None, max_length=20)
-    started_at: datetime | None = None
-    deadline: datetime | None = None
+    started_at: Time | None = None
+    deadline: Time | None = None
     savepoint: str | None = Field(
         default=None, max_length=2048, description="Savepoint the target starts from."
     )
-    healthy_since: datetime | None = Field(default=None, description="Since when every gate has held.")
+    healthy_since: Time | None = Field(default=None, description="Since when every gate has held.")
     previous_version: str | None = Field(
         default=None, max_length=20, description="Kept suspended at `savepoint` for kappa.dev/rollback."
     )
@@ -71,8 +80,8 @@ class UpgradeStatus(KappaModel):
 class CanaryStatus(KappaModel):
     step: str = Field(max_length=32)
     version: str | None = Field(default=None, max_length=20)
-    started_at: datetime | None = None
-    deadline: datetime | None = None
+    started_at: Time | None = None
+    deadline: Time | None = None
     extensions: int = Field(default=0, ge=0)
     result: str | None = Field(default=None, max_length=16)
     baseline: dict[str, int] | None = Field(
@@ -92,7 +101,7 @@ class PromotionRecord(KappaModel):
     version: str = Field(max_length=20, description="The replayed version, now live.")
     from_version: str | None = Field(default=None, max_length=20, description="The version it replaced.")
     rolled_back: bool = Field(default=False, description="The run rolled back: from_version is live again.")
-    retire_at: datetime | None = Field(default=None, description="End of the run's rollback window.")
+    retire_at: Time | None = Field(default=None, description="End of the run's rollback window.")
 
 
 class ReplayUpgradeStatus(KappaModel):

@@ -15,12 +15,13 @@ candidate and starts over with the new version (or stops, when spec went back to
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from kappa.api.conditions import ConditionUpdate, progressing, stalled
-from kappa.machines.decision import Event
+from kappa.api.streamjob_status import CanaryStatus, StreamJobStatus
+from kappa.machines.decision import Decision, Event
 from kappa.machines.runtime_facts import RUNNING, Deployment, Gate
 
 Step = Literal["Idle", "Deploying", "Analysing", "Promoting", "Aborted"]
@@ -79,16 +80,27 @@ class RemoveCanary:
 CanaryAction = DeployCanary | RemoveCanary
 
 
-@dataclass(frozen=True)
-class CanaryDecision:
-    state: CanaryState
-    actions: list[CanaryAction] = field(default_factory=list)
-    conditions: list[ConditionUpdate] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    gates: list[Gate] = field(default_factory=list)
-    promote: bool = False
-    """True once: the caller hands the version to the savepoint upgrade."""
-    requeue_after: float | None = None
+CanaryDecision = Decision[CanaryState, CanaryAction]
+"""What the canary machine returns (machines/decision.py)."""
+
+
+def promotes(before: CanaryState, decision: CanaryDecision) -> bool:
+    """The decision enters Promoting: the caller hands the analysed version to the savepoint upgrade, in
+    this look only (a promotion under way stays Promoting while the upgrade machine carries it)."""
+    return decision.state.step == "Promoting" and before.step != "Promoting"
+
+
+def from_status(status: StreamJobStatus) -> CanaryState:
+    """The canary machine's state, as status.canary recorded it."""
+    c = status.canary or CanaryStatus(step="Idle")
+    return CanaryState(
+        step=c.step,  # type: ignore[arg-type]
+        version=c.version,
+        entered_at=c.started_at,
+        deadline=c.deadline,
+        extensions=c.extensions,
+        result=c.result,  # type: ignore[arg-type]
+    )
 
 
 def analysis_gates(seen: CanaryObserved, spec: CanarySpec) -> list[Gate]:
@@ -254,7 +266,6 @@ def decide_analysing(
         conditions=progressing("CanaryPromoting", message),
         events=[Event("Normal", "CanaryPromoted", message)],
         gates=results,
-        promote=True,
     )
 
 

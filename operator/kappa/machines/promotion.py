@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from kappa.api.streamjob_status import PromotionRecord
 
 CUT_OVER = ("Observing", "Succeeded")
 
@@ -26,23 +27,23 @@ class Live:
     """The version the StreamJob should run."""
     adopt: bool
     """It comes from a replay: switch to it as deployed, not by a savepoint upgrade."""
-    record: dict[str, Any] | None
+    record: PromotionRecord | None
     """status.promotion to keep: it outlives the ReplayRun."""
 
 
-def live_version(spec_version: str, recorded: dict[str, Any] | None, runs: list[RunSeen]) -> Live:
+def live_version(spec_version: str, recorded: PromotionRecord | None, runs: list[RunSeen]) -> Live:
     done = [r for r in runs if r.cut_over_at and (r.phase in CUT_OVER or r.phase == "RolledBack")]
     record = recorded
     if done:
         latest = max(done, key=lambda r: r.cut_over_at or datetime.min)
-        record = {
-            "run": latest.name,
-            "version": latest.to_version,
-            "fromVersion": latest.from_version,
-            "rolledBack": latest.phase == "RolledBack",
-            "retireAt": latest.retire_at.strftime("%Y-%m-%dT%H:%M:%SZ") if latest.retire_at else None,
-        }
-    if not record or spec_version not in (record.get("version"), record.get("fromVersion")):
+        record = PromotionRecord(
+            run=latest.name,
+            version=str(latest.to_version),
+            from_version=latest.from_version,
+            rolled_back=latest.phase == "RolledBack",
+            retire_at=latest.retire_at,
+        )
+    if not record or spec_version not in (record.version, record.from_version):
         return Live(spec_version, False, record)
-    live = record["fromVersion"] if record.get("rolledBack") else record["version"]
+    live = record.from_version if record.rolled_back else record.version
     return Live(str(live or spec_version), True, record)

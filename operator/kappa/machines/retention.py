@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from kappa.api.streamjob_status import SavepointRecord
+
 DISPOSING = "Disposing"
 MAX_SAVEPOINTS = 32  # status.savepoints maxItems
 DEFAULT_SAVEPOINT_HISTORY = 24  # leaves room for protected entries and disposals under way
@@ -34,16 +36,16 @@ DEFAULT_SAVEPOINT_HISTORY = 24  # leaves room for protected entries and disposal
 
 @dataclass(frozen=True)
 class SavepointPlan:
-    kept: list[dict[str, Any]]
+    kept: list[SavepointRecord]
     """status.savepoints as it is to be written, entries to dispose of marked DISPOSING."""
-    dispose: list[dict[str, Any]]
+    dispose: list[SavepointRecord]
     """Entries (as in `kept`) whose disposal is decided: newly, or earlier and not done yet."""
-    forgotten: list[dict[str, Any]]
+    forgotten: list[SavepointRecord]
     """Entries dropped undisposed because the list would exceed MAX_SAVEPOINTS."""
 
 
 def protected_savepoints(
-    entries: Sequence[Mapping[str, Any]],
+    entries: Sequence[SavepointRecord],
     *,
     upgrade_savepoint: str | None,
     deployed: Iterable[str],
@@ -54,38 +56,38 @@ def protected_savepoints(
     protected = {p for p in (upgrade_savepoint, *named) if p}
     newest: dict[str, str] = {}
     for entry in entries:
-        newest[entry["version"]] = entry["path"]
-        if entry.get("reason") == "Final":
-            protected.add(entry["path"])
+        newest[entry.version] = entry.path
+        if entry.reason == "Final":
+            protected.add(entry.path)
     for version in {*deployed, previous}:
         if version and version in newest:
             protected.add(newest[version])
     if entries:
-        protected.add(entries[-1]["path"])
+        protected.add(entries[-1].path)
     return protected
 
 
-def plan_savepoints(entries: Sequence[Mapping[str, Any]], *, keep: int, protected: set[str]) -> SavepointPlan:
+def plan_savepoints(entries: Sequence[SavepointRecord], *, keep: int, protected: set[str]) -> SavepointPlan:
     """Mark the oldest unprotected entries beyond the newest `keep` for disposal."""
-    kept = [dict(e) for e in entries]
-    live = [e for e in kept if e.get("reason") != DISPOSING or e["path"] in protected]
+    kept = list(entries)
+    live = [i for i, e in enumerate(kept) if e.reason != DISPOSING or e.path in protected]
     excess = len(live) - max(keep, 1)
-    for entry in live:
+    for i in live:
         if excess <= 0:
             break
-        if entry["path"] in protected:
+        if kept[i].path in protected:
             continue
-        entry["reason"] = DISPOSING
+        kept[i] = kept[i].model_copy(update={"reason": DISPOSING})
         excess -= 1
-    forgotten: list[dict[str, Any]] = []
+    forgotten: list[SavepointRecord] = []
     while len(kept) > MAX_SAVEPOINTS:
         # Decided disposals first, then the oldest unprotected entry: never more than the CRD admits.
         order = sorted(
             range(len(kept)),
-            key=lambda i: (kept[i]["path"] in protected, kept[i]["reason"] != DISPOSING, i),
+            key=lambda i: (kept[i].path in protected, kept[i].reason != DISPOSING, i),
         )
         forgotten.append(kept.pop(order[0]))
-    dispose = [e for e in kept if e["reason"] == DISPOSING and e["path"] not in protected]
+    dispose = [e for e in kept if e.reason == DISPOSING and e.path not in protected]
     return SavepointPlan(kept, dispose, forgotten)
 
 

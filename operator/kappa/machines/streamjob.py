@@ -15,12 +15,25 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel
 
 from kappa.api.base import duration
 from kappa.api.conditions import ConditionUpdate, progressing, stalled
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import (
+    CanaryStatus,
+    GateResult,
+    PromotionRecord,
+    ReplayUpgradeStatus,
+    SavepointRecord,
+    StreamJobStatus,
+    UpgradeStatus,
+    VersionDeployment,
+    VersionHistoryEntry,
+)
 from kappa.machines import canary, runtime_facts, upgrade
 from kappa.machines.decision import Event
 from kappa.machines.promotion import Live
@@ -33,9 +46,13 @@ HISTORY = 64
 """Entries kept in status.history."""
 
 
-def _ts(value: datetime | None) -> str | None:
-    """metav1.Time on the wire (as controllers/status.ts)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+def whole(model: BaseModel) -> dict[str, Any]:
+    """A status sub-object written whole: its unset fields as None, which the merge patch deletes."""
+    return model.model_dump(by_alias=True, mode="json")
+
+
+def _gates(gates: list[runtime_facts.Gate]) -> list[GateResult]:
+    return [GateResult(name=g.name, passed=g.passed, message=g.message[:1024]) for g in gates]
 
 
 # --- the choice -------------------------------------------------------------------------------------------
@@ -102,29 +119,30 @@ def canary_spec(job: StreamJobSpec, state: upgrade.UpgradeState) -> canary.Canar
 
 
 def canary_status(
-    decision: canary.CanaryDecision, seen: CanarySeen, earlier: dict[str, Any]
-) -> dict[str, Any]:
+    decision: canary.CanaryDecision, seen: CanarySeen, earlier: CanaryStatus | None
+) -> CanaryStatus:
     """status.canary after a canary decision; `earlier` is status.canary as it was."""
-    baseline = seen.baseline or earlier.get("baseline")
+    before = earlier or CanaryStatus(step="Idle")
+    baseline = seen.baseline or before.baseline
     seen_state, seen_restarts, seen_update = seen.job_state, seen.restarts, seen.job_update_time
-    if decision.state.version != earlier.get("version"):
+    if decision.state.version != before.version:
         # Another candidate: nothing seen of the one before counts for it.
         baseline, seen_state, seen_restarts, seen_update = seen.baseline, None, 0, None
-    return {
-        "jobState": seen_state,
-        "jobUpdateTime": seen_update,
-        "restarts": seen_restarts,
-        "baseline": baseline,
-        "step": decision.state.step,
-        "version": decision.state.version,
-        "startedAt": _ts(decision.state.entered_at),
-        "deadline": _ts(decision.state.deadline),
-        "extensions": decision.state.extensions,
-        "result": decision.state.result,
+    gates = [GateResult(name=g.name, passed=g.passed, message=g.message) for g in decision.gates]
+    return CanaryStatus(
+        job_state=seen_state,
+        job_update_time=seen_update,
+        restarts=seen_restarts,
+        baseline=baseline,
+        step=decision.state.step,
+        version=decision.state.version,
+        started_at=decision.state.entered_at,
+        deadline=decision.state.deadline,
+        extensions=decision.state.extensions,
+        result=decision.state.result,
         # The judgement that ended an analysis stays visible after it, for that candidate.
-        "gates": [{"name": g.name, "passed": g.passed, "message": g.message} for g in decision.gates]
-        or (earlier.get("gates", []) if earlier.get("version") == decision.state.version else []),
-    }
+        gates=gates or (before.gates if before.version == decision.state.version else []),
+    )
 
 
 # --- replay -----------------------------------------------------------------------------------------------
@@ -146,10 +164,8 @@ def replay_step(
     version: str, active: str | None, run_name: str, run_phase: str | None, found: bool
 ) -> ReplayStep:
     """`run_phase` is the phase of the job's ReplayRun for `version`, None before it has one."""
-    patch: dict[str, Any] = {
-        "phase": "Upgrading",
-        "replay": {"run": run_name, "version": version, "phase": run_phase},
-    }
+    replay = ReplayUpgradeStatus(run=run_name, version=version, phase=run_phase)
+    patch: dict[str, Any] = {"phase": "Upgrading", "replay": whole(replay)}
     if run_phase in REPLAY_ENDED:
         message = f"ReplayRun {run_name} for {version} ended {run_phase}; {active} stays active"
         return ReplayStep({**patch, "phase": "Running"}, stalled("ReplayFailed", message), [], False, True)
@@ -162,13 +178,16 @@ def replay_step(
     return ReplayStep(patch, progressing("Replaying", message), events, not found, False)
 
 
-def retire_with_run(patch: dict[str, Any], record: dict[str, Any]) -> None:
+def retire_with_run(entries: list[VersionDeployment], record: PromotionRecord) -> list[VersionDeployment]:
     """The version a replay replaced is kept for the run's rollback window, not the StreamJob's."""
-    if record.get("rolledBack") or not record.get("retireAt"):
-        return
-    for entry in patch.get("deployments") or []:
-        if entry["version"] == record.get("fromVersion") and entry.get("role") == "previous":
-            entry["retireAt"] = record["retireAt"]
+    if record.rolled_back or not record.retire_at:
+        return entries
+    return [
+        e.model_copy(update={"retire_at": record.retire_at})
+        if e.version == record.from_version and e.role == "previous"
+        else e
+        for e in entries
+    ]
 
 
 # --- savepoint upgrade ------------------------------------------------------------------------------------
@@ -223,59 +242,63 @@ def deployments(
     job: StreamJobSpec,
     state: upgrade.UpgradeState,
     views: dict[str, runtime_facts.Deployment],
-    seen: dict[str, dict[str, Any]],
-    old: list[dict[str, Any]],
+    seen: dict[str, tuple[str, str | None]],
+    old: list[VersionDeployment],
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[VersionDeployment]:
     """status.deployments: each version's role; a previous one keeps its retireAt (its rollback window).
     `seen` holds each version's deployment name and jobUpdateTime; `old` is status.deployments as it was."""
     window = duration(job.upgrade.rollback_window)
-    before = {d["version"]: d for d in old}
+    before = {d.version: d.retire_at for d in old}
     entries = []
     for version, view in sorted(views.items()):
         role = "active" if version == state.active else "target" if version == state.target else "previous"
-        entry: dict[str, Any] = {
-            "version": version,
-            "deployment": seen[version]["deployment"],
-            "role": role,
-            "jobState": view.job_state,
-            "lifecycleState": view.lifecycle,
-            "restarts": view.restarts,
-            "jobUpdateTime": seen[version].get("jobUpdateTime"),
-        }
-        if role == "previous":
-            entry["retireAt"] = before.get(version, {}).get("retireAt") or _ts(now + window)
-        entries.append({k: v for k, v in entry.items() if v is not None})
+        deployment, update_time = seen[version]
+        entries.append(
+            VersionDeployment(
+                version=version,
+                deployment=deployment,
+                role=role,
+                job_state=view.job_state,
+                lifecycle_state=view.lifecycle,
+                restarts=view.restarts,
+                job_update_time=update_time,
+                retire_at=(before.get(version) or now + window) if role == "previous" else None,
+            )
+        )
     return entries
 
 
 def savepoints(
     job: StreamJobSpec,
-    recorded: list[dict[str, Any]],
+    recorded: list[SavepointRecord],
     before: upgrade.UpgradeState,
     after: upgrade.UpgradeState,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[SavepointRecord]:
     """The upgrade's (or suspension's) savepoint joins status.savepoints once."""
     entries = list(recorded)
-    if after.savepoint and after.savepoint not in {s["path"] for s in entries} and before.active:
+    if after.savepoint and after.savepoint not in {s.path for s in entries} and before.active:
         reason = "Suspend" if job.suspend and after.step == "Idle" else "Upgrade"
         entries.append(
-            {"version": before.active, "path": after.savepoint, "takenAt": _ts(now), "reason": reason}
+            SavepointRecord(version=before.active, path=after.savepoint, taken_at=now, reason=reason)
         )
     return entries
 
 
 def history(
-    recorded: list[dict[str, Any]], before: upgrade.UpgradeState, after: upgrade.UpgradeState, now: datetime
-) -> list[dict[str, Any]]:
+    recorded: list[VersionHistoryEntry],
+    before: upgrade.UpgradeState,
+    after: upgrade.UpgradeState,
+    now: datetime,
+) -> list[VersionHistoryEntry]:
     entries = list(recorded)
     if after.active != before.active and after.active:
-        entries.append({"version": after.active, "outcome": "Active", "at": _ts(now)})
+        entries.append(VersionHistoryEntry(version=after.active, outcome="Active", at=now))
         if before.active:
-            entries.append({"version": before.active, "outcome": "Superseded", "at": _ts(now)})
-    if rolled_back(before, after):
-        entries.append({"version": after.failed_version, "outcome": "RolledBack", "at": _ts(now)})
+            entries.append(VersionHistoryEntry(version=before.active, outcome="Superseded", at=now))
+    if rolled_back(before, after) and after.failed_version:
+        entries.append(VersionHistoryEntry(version=after.failed_version, outcome="RolledBack", at=now))
     return entries[-HISTORY:]
 
 
@@ -284,45 +307,50 @@ def rolled_back(before: upgrade.UpgradeState, after: upgrade.UpgradeState) -> bo
     return after.step == "RolledBack" and before.step != "RolledBack" and bool(after.failed_version)
 
 
-def upgrade_status(decision: upgrade.UpgradeDecision, recorded: dict[str, Any]) -> dict[str, Any]:
+def upgrade_status(decision: upgrade.UpgradeDecision, recorded: UpgradeStatus | None) -> UpgradeStatus:
     """status.upgrade after a decision; `recorded` is status.upgrade as it was."""
     nxt = decision.state
-    return {
-        "step": nxt.step,
-        "fromVersion": nxt.active,
-        "toVersion": nxt.target,
-        "startedAt": _ts(nxt.entered_at),
-        "deadline": _ts(nxt.deadline),
-        "savepoint": nxt.savepoint,
-        "failedVersion": nxt.failed_version,
-        "healthySince": _ts(nxt.healthy_since),
-        "previousVersion": nxt.previous,
-        "overdue": nxt.overdue or None,
+    return UpgradeStatus(
+        step=nxt.step,
+        from_version=nxt.active,
+        to_version=nxt.target,
+        started_at=nxt.entered_at,
+        deadline=nxt.deadline,
+        savepoint=nxt.savepoint,
+        failed_version=nxt.failed_version,
+        healthy_since=nxt.healthy_since,
+        previous_version=nxt.previous,
+        overdue=nxt.overdue or None,
         # The last judgement stays visible after the step that made it.
-        "gates": [{"name": g.name, "passed": g.passed, "message": g.message[:1024]} for g in decision.gates]
-        or recorded.get("gates", []),
-    }
+        gates=_gates(decision.gates) or (recorded.gates if recorded else []),
+    )
 
 
 def version_status(
     job: StreamJobSpec,
-    status: dict[str, Any],
+    status: StreamJobStatus,
     before: upgrade.UpgradeState,
     decision: upgrade.UpgradeDecision,
     views: dict[str, runtime_facts.Deployment],
-    seen: dict[str, dict[str, Any]],
+    seen: dict[str, tuple[str, str | None]],
     now: datetime,
+    promotion: PromotionRecord | None = None,
 ) -> dict[str, Any]:
-    """The status fields a savepoint-upgrade decision sets (the lag and consumer group are the caller's)."""
+    """The status fields a savepoint-upgrade decision sets, as written (the lag, consumer group and
+    savepoints, bounded by machines/retention.py, are the caller's). `seen` holds each version's deployment
+    name and jobUpdateTime; `promotion` is the replay record kept in status.promotion, whose window a
+    version it replaced keeps."""
     nxt = decision.state
+    entries = deployments(job, nxt, views, seen, status.deployments, now)
+    if promotion:
+        entries = retire_with_run(entries, promotion)
     return {
         "phase": phase(nxt, job),
         "activeVersion": nxt.active,
-        "stableVersion": nxt.active if nxt.step == "Idle" else status.get("stableVersion"),
-        "deployments": deployments(job, nxt, views, seen, status.get("deployments") or [], now),
-        "savepoints": savepoints(job, status.get("savepoints") or [], before, nxt, now),
-        "history": history(status.get("history") or [], before, nxt, now),
-        "upgrade": upgrade_status(decision, status.get("upgrade") or {}),
+        "stableVersion": nxt.active if nxt.step == "Idle" else status.stable_version,
+        "deployments": [d.wire() for d in entries],
+        "history": [h.wire() for h in history(status.history, before, nxt, now)],
+        "upgrade": whole(upgrade_status(decision, status.upgrade)),
     }
 
 

@@ -1,6 +1,7 @@
 """The StreamJob savepoint upgrade machine's vocabulary: the part of status it owns (`UpgradeState`), what it
 is given (`UpgradeSpec`, `Observed`), what it asks for (`Apply`, `Delete`) and returns (`UpgradeDecision`);
-the readiness gates; and which version's output each version continues.
+its state as status.upgrade records it (`from_status`); the readiness gates; and which version's output each
+version continues.
 
 The machine itself (steps, deadlines, `decide`) is in savepoint_upgrade.py; suspend/resume, manual rollback
 and adoption of a replayed version in upgrade_requests.py.
@@ -8,12 +9,12 @@ and adoption of a replayed version in upgrade_requests.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from kappa.api.conditions import ConditionUpdate
-from kappa.machines.decision import Event
+from kappa.api.streamjob_status import StreamJobStatus, UpgradeStatus
+from kappa.machines.decision import Decision
 from kappa.machines.runtime_facts import RUNNING, Deployment, Gate
 
 Step = Literal["Idle", "Savepointing", "Starting", "RollingBack", "RolledBack"]
@@ -83,14 +84,25 @@ class Delete:
 Action = Apply | Delete
 
 
-@dataclass(frozen=True)
-class UpgradeDecision:
-    state: UpgradeState
-    actions: list[Action] = field(default_factory=list)
-    conditions: list[ConditionUpdate] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    gates: list[Gate] = field(default_factory=list)
-    requeue_after: float | None = None
+UpgradeDecision = Decision[UpgradeState, Action]
+"""What the savepoint upgrade machine returns (machines/decision.py)."""
+
+
+def from_status(status: StreamJobStatus) -> UpgradeState:
+    """The savepoint upgrade machine's state, as status.upgrade recorded it."""
+    up = status.upgrade or UpgradeStatus(step="Idle")
+    return UpgradeState(
+        step=up.step,  # type: ignore[arg-type]
+        active=status.active_version,
+        target=up.to_version,
+        entered_at=up.started_at,
+        deadline=up.deadline,
+        savepoint=up.savepoint,
+        failed_version=up.failed_version,
+        healthy_since=up.healthy_since,
+        previous=up.previous_version,
+        overdue=bool(up.overdue),
+    )
 
 
 def gates(dep: Deployment, spec: UpgradeSpec, lag_growing: bool) -> list[Gate]:

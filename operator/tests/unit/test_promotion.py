@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kappa.api.streamjob_status import PromotionRecord
 from kappa.machines.promotion import Live, RunSeen, live_version
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -16,7 +17,7 @@ def run(name: str, phase: str, frm: str = "v1", to: str = "v2", minutes: int = 0
     return RunSeen(name, phase, frm, to, at, at + timedelta(minutes=30))
 
 
-RECORD = {"run": "fix", "version": "v2", "fromVersion": "v1", "rolledBack": False, "retireAt": None}
+RECORD = PromotionRecord(run="fix", version="v2", from_version="v1")
 
 
 @pytest.mark.parametrize(
@@ -50,7 +51,7 @@ RECORD = {"run": "fix", "version": "v2", "fromVersion": "v1", "rolledBack": Fals
 def test_live_version(
     case: str,
     spec_version: str,
-    recorded: dict[str, object] | None,
+    recorded: PromotionRecord | None,
     runs: list[RunSeen],
     version: str,
     adopt: bool,
@@ -64,11 +65,13 @@ def test_the_record_names_the_run_and_its_window() -> None:
     assert live == Live(
         "v2",
         True,
-        {
-            "run": "fix",
-            "version": "v2",
-            "fromVersion": "v1",
-            "rolledBack": False,
-            "retireAt": "2026-11-21T12:30:00Z",
-        },
+        PromotionRecord(run="fix", version="v2", from_version="v1", retire_at=T0 + timedelta(minutes=30)),
     )
+    assert live.record is not None
+    assert live.record.wire() == {
+        "run": "fix",
+        "version": "v2",
+        "fromVersion": "v1",
+        "rolledBack": False,
+        "retireAt": "2026-11-21T12:30:00Z",
+    }

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kappa.api.streamjob_status import SavepointRecord
 from kappa.machines.retention import (
     DISPOSING,
     MAX_SAVEPOINTS,
@@ -21,13 +22,15 @@ from kappa.machines.retention import (
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
-def sp(version: str, n: int, reason: str = "Upgrade") -> dict[str, Any]:
-    return {
-        "version": version,
-        "path": f"s3://sp/{version}-{n}",
-        "takenAt": "2026-11-28T08:00:00Z",
-        "reason": reason,
-    }
+def sp(version: str, n: int, reason: str = "Upgrade") -> SavepointRecord:
+    return SavepointRecord.model_validate(
+        {
+            "version": version,
+            "path": f"s3://sp/{version}-{n}",
+            "takenAt": "2026-11-28T08:00:00Z",
+            "reason": reason,
+        }
+    )
 
 
 # One savepoint per upgrade v1→v2→…→v6: the entry of vN was taken when vN+1 replaced it.
@@ -80,7 +83,7 @@ UPGRADES = [sp(f"v{i}", 1) for i in range(1, 6)]
             {"named": ["s3://sp/v1-1", "s3://sp/v2-1", "s3://sp/v3-1"]},
             ["s3://sp/v4-1"],
         ),
-        ("the newest entry always stays", UPGRADES, 0, {}, [e["path"] for e in UPGRADES[:4]]),
+        ("the newest entry always stays", UPGRADES, 0, {}, [e.path for e in UPGRADES[:4]]),
         (
             "a disposal decided earlier goes on and does not count against the bound",
             [sp("v1", 1, DISPOSING), *UPGRADES[1:]],
@@ -98,7 +101,7 @@ UPGRADES = [sp(f"v{i}", 1) for i in range(1, 6)]
     ],
 )
 def test_savepoints_beyond_the_bound_are_disposed_of_unless_protected(
-    case: str, entries: list[dict[str, Any]], keep: int, kwargs: dict[str, Any], disposed: list[str]
+    case: str, entries: list[SavepointRecord], keep: int, kwargs: dict[str, Any], disposed: list[str]
 ) -> None:
     protected = protected_savepoints(
         entries,
@@ -108,9 +111,9 @@ def test_savepoints_beyond_the_bound_are_disposed_of_unless_protected(
         named=kwargs.get("named", []),
     )
     plan = plan_savepoints(entries, keep=keep, protected=protected)
-    assert [e["path"] for e in plan.dispose] == disposed, case
-    assert [e["path"] for e in plan.kept] == [e["path"] for e in entries], "forgotten only once disposed"
-    assert all(e["reason"] == DISPOSING for e in plan.kept if e["path"] in disposed)
+    assert [e.path for e in plan.dispose] == disposed, case
+    assert [e.path for e in plan.kept] == [e.path for e in entries], "forgotten only once disposed"
+    assert all(e.reason == DISPOSING for e in plan.kept if e.path in disposed)
     assert not plan.forgotten
 
 
@@ -118,8 +121,8 @@ def test_the_list_never_exceeds_the_crds_max_items_and_says_what_it_forgot() -> 
     entries = [sp("v1", 1, "Final")] + [sp(f"v{i}", 1, DISPOSING) for i in range(2, 40)] + [sp("v40", 1)]
     plan = plan_savepoints(entries, keep=24, protected={"s3://sp/v1-1", "s3://sp/v40-1"})
     assert len(plan.kept) == MAX_SAVEPOINTS
-    assert [e["path"] for e in plan.forgotten] == [f"s3://sp/v{i}-1" for i in range(2, 10)]
-    assert plan.kept[0]["path"] == "s3://sp/v1-1" and plan.kept[-1]["path"] == "s3://sp/v40-1"
+    assert [e.path for e in plan.forgotten] == [f"s3://sp/v{i}-1" for i in range(2, 10)]
+    assert plan.kept[0].path == "s3://sp/v1-1" and plan.kept[-1].path == "s3://sp/v40-1"
 
 
 AN_HOUR_AGO = NOW - timedelta(hours=1)

@@ -15,6 +15,8 @@ from kappa.controllers.streamjob import resume_delay
 from kappa.machines.cadence import Moving, next_look
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+READY = {"type": "Ready", "status": "True", "reason": "Running", "lastTransitionTime": "2026-11-28T12:00:00Z"}
+NOT_READY = {**READY, "status": "False"}
 
 
 @pytest.mark.parametrize(
@@ -121,15 +123,15 @@ def test_looks_run_when_due_soonest_first_bounded_and_one_per_job() -> None:
     ("status", "delay"),
     [
         ({}, 0.0),  # never looked at
-        ({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}, 3.0),
-        ({"phase": "Suspended", "conditions": [{"type": "Ready", "status": "True"}]}, 3.0),
-        ({"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]}, 0.0),
-        ({"phase": "Upgrading", "conditions": [{"type": "Ready", "status": "True"}]}, 0.0),
+        ({"phase": "Running", "conditions": [READY]}, 3.0),
+        ({"phase": "Suspended", "conditions": [READY]}, 3.0),
+        ({"phase": "Running", "conditions": [NOT_READY]}, 0.0),
+        ({"phase": "Upgrading", "conditions": [READY]}, 0.0),
         (
             {
                 "phase": "Running",
                 "upgrade": {"step": "Starting"},
-                "conditions": [{"type": "Ready", "status": "True"}],
+                "conditions": [READY],
             },
             0.0,
         ),
@@ -137,7 +139,7 @@ def test_looks_run_when_due_soonest_first_bounded_and_one_per_job() -> None:
             {
                 "phase": "Running",
                 "canary": {"step": "Analysing"},
-                "conditions": [{"type": "Ready", "status": "True"}],
+                "conditions": [READY],
             },
             0.0,
         ),

@@ -10,6 +10,7 @@ import pytest
 
 from kappa.api.conditions import ready
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import CanaryStatus, PromotionRecord, StreamJobStatus, VersionDeployment
 from kappa.machines import canary, upgrade
 from kappa.machines import streamjob as machine
 from kappa.machines.promotion import Live
@@ -57,7 +58,7 @@ LIVE_V2 = Live("v2", False, None)
         ("canary", state("Starting", target="v2"), "Promoting", LIVE_V2, "upgrade"),
         ("canary", state(), "Promoting", LIVE_V2, "canary"),
         # A replayed version the job adopts after its cutover is not replayed again.
-        ("replay", state(), None, Live("v2", True, {"version": "v2"}), "upgrade"),
+        ("replay", state(), None, Live("v2", True, PromotionRecord(run="r", version="v2")), "upgrade"),
         ("replay", state("Starting", target="v2"), None, LIVE_V2, "upgrade"),
         ("replay", state(active="v2"), None, LIVE_V2, "upgrade"),
     ],
@@ -113,22 +114,26 @@ def _canary_decision(version: str, gates: list[Gate]) -> canary.CanaryDecision:
 
 
 def test_the_canary_entry_forgets_what_was_seen_of_another_candidate() -> None:
-    earlier = {
-        "version": "v2",
-        "jobState": "RUNNING",
-        "restarts": 2,
-        "baseline": {"input": 5},
-        "gates": [{"n": 1}],
-    }
+    gate = {"name": "Lag", "passed": True, "message": ""}
+    earlier = CanaryStatus.model_validate(
+        {
+            "step": "Analysing",
+            "version": "v2",
+            "jobState": "RUNNING",
+            "restarts": 2,
+            "baseline": {"input": 5},
+            "gates": [gate],
+        }
+    )
     seen = machine.CanarySeen("RUNNING", 3, None, "t")
-    same = machine.canary_status(_canary_decision("v2", []), seen, earlier)
+    same = machine.whole(machine.canary_status(_canary_decision("v2", []), seen, earlier))
     assert (same["restarts"], same["baseline"], same["gates"], same["startedAt"]) == (
         3,
         {"input": 5},
-        [{"n": 1}],
+        [gate],
         STAMP,
     )
-    other = machine.canary_status(_canary_decision("v3", []), seen, earlier)
+    other = machine.whole(machine.canary_status(_canary_decision("v3", []), seen, earlier))
     assert (other["jobState"], other["restarts"], other["baseline"], other["gates"]) == (None, 0, None, [])
 
 
@@ -168,8 +173,9 @@ def _status_after(
     before: upgrade.UpgradeState, after: upgrade.UpgradeState, status: dict[str, Any]
 ) -> dict[str, Any]:
     views = {v: Deployment(job_state="RUNNING") for v in ("v1", "v2")}
-    seen = {v: {"deployment": f"j-{v}", "jobUpdateTime": None} for v in views}
-    return machine.version_status(job(), status, before, upgrade.UpgradeDecision(after), views, seen, T0)
+    seen: dict[str, tuple[str, str | None]] = {v: (f"j-{v}", None) for v in views}
+    typed = StreamJobStatus.model_validate(status)
+    return machine.version_status(job(), typed, before, upgrade.UpgradeDecision(after), views, seen, T0)
 
 
 def test_an_upgrade_that_succeeds_records_history_and_a_retire_time_for_the_previous_version() -> None:
@@ -182,14 +188,17 @@ def test_an_upgrade_that_succeeds_records_history_and_a_retire_time_for_the_prev
         ("v2", "Active"),
         ("v1", "Superseded"),
     ]
-    assert fields["savepoints"] == [
+    assert [e.wire() for e in machine.savepoints(job(), [], before, after, T0)] == [
         {"version": "v1", "path": "s3://sp/1", "takenAt": STAMP, "reason": "Upgrade"}
     ]
     assert (fields["phase"], fields["stableVersion"], fields["upgrade"]["step"]) == ("Running", "v2", "Idle")
 
 
 def test_a_previous_version_keeps_its_retire_time() -> None:
-    kept = {"deployments": [{"version": "v1", "retireAt": "2026-11-21T12:30:00Z"}], "stableVersion": "v1"}
+    kept = {
+        "deployments": [{"version": "v1", "deployment": "j-v1", "retireAt": "2026-11-21T12:30:00Z"}],
+        "stableVersion": "v1",
+    }
     fields = _status_after(state(active="v2"), state(active="v2"), kept)
     assert [d.get("retireAt") for d in fields["deployments"]] == ["2026-11-21T12:30:00Z", None]
 
@@ -198,9 +207,12 @@ def test_a_rollback_is_history_once() -> None:
     before = state("RollingBack", target="v2", failed_version="v2")
     after = state("RolledBack", failed_version="v2")
     assert machine.rolled_back(before, after)
-    fields = _status_after(before, after, {"stableVersion": "v1", "upgrade": {"gates": [{"name": "g"}]}})
+    gate = {"name": "g", "passed": False, "message": "m"}
+    fields = _status_after(
+        before, after, {"stableVersion": "v1", "upgrade": {"step": "RollingBack", "gates": [gate]}}
+    )
     assert [(h["version"], h["outcome"]) for h in fields["history"]] == [("v2", "RolledBack")]
-    assert fields["upgrade"]["gates"] == [{"name": "g"}]  # the last judgement stays visible
+    assert fields["upgrade"]["gates"] == [gate]  # the last judgement stays visible
     assert not machine.rolled_back(after, after)
 
 
@@ -212,16 +224,17 @@ def test_history_is_bounded() -> None:
 
 
 def test_a_replay_retires_what_it_replaced_with_its_own_window() -> None:
-    patch = {
-        "deployments": [
-            {"version": "v1", "role": "previous", "retireAt": "a"},
-            {"version": "v2", "role": "active"},
-        ]
-    }
-    machine.retire_with_run(patch, {"fromVersion": "v1", "retireAt": "b"})
-    assert patch["deployments"][0]["retireAt"] == "b"
-    machine.retire_with_run(patch, {"fromVersion": "v1", "retireAt": "c", "rolledBack": True})
-    assert patch["deployments"][0]["retireAt"] == "b"
+    a, b, c = (T0 + timedelta(minutes=m) for m in (1, 2, 3))
+    entries = [
+        VersionDeployment(version="v1", deployment="j-v1", role="previous", retire_at=a),
+        VersionDeployment(version="v2", deployment="j-v2", role="active"),
+    ]
+    entries = machine.retire_with_run(
+        entries, PromotionRecord(run="r", version="v2", from_version="v1", retire_at=b)
+    )
+    assert entries[0].retire_at == b
+    rolled_back = PromotionRecord(run="r", version="v2", from_version="v1", retire_at=c, rolled_back=True)
+    assert machine.retire_with_run(entries, rolled_back)[0].retire_at == b
 
 
 @pytest.mark.parametrize(

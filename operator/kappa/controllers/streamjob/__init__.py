@@ -17,6 +17,7 @@ import kopf
 from kappa.adapters import metrics
 from kappa.adapters.kube import Kube
 from kappa.api.base import GROUP, VERSION
+from kappa.api.streamjob_status import StreamJobStatus
 from kappa.controllers.schedule import Schedule
 from kappa.controllers.status import unless_terminating
 from kappa.controllers.streamjob.finalize import FINALIZE_LOOKS, finalize
@@ -140,11 +141,11 @@ async def resume_streamjob(meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo
 
 def resume_delay(status: Mapping[str, Any]) -> float:
     """Seconds from start to the first look: none for a job that is moving, a little for one at rest."""
-    conditions = status.get("conditions") or []
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-    step = (status.get("upgrade") or {}).get("step", "Idle")
-    resting = status.get("phase") in ("Running", "Suspended") and step in ("Idle", "RolledBack")
-    canary = (status.get("canary") or {}).get("step") in ("Deploying", "Analysing", "Promoting")
+    typed = StreamJobStatus.model_validate(dict(status))
+    ready = any(c.type == "Ready" and c.status == "True" for c in typed.conditions)
+    step = typed.upgrade.step if typed.upgrade else "Idle"
+    resting = typed.phase in ("Running", "Suspended") and step in ("Idle", "RolledBack")
+    canary = typed.canary is not None and typed.canary.step in ("Deploying", "Analysing", "Promoting")
     return RESUME_AT_REST if ready and resting and not canary else 0.0
 
 

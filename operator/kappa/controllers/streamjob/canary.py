@@ -8,30 +8,18 @@ from typing import Any
 
 from kappa.adapters.kafka.connection import KafkaConnection
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import CanaryStatus, StreamJobStatus
 from kappa.controllers.lag import LagTracking
-from kappa.controllers.status import dt
 from kappa.machines import canary, runtime_facts, upgrade
 from kappa.machines import streamjob as machine
 from kappa.machines.fko import count_restarts, deployment_view, job_update_time
 from kappa.render import names
 
 
-def canary_state(status: dict[str, Any]) -> canary.CanaryState:
-    c = status.get("canary") or {}
-    return canary.CanaryState(
-        step=c.get("step", "Idle"),
-        version=c.get("version"),
-        entered_at=dt(c.get("startedAt")),
-        deadline=dt(c.get("deadline")),
-        extensions=int(c.get("extensions", 0)),
-        result=c.get("result"),
-    )
-
-
 async def look(
     lag: LagTracking,
     job: StreamJobSpec,
-    status: dict[str, Any],
+    status: StreamJobStatus,
     ustate: upgrade.UpgradeState,
     canaries: dict[str, Any],
     kafka: KafkaConnection | None,
@@ -40,18 +28,14 @@ async def look(
     name: str,
 ) -> tuple[canary.CanaryDecision, machine.CanarySeen]:
     """The canary machine's decision on what is seen of the candidate (and, from Analysing, of Kafka)."""
-    cstate = canary_state(status)
+    cstate = canary.from_status(status)
     cspec = machine.canary_spec(job, ustate)
     fd = canaries.get(cstate.version or job.version)
-    previous = status.get("canary") or {}
-    state_now = ((fd or {}).get("status") or {}).get("jobStatus", {}).get("state")
+    previous = status.canary or CanaryStatus(step="Idle")
+    state_now = deployment_view(fd).job_state
     update_now = job_update_time(fd)
     restarts = count_restarts(
-        int(previous.get("restarts", 0)),
-        previous.get("jobState"),
-        state_now,
-        previous.get("jobUpdateTime"),
-        update_now,
+        previous.restarts, previous.job_state, state_now, previous.job_update_time, update_now
     )
     if cstate.step in ("Idle", "Aborted", "Promoting"):
         restarts = 0  # a new candidate starts counting afresh
@@ -68,14 +52,14 @@ async def look(
 
 
 async def _totals(
-    lag: LagTracking, job: StreamJobSpec, status: dict[str, Any], kafka: KafkaConnection, version: str
+    lag: LagTracking, job: StreamJobSpec, status: StreamJobStatus, kafka: KafkaConnection, version: str
 ) -> dict[str, int]:
     """End offsets summed over the input, the stable output and the canary's shadow output."""
     admin = lag.monitor(kafka).admin
-    stable = status.get("activeVersion")
+    stable = status.active_version
     topics = {"input": list(job.source.topics)}
     if job.output.topic and stable:
-        stable_output = (status.get("outputVersions") or {}).get(stable, stable)
+        stable_output = status.output_versions.get(stable, stable)
         topics["stable"] = [names.output_topic(job.output.topic.base, stable_output)]
         topics["canary"] = [names.output_topic(job.output.topic.base, f"{version}-canary")]
     totals: dict[str, int] = {}
@@ -89,7 +73,7 @@ async def _totals(
 async def _measure(
     lag: LagTracking,
     job: StreamJobSpec,
-    status: dict[str, Any],
+    status: StreamJobStatus,
     kafka: KafkaConnection,
     namespace: str,
     name: str,
@@ -99,7 +83,7 @@ async def _measure(
     """Rates over the analysis so far, from end offsets: shadow output vs stable output, and the input."""
     assert cstate.version is not None and cstate.entered_at is not None
     elapsed = max((datetime.now(UTC) - cstate.entered_at).total_seconds(), 1.0)
-    baseline = (status.get("canary") or {}).get("baseline") or {}
+    baseline = (status.canary.baseline if status.canary else None) or {}
     totals = await _totals(lag, job, status, kafka, cstate.version)
     polled = lag.latest(names.consumer_group(namespace, name, f"{cstate.version}-canary"))
     inputs = totals["input"] - int(baseline.get("input", totals["input"]))

@@ -15,8 +15,9 @@ from kappa.adapters.job_runtime.seam import JobRuntime
 from kappa.adapters.kube import ApiException, Kube
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import StreamJobStatus
 from kappa.controllers.failpoints import acted, crash_at
-from kappa.controllers.status import dt, post_events
+from kappa.controllers.status import post_events
 from kappa.machines import canary, upgrade
 from kappa.machines.decision import Event
 from kappa.machines.fko import kafka_topic_ready
@@ -87,7 +88,7 @@ async def _apply(d: Deploy, action: upgrade.Apply) -> None:
             d.deployed[action.version], state=action.state, initial_savepoint_path=action.initial_savepoint
         )
     else:
-        lineage: dict[str, str] = (d.obj.get("status") or {}).get("outputVersions") or {}  # written first
+        lineage = StreamJobStatus.of(d.obj).output_versions  # written first
         fd = flink_deployment(
             namespace=d.namespace,
             job=d.name,
@@ -213,23 +214,22 @@ async def ensure_topic(
 
 
 async def retire(
-    runtime: JobRuntime, obj: dict[str, Any], status: dict[str, Any], namespace: str, now: datetime
+    runtime: JobRuntime, obj: dict[str, Any], status: StreamJobStatus, namespace: str, now: datetime
 ) -> None:
     """Previous versions stay suspended, ready for rollback, until their window ends; savepoints stay.
     Said once, by the look whose delete removed the deployment."""
-    for entry in status.get("deployments") or []:
-        retire_at = dt(entry.get("retireAt"))
-        if entry.get("role") == "previous" and retire_at and now >= retire_at:
-            crash_at("streamjob:Retire", namespace, entry["deployment"])
-            if await runtime.delete(namespace, entry["deployment"]):
+    for entry in status.deployments:
+        retire_at = entry.retire_at
+        if entry.role == "previous" and retire_at and now >= retire_at:
+            crash_at("streamjob:Retire", namespace, entry.deployment)
+            if await runtime.delete(namespace, entry.deployment):
                 # Through the operator's recorder: a look runs outside any Kopf handler (kopf.event
                 # needs a handler's context, and raised LookupError in the schedule's looks).
                 message = (
-                    f"{entry['version']}: rollback window over, {entry['deployment']} deleted "
-                    "(its savepoints stay)"
+                    f"{entry.version}: rollback window over, {entry.deployment} deleted (its savepoints stay)"
                 )
                 post_events(obj, [Event("Normal", "PreviousVersionRetired", message)])
-            crash_at("streamjob:Retire:1", namespace, entry["deployment"])
+            crash_at("streamjob:Retire:1", namespace, entry.deployment)
 
 
 def api_message(exc: ApiException) -> str:

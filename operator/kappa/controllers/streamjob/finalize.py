@@ -16,11 +16,13 @@ from kappa.adapters.job_runtime.seam import FD_API, JobRuntime, RuntimeUnavailab
 from kappa.adapters.kube import ApiException, Kube, NamespaceTerminating, NotServed
 from kappa.api.base import API_VERSION, duration
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import SavepointRecord, StreamJobStatus
 from kappa.controllers.failpoints import crash_at, intent
 from kappa.controllers.job_runtimes import Runtimes, RuntimeUnconfigured
 from kappa.controllers.lag import LagTracking
-from kappa.controllers.status import dt, ts
+from kappa.controllers.status import dt
 from kappa.controllers.streamjob.deploy import Deploy, carry_out
+from kappa.controllers.streamjob.observe import recorded_runtime
 from kappa.machines import runtime_facts, upgrade
 from kappa.machines.fko import deployment_view
 from kappa.render import names
@@ -45,15 +47,15 @@ async def finalize(kube: Kube, runtimes: Runtimes, lag: LagTracking, namespace: 
     obj = await kube.get(API_VERSION, "StreamJob", namespace, name)
     if obj is None:
         return True
+    status = StreamJobStatus.of(obj)
     try:
         job = StreamJobSpec.model_validate(obj["spec"])
-        runtime = await runtimes.for_job(job, namespace, obj.get("status") or {})
+        runtime = await runtimes.for_job(job, namespace, recorded_runtime(status))
     except (ValidationError, RuntimeUnconfigured) as exc:
         message = f"no final savepoint could be asked for: the spec is invalid ({str(exc)[:200]})"
         _warning(obj, "FinalSavepointSkipped", message)
         return True
     asked = dt(obj["metadata"]["deletionTimestamp"]) or datetime.now(UTC)
-    status = obj.get("status") or {}
     saved = False
     try:
         if not await _final_savepoint(kube, lag, runtime, obj, job, asked):
@@ -69,7 +71,7 @@ async def finalize(kube: Kube, runtimes: Runtimes, lag: LagTracking, namespace: 
         left = await runtime.release(namespace, name, abandon=True)
         if not saved:
             reason = "FinalSavepointSkipped" if never else "FinalSavepointFailed"
-            what = f"{status.get('activeVersion')} never ran" if never else "giving up"
+            what = f"{status.active_version} never ran" if never else "giving up"
             _warning(obj, reason, f"{exc}; {what}")
         if left:
             _warning(
@@ -90,10 +92,10 @@ async def _final_savepoint(
 ) -> bool:
     """True once the active version's state is kept, or there is none to keep, or none can be taken."""
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-    status: dict[str, Any] = obj.get("status") or {}
-    active = status.get("activeVersion")
+    status = StreamJobStatus.of(obj)
+    active = status.active_version
     if not active:
-        starting = (status.get("upgrade") or {}).get("toVersion")
+        starting = status.upgrade.to_version if status.upgrade else None
         if starting:
             message = f"{starting} was not active yet: only an active version's state is kept"
             _normal(obj, "FinalSavepointSkipped", message)
@@ -168,20 +170,21 @@ def _no_savepoint_to_wait_for(
 async def _record_final_savepoint(kube: Kube, obj: dict[str, Any], version: str, path: str) -> None:
     """In status, in an event, and as a FlinkStateSnapshot that outlives the StreamJob (its history)."""
     meta = obj["metadata"]
-    savepoints = list((obj.get("status") or {}).get("savepoints") or [])
-    if path not in {s["path"] for s in savepoints}:
-        savepoints.append(
-            {"version": version, "path": path, "takenAt": ts(datetime.now(UTC)), "reason": "Final"}
-        )
+    status = StreamJobStatus.of(obj)
+    savepoints = list(status.savepoints)
+    if path not in {s.path for s in savepoints}:
+        taken = SavepointRecord(version=version, path=path, taken_at=datetime.now(UTC), reason="Final")
+        savepoints.append(taken)
+        written = [s.wire() for s in savepoints[-32:]]
         await kube.patch_status(
             API_VERSION,
             "StreamJob",
             meta["namespace"],
             meta["name"],
-            {"savepoints": savepoints[-32:], "phase": "Suspended"},
+            {"savepoints": written, "phase": "Suspended"},
         )
         crash_at("streamjob:FinalSavepoint", meta["namespace"], meta["name"])
-    if (obj.get("status") or {}).get("runtime", "FlinkDeployment") == "FlinkDeployment":
+    if (status.runtime or "FlinkDeployment") == "FlinkDeployment":
         # An FKO without FlinkStateSnapshot, or a namespace being deleted: the event is the record.
         with contextlib.suppress(NotServed, NamespaceTerminating):
             await kube.apply(_snapshot(meta, version, path))
@@ -212,11 +215,11 @@ def _snapshot(meta: dict[str, Any], version: str, path: str) -> dict[str, Any]:
     }
 
 
-def _never_ran(status: dict[str, Any]) -> bool:
+def _never_ran(status: StreamJobStatus) -> bool:
     """Nothing of the active version's job was ever seen running: no state a final savepoint could keep."""
-    active = status.get("activeVersion")
+    active = status.active_version
     if not active:
         return True
-    seen = [d.get("jobState") for d in status.get("deployments") or [] if d.get("version") == active]
-    saved = any(s.get("version") == active for s in status.get("savepoints") or [])
-    return all(state in NOT_STARTED for state in seen) and not saved and status.get("stableVersion") != active
+    seen = [d.job_state for d in status.deployments if d.version == active]
+    saved = any(s.version == active for s in status.savepoints)
+    return all(state in NOT_STARTED for state in seen) and not saved and status.stable_version != active

@@ -19,10 +19,10 @@ from kappa.adapters.kube import Kube, NotServed
 from kappa.api.conditions import ConditionUpdate, stalled
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
-from kappa.api.streamjob_status import StreamJobStatus
+from kappa.api.streamjob_status import StreamJobStatus, VersionDeployment
 from kappa.controllers.cluster import KafkaConnectionError, kafka_connection
 from kappa.controllers.job_runtimes import Runtimes, RuntimeUnconfigured
-from kappa.controllers.status import dt, once
+from kappa.controllers.status import once
 from kappa.controllers.streamjob.deploy import injection
 from kappa.controllers.streamjob.replay import runs_of
 from kappa.machines import runtime_facts, upgrade
@@ -34,23 +34,6 @@ from kappa.render.flink import UnknownVariable, substitute
 
 INTERVAL = float(os.environ.get("KAPPA_RECONCILE_INTERVAL", "10"))
 """Seconds between looks at a StreamJob while something moves that no event shows (machines/cadence.py)."""
-
-
-def upgrade_state(status: dict[str, Any]) -> upgrade.UpgradeState:
-    """The savepoint upgrade machine's state, as status.upgrade recorded it."""
-    up = status.get("upgrade") or {}
-    return upgrade.UpgradeState(
-        step=up.get("step", "Idle"),
-        active=status.get("activeVersion"),
-        target=up.get("toVersion"),
-        entered_at=dt(up.get("startedAt")),
-        deadline=dt(up.get("deadline")),
-        savepoint=up.get("savepoint"),
-        failed_version=up.get("failedVersion"),
-        healthy_since=dt(up.get("healthySince")),
-        previous=up.get("previousVersion"),
-        overdue=bool(up.get("overdue")),
-    )
 
 
 def _children_by_version(
@@ -75,15 +58,20 @@ def _children_by_version(
     return versions, canaries
 
 
-def _restarts(previous: dict[str, Any], fd: dict[str, Any]) -> int:
+def _restarts(previous: VersionDeployment | None, fd: dict[str, Any]) -> int:
     """Restarts of a version's job so far: the recorded count, plus one if FKO shows a new one."""
     return count_restarts(
-        int(previous.get("restarts", 0)),
-        previous.get("jobState"),
-        ((fd.get("status") or {}).get("jobStatus") or {}).get("state"),
-        previous.get("jobUpdateTime"),
+        previous.restarts if previous else 0,
+        previous.job_state if previous else None,
+        deployment_view(fd).job_state,
+        previous.job_update_time if previous else None,
         job_update_time(fd),
     )
+
+
+def recorded_runtime(status: StreamJobStatus) -> dict[str, Any]:
+    """What Runtimes.for_job reads of status: the runtime the job was deployed on, once recorded."""
+    return {"runtime": status.runtime} if status.runtime else {}
 
 
 @dataclass(frozen=True)
@@ -96,7 +84,7 @@ class Halt:
     following: float | None = INTERVAL
 
 
-def stall(status: dict[str, Any], reason: str, message: str, patch: dict[str, Any] | None = None) -> Halt:
+def stall(status: StreamJobStatus, reason: str, message: str, patch: dict[str, Any] | None = None) -> Halt:
     """Said once, in a condition and one event, until it ends."""
     return Halt(patch or {}, stalled(reason, message), once(status, reason, message))
 
@@ -119,8 +107,9 @@ class Look:
     ustate: upgrade.UpgradeState
 
     @property
-    def status(self) -> dict[str, Any]:
-        return self.obj.get("status") or {}
+    def status(self) -> StreamJobStatus:
+        """Status as it is now: what this look has written so far included."""
+        return StreamJobStatus.of(self.obj)
 
     @property
     def namespace(self) -> str:
@@ -148,15 +137,14 @@ async def observe(
         return ready
     job, kafka, runtime, children = ready
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-    status: dict[str, Any] = obj.get("status") or {}
+    status = StreamJobStatus.of(obj)
     found = await runs_of(kube, runs, namespace, name)
-    live = live_version(job.version, status.get("promotion"), [seen for _, _, seen in found.values()])
-    versions, canaries = _children_by_version(children, {live.version, status.get("activeVersion")})
-    previous = {d["version"]: d for d in status.get("deployments") or []}
-    views = {
-        v: deployment_view(fd, restarts=_restarts(previous.get(v, {}), fd)) for v, fd in versions.items()
-    }
-    return Look(obj, job, now, kafka, runtime, found, live, versions, canaries, views, upgrade_state(status))
+    live = live_version(job.version, status.promotion, [seen for _, _, seen in found.values()])
+    versions, canaries = _children_by_version(children, {live.version, status.active_version})
+    previous = {d.version: d for d in status.deployments}
+    views = {v: deployment_view(fd, restarts=_restarts(previous.get(v), fd)) for v, fd in versions.items()}
+    ustate = upgrade.from_status(status)
+    return Look(obj, job, now, kafka, runtime, found, live, versions, canaries, views, ustate)
 
 
 async def _prerequisites(
@@ -165,11 +153,11 @@ async def _prerequisites(
     """A valid spec, its Kafka credentials, its SQL's variables, a runtime that answers; else a Halt."""
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
     generation = int(obj["metadata"]["generation"])
-    status: dict[str, Any] = obj.get("status") or {}
+    status = StreamJobStatus.of(obj)
     try:
         job = StreamJobSpec.model_validate(obj["spec"])
     except ValidationError:
-        invalid = intake_streamjob(obj["spec"], StreamJobStatus.of(obj), generation)
+        invalid = intake_streamjob(obj["spec"], status, generation)
         return Halt({}, invalid.conditions, invalid.events, None)  # waits for a spec change
     try:
         kafka = await kafka_connection(kube, job, namespace)
@@ -183,7 +171,7 @@ async def _prerequisites(
             substitute(statement, variables)
     except UnknownVariable as exc:
         message = f"spec.flink.sql: {exc}"
-        first = status.get("observedGeneration") != generation  # one event per spec change, not per poll
+        first = status.observed_generation != generation  # one event per spec change, not per poll
         warning = [Event("Warning", "InvalidSQL", message)] if first else []
         return Halt({}, stalled("InvalidSQL", message), warning, None)  # waits for a spec change
     found = await _runtime(runtimes, job, status, namespace, name)
@@ -191,10 +179,10 @@ async def _prerequisites(
 
 
 async def _runtime(
-    runtimes: Runtimes, job: StreamJobSpec, status: dict[str, Any], namespace: str, name: str
+    runtimes: Runtimes, job: StreamJobSpec, status: StreamJobStatus, namespace: str, name: str
 ) -> Halt | tuple[JobRuntime, list[dict[str, Any]]]:
     try:
-        runtime = await runtimes.for_job(job, namespace, status)
+        runtime = await runtimes.for_job(job, namespace, recorded_runtime(status))
     except RuntimeUnconfigured as exc:
         return stall(status, "RuntimeUnconfigured", str(exc))
     try:

@@ -19,14 +19,15 @@ from kappa.adapters import metrics
 from kappa.adapters.job_runtime.seam import RuntimeUnavailable
 from kappa.adapters.kafka.connection import KafkaConnection
 from kappa.adapters.kube import ApiException, Kube
-from kappa.api.base import API_VERSION
+from kappa.api.base import API_VERSION, HandledRequests
 from kappa.api.conditions import ConditionUpdate
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import CanaryStatus, StreamJobStatus
 from kappa.controllers.failpoints import intent
 from kappa.controllers.job_runtimes import Runtimes
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.schedule import Schedule
-from kappa.controllers.status import dt, once, write_status
+from kappa.controllers.status import once, write_status
 from kappa.controllers.streamjob import canary as canary_analysis
 from kappa.controllers.streamjob import savepoints as savepoint_history
 from kappa.controllers.streamjob.deploy import Deploy, api_message, carry_out, ensure_topic, retire
@@ -89,11 +90,11 @@ class StreamJobReconciler:
             generation = int(obj["metadata"]["generation"])
             await self._write(obj, seen.patch, seen.conditions, seen.events, generation, now)
             return seen.following
-        canary_step = (seen.status.get("canary") or {}).get("step")
+        recorded = seen.status.canary
         canaried = None  # 3. decide: the canary first, then a replay, else the savepoint upgrade
-        if machine.analyses(seen.job, seen.ustate, canary_step):
+        if machine.analyses(seen.job, seen.ustate, recorded.step if recorded else None):
             canaried = await self._canary_look(seen)
-            if not canaried[0].promote:
+            if not canary.promotes(canary.from_status(seen.status), canaried[0]):
                 await self._canary_only(seen, *canaried)
                 return INTERVAL
         if machine.replays(seen.job, seen.ustate, seen.live):
@@ -109,34 +110,35 @@ class StreamJobReconciler:
         job, meta = seen.job, seen.obj["metadata"]
         found = seen.runs.get(job.version)
         run_name = found[0] if found else f"{meta['name']}-{job.version}"
-        active = seen.status.get("activeVersion")
+        status = seen.status
+        active = status.active_version
         step = machine.replay_step(
             job.version, active, run_name, found[2].phase if found else None, bool(found)
         )
         why = step.conditions[0]
-        events = once(seen.status, why.reason, why.message) if step.stalled else step.events
+        events = once(status, why.reason, why.message) if step.stalled else step.events
         await self._write(seen.obj, step.patch, step.conditions, events, seen.generation, seen.now)
         if step.create_run:
             await self.kube.apply(replay_run_for(meta["namespace"], meta["name"], meta["uid"], run_name, job))
         self._track(job, seen.namespace, seen.name, seen.kafka, [seen.ustate.active, job.version], None)
 
-    async def _canary_only(self, seen: Look, decided: canary.CanaryDecision, entry: dict[str, Any]) -> None:
+    async def _canary_only(self, seen: Look, decided: canary.CanaryDecision, entry: CanaryStatus) -> None:
         """A canary that does not promote (yet): its decision alone is written and carried out."""
-        await self._write(
-            seen.obj, {"canary": entry}, decided.conditions, decided.events, seen.generation, seen.now
-        )
+        patch = {"canary": machine.whole(entry)}
+        await self._write(seen.obj, patch, decided.conditions, decided.events, seen.generation, seen.now)
         self._track(seen.job, seen.namespace, seen.name, seen.kafka, [seen.ustate.active], decided.state.step)
         await carry_out(self._deploy(seen), decided.actions)
 
     def _deploy(self, seen: Look) -> Deploy:
         return Deploy(seen.runtime, seen.job, seen.obj, seen.bootstrap, seen.runs, seen.versions)
 
-    async def _canary_look(self, seen: Look) -> tuple[canary.CanaryDecision, dict[str, Any]]:
+    async def _canary_look(self, seen: Look) -> tuple[canary.CanaryDecision, CanaryStatus]:
         """The canary machine's decision, and status.canary after it."""
+        status = seen.status
         decided, candidate = await canary_analysis.look(
             self.lag,
             seen.job,
-            seen.status,
+            status,
             seen.ustate,
             seen.canaries,
             seen.kafka,
@@ -144,36 +146,35 @@ class StreamJobReconciler:
             seen.namespace,
             seen.name,
         )
-        return decided, machine.canary_status(decided, candidate, seen.status.get("canary") or {})
+        return decided, machine.canary_status(decided, candidate, status.canary)
 
     async def _decide_upgrade(
-        self, seen: Look, canaried: tuple[canary.CanaryDecision, dict[str, Any]] | None
+        self, seen: Look, canaried: tuple[canary.CanaryDecision, CanaryStatus] | None
     ) -> Planned:
         status, ustate, now = seen.status, seen.ustate, seen.now
         requested = (seen.obj["metadata"].get("annotations") or {}).get(ROLLBACK_ANNOTATION)
-        request = machine.rollback_request(requested, (status.get("handledRequests") or {}).get("rollback"))
+        handled = status.handled_requests or HandledRequests()
+        request = machine.rollback_request(requested, handled.rollback)
         promoted = canaried[0].state.version if canaried else None
         spec = machine.upgrade_spec(seen.job, seen.live, promoted, request is not None)
         lag_growing = self._lag_growing(seen.namespace, seen.name, ustate.target)
         decision = savepoint_upgrade.decide(ustate, upgrade.Observed(seen.views, lag_growing), spec, now)
         nxt = decision.state
-        lineage = upgrade.output_versions(
-            status.get("outputVersions") or {}, ustate.active, nxt.active, nxt.target
-        )
+        lineage = upgrade.output_versions(status.output_versions, ustate.active, nxt.active, nxt.target)
         decision = await self._hold_for_topic(seen, decision, lineage)
-        patch: dict[str, Any] = {"canary": canaried[1]} if canaried else {}
+        patch: dict[str, Any] = {"canary": machine.whole(canaried[1])} if canaried else {}
         if request:
             # Echoed whatever the outcome, so that `kubectl wait` and Argo CD can follow the request.
-            patch["handledRequests"] = {**(status.get("handledRequests") or {}), "rollback": request}
-        patch |= self._status(seen, decision)
+            patch["handledRequests"] = handled.model_copy(update={"rollback": request}).wire()
+        patch |= self._status(seen, status, decision)
         runs = [run for _, _, run in seen.runs.values()]
-        plan, said = savepoint_history.plan(patch["savepoints"], nxt, sorted(seen.versions), runs, now)
-        patch["savepoints"] = plan.kept  # disposals decided here are carried out after the write
+        recorded = machine.savepoints(seen.job, status.savepoints, ustate, nxt, now)
+        plan, said = savepoint_history.plan(recorded, nxt, sorted(seen.versions), runs, now)
+        patch["savepoints"] = [e.wire() for e in plan.kept]  # disposals decided here: carried out after
         patch["outputVersions"] = lineage  # recorded before a version is deployed to write it
         patch["runtime"] = seen.runtime.name
         if seen.live.record:
-            patch["promotion"] = seen.live.record
-            machine.retire_with_run(patch, seen.live.record)
+            patch["promotion"] = machine.whole(seen.live.record)
         down = self.lag.unreachable(seen.kafka)
         answering = bool(seen.kafka and self.lag.monitors.get(seen.kafka))
         reach, warned = machine.kafka_reachability(down, answering, seen.bootstrap)
@@ -196,8 +197,8 @@ class StreamJobReconciler:
 
     async def _carry_out(self, seen: Look, planned: Planned) -> float:
         """Act on what was written, then say when to look again."""
-        nxt, status, now = planned.decision.state, seen.status, seen.now
-        canary_step = (planned.patch.get("canary") or status.get("canary") or {}).get("step")
+        nxt, status, now = planned.decision.state, seen.status, seen.now  # status: as written
+        canary_step = status.canary.step if status.canary else None
         replaying = [run.to_version for _, _, run in seen.runs.values() if run.phase in REPLAYING]
         self._track(
             seen.job, seen.namespace, seen.name, seen.kafka, [nxt.active, nxt.target, *replaying], canary_step
@@ -226,7 +227,8 @@ class StreamJobReconciler:
         done = await savepoint_history.dispose(seen.runtime, seen.obj, planned.savepoints, active)
         if done:
             kept, events = done
-            await self._write(seen.obj, {"savepoints": kept}, [], events, seen.generation, seen.now)
+            patch = {"savepoints": [e.wire() for e in kept]}
+            await self._write(seen.obj, patch, [], events, seen.generation, seen.now)
 
     def _next_look(self, seen: Look, planned: Planned, canary_step: str | None, replaying: bool) -> float:
         moving = cadence.Moving(
@@ -240,7 +242,8 @@ class StreamJobReconciler:
             disposing=bool(planned.savepoints.dispose),
             kafka_down=bool(planned.kafka_down),
         )
-        retiring = [at for d in planned.patch["deployments"] if (at := dt(d.get("retireAt"))) is not None]
+        written = seen.status.deployments
+        retiring = [d.retire_at for d in written if d.retire_at is not None]
         return cadence.next_look(moving, retiring, seen.now, interval=INTERVAL, resync=RESYNC)
 
     def _track(
@@ -271,18 +274,16 @@ class StreamJobReconciler:
         found = self.lag.latest(names.consumer_group(namespace, name, version))
         return found is not None and found.status.status in (LagStatus.WARN, LagStatus.STOP)
 
-    def _status(self, seen: Look, decision: upgrade.UpgradeDecision) -> dict[str, Any]:
+    def _status(
+        self, seen: Look, status: StreamJobStatus, decision: upgrade.UpgradeDecision
+    ) -> dict[str, Any]:
         """The version fields of status (machines/streamjob.py), its Lag column, and their metrics."""
         nxt, namespace, name = decision.state, seen.namespace, seen.name
         deployed = {
-            v: {
-                "deployment": names.deployment_name(name, v),
-                "jobUpdateTime": job_update_time(seen.versions.get(v)),
-            }
-            for v in seen.views
+            v: (names.deployment_name(name, v), job_update_time(seen.versions.get(v))) for v in seen.views
         }
         fields = machine.version_status(
-            seen.job, seen.status, seen.ustate, decision, seen.views, deployed, seen.now
+            seen.job, status, seen.ustate, decision, seen.views, deployed, seen.now, seen.live.record
         )
         if machine.rolled_back(seen.ustate, nxt):
             metrics.streamjob_rollbacks.labels(namespace, name).inc()

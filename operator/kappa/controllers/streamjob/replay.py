@@ -12,9 +12,9 @@ from pydantic import ValidationError
 
 from kappa.adapters.kube import Kube
 from kappa.api.base import API_VERSION, duration
-from kappa.api.replayrun import ReplayRunSpec
+from kappa.api.replayrun import ReplayRunSpec, ReplayRunStatus
 from kappa.api.streamjob import StreamJobSpec
-from kappa.controllers.status import dt, ts
+from kappa.controllers.status import ts
 from kappa.controllers.watches import copies
 from kappa.machines.promotion import RunSeen
 from kappa.render.flink import owner_reference
@@ -38,15 +38,15 @@ async def runs_of(
             run = ReplayRunSpec.model_validate(r["spec"])
         except ValidationError:
             continue
-        st = r.get("status") or {}
-        cut = st.get("cutover") or {}
-        at = dt(cut.get("at"))
+        st = ReplayRunStatus.of(r)
+        cut = st.cutover
+        at = cut.at if cut else None
         window = duration(run.rollback_window)
         seen = RunSeen(
             r["metadata"]["name"],
-            st.get("phase") or "Pending",
-            cut.get("replacedVersion") or cut.get("fromVersion"),
-            cut.get("toVersion") or run.version,
+            st.phase or "Pending",
+            (cut.replaced_version or cut.from_version) if cut else None,
+            (cut.to_version if cut else None) or run.version,
             at,
             at + window if at else None,
         )

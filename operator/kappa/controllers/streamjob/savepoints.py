@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from kappa.adapters.job_runtime.seam import JobRuntime, RuntimeUnavailable
+from kappa.api.streamjob_status import SavepointRecord
 from kappa.machines import retention, upgrade
 from kappa.machines.decision import Event
 from kappa.machines.promotion import RunSeen
@@ -19,7 +20,7 @@ SAVEPOINT_HISTORY = int(os.environ.get("KAPPA_SAVEPOINT_HISTORY", retention.DEFA
 
 
 def plan(
-    entries: list[dict[str, Any]],
+    entries: list[SavepointRecord],
     state: upgrade.UpgradeState,
     deployed: list[str],
     runs: list[RunSeen],
@@ -37,7 +38,7 @@ def plan(
     plan = retention.plan_savepoints(entries, keep=SAVEPOINT_HISTORY, protected=protected)
     events = []
     if plan.forgotten:
-        paths = ", ".join(f"{e['version']} {e['path']}" for e in plan.forgotten)
+        paths = ", ".join(f"{e.version} {e.path}" for e in plan.forgotten)
         events.append(
             Event(
                 "Warning",
@@ -54,7 +55,7 @@ async def dispose(
     obj: dict[str, Any],
     plan: retention.SavepointPlan,
     active: str | None,
-) -> tuple[list[dict[str, Any]], list[Event]] | None:
+) -> tuple[list[SavepointRecord], list[Event]] | None:
     """Dispose of what the plan marked, through the active version's deployment. What is done is forgotten:
     status.savepoints without it, and what to say, for the caller to write; None when nothing is done."""
     if not plan.dispose or not active:
@@ -65,24 +66,24 @@ async def dispose(
     for entry in plan.dispose:
         try:
             result = await runtime.dispose_savepoint(
-                namespace, names.deployment_name(name, active), entry["path"]
+                namespace, names.deployment_name(name, active), entry.path
             )
         except RuntimeUnavailable:
             return None  # said by the reconcile's own outage handling; retried at the next look
         if result != "pending":
-            done[entry["path"]] = result
+            done[entry.path] = result
     if not done:
         return None
-    kept = [e for e in plan.kept if e["path"] not in done]
-    disposed = [e for e in plan.dispose if done.get(e["path"]) == "disposed"]
-    undisposable = [e for e in plan.dispose if done.get(e["path"]) == "unsupported"]
+    kept = [e for e in plan.kept if e.path not in done]
+    disposed = [e for e in plan.dispose if done.get(e.path) == "disposed"]
+    undisposable = [e for e in plan.dispose if done.get(e.path) == "unsupported"]
     events = []
     if disposed:
-        paths = ", ".join(f"{e['version']} {e['path']}" for e in disposed)
+        paths = ", ".join(f"{e.version} {e.path}" for e in disposed)
         message = f"disposed of savepoints beyond the history of {SAVEPOINT_HISTORY}: {paths}"
         events.append(Event("Normal", "SavepointsDisposed", message[:1024]))
     if undisposable:
-        paths = ", ".join(f"{e['version']} {e['path']}" for e in undisposable)
+        paths = ", ".join(f"{e.version} {e.path}" for e in undisposable)
         message = (
             f"the {runtime.name} runtime cannot dispose of savepoints here; forgotten, remove them by "
             f"hand: {paths}"
