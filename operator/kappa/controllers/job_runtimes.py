@@ -29,11 +29,9 @@ def default_runtime() -> str:
     return value if value in RUNTIMES else "FlinkDeployment"
 
 
-def runtime_name(job: StreamJobSpec, status: StreamJobStatus | dict[str, Any]) -> str:
-    """The runtime recorded in the job's status (typed; a raw status dict is still taken from callers not
-    yet typed), else spec.runtime, else the operator's default."""
-    typed = status if isinstance(status, StreamJobStatus) else StreamJobStatus.model_validate(status)
-    recorded = typed.runtime
+def runtime_name(job: StreamJobSpec, status: StreamJobStatus) -> str:
+    """The runtime recorded in the job's status, else spec.runtime, else the operator's default."""
+    recorded = status.runtime
     if recorded in RUNTIMES:
         return str(recorded)
     return job.runtime.type if job.runtime else default_runtime()
@@ -51,9 +49,7 @@ class Runtimes:
         self.kube = kube
         self.fko = FlinkDeploymentRuntime(kube, deployments)
 
-    async def for_job(
-        self, job: StreamJobSpec, namespace: str, status: StreamJobStatus | dict[str, Any]
-    ) -> JobRuntime:
+    async def for_job(self, job: StreamJobSpec, namespace: str, status: StreamJobStatus) -> JobRuntime:
         if runtime_name(job, status) == "FlinkDeployment":
             return self.fko
         session = job.runtime.session if job.runtime and job.runtime.session else None

@@ -50,10 +50,9 @@ def dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
 
 
-def once(status: CommonStatus | dict[str, Any], reason: str, message: str) -> list[Event]:
+def once(status: CommonStatus, reason: str, message: str) -> list[Event]:
     """A Warning event when a stall begins, not on every poll while it lasts."""
-    typed = status if isinstance(status, CommonStatus) else CommonStatus.model_validate(status)
-    return [] if stall_reason(typed.conditions) == reason else [Event("Warning", reason, message)]
+    return [] if stall_reason(status.conditions) == reason else [Event("Warning", reason, message)]
 
 
 _posting: set[asyncio.Task[None]] = set()

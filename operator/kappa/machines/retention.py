@@ -22,12 +22,11 @@ only when every version writing it may go.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from kappa.api.streamjob_status import SavepointRecord
+from kappa.api.streamjob_status import SavepointRecord, VersionHistoryEntry
 
 DISPOSING = "Disposing"
 MAX_SAVEPOINTS = 32  # status.savepoints maxItems
@@ -144,13 +143,6 @@ def removable_outputs(
     return out
 
 
-def superseded_times(history: Iterable[Mapping[str, Any]]) -> dict[str, datetime]:
+def superseded_times(history: Iterable[VersionHistoryEntry]) -> dict[str, datetime]:
     """When each version last stopped being active, from a StreamJob's status.history."""
-    out: dict[str, datetime] = {}
-    for entry in history:
-        if entry.get("outcome") == "Superseded" and entry.get("at"):
-            at = entry["at"]
-            out[entry["version"]] = (
-                at if isinstance(at, datetime) else datetime.fromisoformat(at.replace("Z", "+00:00"))
-            )
-    return out
+    return {entry.version: entry.at for entry in history if entry.outcome == "Superseded"}

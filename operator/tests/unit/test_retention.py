@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kappa.api.streamjob_status import SavepointRecord
+from kappa.api.streamjob_status import SavepointRecord, VersionHistoryEntry
 from kappa.machines.retention import (
     DISPOSING,
     MAX_SAVEPOINTS,
@@ -230,4 +230,5 @@ def test_superseded_times_take_the_last_time_a_version_stopped_being_active() ->
         {"version": "v1", "outcome": "Active", "at": "2026-11-28T08:20:00Z"},
         {"version": "v1", "outcome": "Superseded", "at": "2026-11-28T08:30:00Z"},
     ]
-    assert superseded_times(history) == {"v1": datetime(2026, 11, 28, 8, 30, tzinfo=UTC)}
+    typed = [VersionHistoryEntry.model_validate(entry) for entry in history]  # as status.history is read
+    assert superseded_times(typed) == {"v1": datetime(2026, 11, 28, 8, 30, tzinfo=UTC)}

@@ -56,7 +56,7 @@ class OutputRetention:
         if job is None or job_status is None or job.output.deletion_policy != "Delete":
             return []
         protected, building, window = _guarded(job, job_status, runs, pin)
-        superseded = retention.superseded_times(h.model_dump() for h in job_status.history)
+        superseded = retention.superseded_times(job_status.history)
         listed = [
             retention.OutputVersion(
                 v,

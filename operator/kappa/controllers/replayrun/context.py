@@ -224,7 +224,7 @@ class Services:
         try:
             job = StreamJobSpec.model_validate(job_obj["spec"])
             # for_job (controllers/job_runtimes.py) reads the status in its wire form.
-            return await self.runtimes.for_job(job, namespace, StreamJobStatus.of(job_obj).wire())
+            return await self.runtimes.for_job(job, namespace, StreamJobStatus.of(job_obj))
         except (ValidationError, RuntimeUnconfigured):
             return self.runtimes.fko
 

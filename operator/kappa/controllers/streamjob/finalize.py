@@ -22,7 +22,6 @@ from kappa.controllers.job_runtimes import Runtimes, RuntimeUnconfigured
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.status import dt
 from kappa.controllers.streamjob.deploy import Deploy, carry_out
-from kappa.controllers.streamjob.observe import recorded_runtime
 from kappa.machines import runtime_facts, upgrade
 from kappa.machines.fko import deployment_view
 from kappa.render import names
@@ -50,7 +49,7 @@ async def finalize(kube: Kube, runtimes: Runtimes, lag: LagTracking, namespace: 
     status = StreamJobStatus.of(obj)
     try:
         job = StreamJobSpec.model_validate(obj["spec"])
-        runtime = await runtimes.for_job(job, namespace, recorded_runtime(status))
+        runtime = await runtimes.for_job(job, namespace, status)
     except (ValidationError, RuntimeUnconfigured) as exc:
         message = f"no final savepoint could be asked for: the spec is invalid ({str(exc)[:200]})"
         _warning(obj, "FinalSavepointSkipped", message)

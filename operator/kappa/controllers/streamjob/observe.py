@@ -69,11 +69,6 @@ def _restarts(previous: VersionDeployment | None, fd: dict[str, Any]) -> int:
     )
 
 
-def recorded_runtime(status: StreamJobStatus) -> dict[str, Any]:
-    """What Runtimes.for_job reads of status: the runtime the job was deployed on, once recorded."""
-    return {"runtime": status.runtime} if status.runtime else {}
-
-
 @dataclass(frozen=True)
 class Halt:
     """A look that cannot go on: what it writes, and when to look again (None: at the next spec change)."""
@@ -182,7 +177,7 @@ async def _runtime(
     runtimes: Runtimes, job: StreamJobSpec, status: StreamJobStatus, namespace: str, name: str
 ) -> Halt | tuple[JobRuntime, list[dict[str, Any]]]:
     try:
-        runtime = await runtimes.for_job(job, namespace, recorded_runtime(status))
+        runtime = await runtimes.for_job(job, namespace, status)
     except RuntimeUnconfigured as exc:
         return stall(status, "RuntimeUnconfigured", str(exc))
     try:
