@@ -41,12 +41,17 @@ def _example(name: str) -> dict[str, Any]:
     return dict(yaml.safe_load((ROOT / "examples" / name).read_text()))
 
 
-def _retarget(statements: list[str], topic: str, schema: str) -> list[str]:
-    """The example's SQL, reading this test's topic and writing this test's schema."""
+def _retarget(statements: list[str], topic: str, sessions: Sessions) -> list[str]:
+    """The example's SQL, reading this test's topic and writing this test's schema on this test bed's
+    PostgreSQL (the example's JDBC sink names the default test bed's port)."""
+    port = psycopg.conninfo.conninfo_to_dict(sessions.uri).get("port") or "5432"
     return [
-        s.replace("'topic' = 'clicks'", f"'topic' = '{topic}'").replace(
-            "'table-name' = '${KAPPA_OUTPUT_TABLE}'", f"'table-name' = '{schema}.${{KAPPA_OUTPUT_TABLE}}'"
+        s.replace("'topic' = 'clicks'", f"'topic' = '{topic}'")
+        .replace(
+            "'table-name' = '${KAPPA_OUTPUT_TABLE}'",
+            f"'table-name' = '{sessions.schema}.${{KAPPA_OUTPUT_TABLE}}'",
         )
+        .replace("127.0.0.1:55432/", f"127.0.0.1:{port}/")
         for s in statements
     ]
 
@@ -169,7 +174,7 @@ def sessionizer(topic: str, sessions: Sessions, bootstrap: str, flink_url: str) 
     spec = job["spec"]
     spec["source"]["kafka"]["bootstrapServers"] = bootstrap
     spec["source"]["topics"] = [topic]
-    spec["flink"]["sql"] = _retarget(spec["flink"]["sql"], topic, sessions.schema)
+    spec["flink"]["sql"] = _retarget(spec["flink"]["sql"], topic, sessions)
     spec["flink"]["flinkConfiguration"]["execution.checkpointing.interval"] = "2s"
     spec["runtime"] = {"type": "Session", "session": {"restURL": flink_url}}
     spec["upgrade"] |= {"readinessTimeout": "3m", "stableFor": "5s"}
@@ -212,7 +217,7 @@ def test_a_replay_on_real_flink_fixes_the_sessions_readers_get(
 
     # The fix is replayed from the start of the log into sessions_v2, validated, and cut over.
     run = _example("04-replayrun-sessionizer-v2.yaml")
-    run["spec"]["overrides"]["sql"] = _retarget(run["spec"]["overrides"]["sql"], topic, sessions.schema)
+    run["spec"]["overrides"]["sql"] = _retarget(run["spec"]["overrides"]["sql"], topic, sessions)
     run["spec"] |= {
         "approval": "Automatic",
         "rollbackWindow": f"{WINDOW}s",
