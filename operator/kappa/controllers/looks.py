@@ -1,10 +1,12 @@
 """What every kind's looks share: the one reconciler of the operator on Kopf's memo, one lock per object
-around each look, and the namespace and name of the object a look loaded."""
+around each look, a look the schedule asked for (its failures logged when they change), and the namespace and
+name of the object a look loaded."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar, cast
 
 import kopf
@@ -38,6 +40,35 @@ async def look_locked(
         with metrics.reconciling(kind), unless_terminating():
             found = await look(namespace, name)
     return found
+
+
+_failing: dict[tuple[str, str, str], str] = {}
+"""(kind, namespace, name) -> the error its last scheduled look failed with."""
+
+
+async def scheduled(
+    kind: str, look: Callable[[str, str], Awaitable[float]], retry: float, key: Hashable
+) -> float:
+    """A look the schedule (controllers/schedule.py) asked for at `key`, (namespace, name): the seconds until
+    the next, or `retry` after a failure, since the schedule must outlive any one look. A failing look is
+    logged when its error changes, not at each retry, and once when it works again."""
+    namespace, name = cast(tuple[str, str], key)
+    log = logging.getLogger(f"kappa.{kind.lower()}")
+    try:
+        following = await look(namespace, name)
+    except Exception as exc:
+        if _failing.get((kind, namespace, name)) != str(exc):
+            log.exception("%s %s/%s: a look failed; retrying every %.0fs", kind, namespace, name, retry)
+        _failing[(kind, namespace, name)] = str(exc)
+        return retry
+    if _failing.pop((kind, namespace, name), None) is not None:
+        log.info("%s %s/%s: looking at it works again", kind, namespace, name)
+    return following
+
+
+def forget(kind: str, namespace: str, name: str) -> None:
+    """An object deleted: no failure of its to remember."""
+    _failing.pop((kind, namespace, name), None)
 
 
 class OfObject:

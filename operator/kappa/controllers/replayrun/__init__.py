@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import os
-from collections.abc import Hashable
-from typing import Any, cast
+from typing import Any
 
 import kopf
 
 from kappa.adapters import metrics
 from kappa.adapters.kube import Kube
 from kappa.api.base import GROUP, VERSION
+from kappa.controllers import looks
 from kappa.controllers.replayrun.reconcile import GONE, INTERVAL, ReplayRunReconciler
 from kappa.controllers.schedule import Schedule
-from kappa.controllers.status import unless_terminating
 
 RETRY = max(INTERVAL, 5.0)
 """A look that failed (the API server away) is tried again after 5 s or the interval: a run that switched its
@@ -36,7 +34,6 @@ view while the API server was down records it as soon as it is back."""
 LOOK_WORKERS = int(os.environ.get("KAPPA_LOOK_WORKERS", "8"))
 """ReplayRuns looked at concurrently by the schedule (change handlers come on top)."""
 STOP_WITHIN = 2.0
-LOG = logging.getLogger("kappa.replayrun")
 
 
 def _reconciler(memo: kopf.Memo) -> ReplayRunReconciler:
@@ -55,8 +52,10 @@ async def share_replayrun_reconciler(memo: kopf.Memo, **_: Any) -> None:
     _reconciler(memo)
     schedule: Schedule = memo.replayrun_schedule
     metrics.watch_schedule("ReplayRun", schedule)
-    looks = schedule.run(functools.partial(_look, memo), LOOK_WORKERS)
-    memo.replayrun_looks = asyncio.create_task(looks, name="kappa-replayrun-looks")
+    scheduled = functools.partial(looks.scheduled, "ReplayRun", functools.partial(_locked, memo), RETRY)
+    memo.replayrun_looks = asyncio.create_task(
+        schedule.run(scheduled, LOOK_WORKERS), name="kappa-replayrun-looks"
+    )
 
 
 @kopf.on.cleanup()
@@ -75,32 +74,15 @@ async def _locked(memo: kopf.Memo, namespace: str, name: str) -> float:
     schedule: Schedule = memo.replayrun_schedule
     following = RETRY
     try:
-        async with memo.replayrun_locks.setdefault((namespace, name), asyncio.Lock()):
-            with metrics.reconciling("ReplayRun"), unless_terminating():
-                following = await reconciler.reconcile(namespace, name)
+        found = await looks.look_locked(
+            memo.replayrun_locks, "ReplayRun", namespace, name, reconciler.reconcile
+        )
+        following = RETRY if found is None else found
     finally:
         if following == GONE:  # deleted, or being deleted: finalize_replayrun is on it
             schedule.forget((namespace, name))
         else:
             schedule.after((namespace, name), following)
-    return following
-
-
-_failing: dict[tuple[str, str], str] = {}
-
-
-async def _look(memo: kopf.Memo, key: Hashable) -> float:
-    """A look the schedule asked for. A failing look is logged when its error changes, not at each retry."""
-    namespace, name = cast(tuple[str, str], key)
-    try:
-        following = await _locked(memo, namespace, name)
-    except Exception as exc:  # the schedule must outlive any one look
-        if _failing.get((namespace, name)) != str(exc):
-            LOG.exception("ReplayRun %s/%s: a look failed; retrying every %.0fs", namespace, name, RETRY)
-        _failing[(namespace, name)] = str(exc)
-        return RETRY
-    if _failing.pop((namespace, name), None) is not None:
-        LOG.info("ReplayRun %s/%s: looking at it works again", namespace, name)
     return following
 
 
@@ -122,5 +104,5 @@ async def finalize_replayrun(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None
     if not done:
         raise kopf.TemporaryError("removing what the run created", delay=2)
     memo.replayrun_schedule.forget((namespace, name))
-    _failing.pop((namespace, name), None)
+    looks.forget("ReplayRun", namespace, name)
     metrics.forget_replay(namespace, name)

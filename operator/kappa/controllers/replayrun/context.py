@@ -27,6 +27,7 @@ from kappa.api.streamjob_status import StreamJobStatus
 from kappa.controllers.cluster import KafkaConnectionError, kafka_connection, physical_name
 from kappa.controllers.job_runtimes import Runtimes, RuntimeUnconfigured
 from kappa.controllers.lag import LagTracking
+from kappa.controllers.looks import OfObject
 from kappa.controllers.status import write_status
 from kappa.machines import replay
 from kappa.machines.decision import Event
@@ -99,7 +100,7 @@ def parallelism_of(job: StreamJobSpec, run: ReplayRunSpec) -> int:
 
 
 @dataclass
-class Context:
+class Context(OfObject):
     """Everything one reconcile of one run has read."""
 
     obj: dict[str, Any]
@@ -116,10 +117,6 @@ class Context:
     """The "Accepted" event of a spec not seen before, said with this pass's write."""
 
     @property
-    def namespace(self) -> str:
-        return str(self.obj["metadata"]["namespace"])
-
-    @property
     def bootstrap(self) -> str:
         """The bootstrap servers alone: what the Flink job is rendered with."""
         return self.kafka.bootstrap if self.kafka else ""
@@ -130,10 +127,6 @@ class Context:
         if self.kafka is None:
             raise RuntimeError("the StreamJob's Kafka bootstrap servers are unknown")
         return self.kafka
-
-    @property
-    def name(self) -> str:
-        return str(self.obj["metadata"]["name"])
 
     @property
     def job_name(self) -> str:

@@ -10,7 +10,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import kopf
 
@@ -18,8 +18,8 @@ from kappa.adapters import metrics
 from kappa.adapters.kube import Kube
 from kappa.api.base import GROUP, VERSION
 from kappa.api.streamjob_status import StreamJobStatus
+from kappa.controllers import looks
 from kappa.controllers.schedule import Schedule
-from kappa.controllers.status import unless_terminating
 from kappa.controllers.streamjob.finalize import FINALIZE_LOOKS, finalize
 from kappa.controllers.streamjob.observe import INTERVAL
 from kappa.controllers.streamjob.reconcile import GONE, RESYNC, StreamJobReconciler
@@ -58,8 +58,10 @@ async def share_streamjob_reconciler(memo: kopf.Memo, **indexes: Any) -> None:
     memo.streamjobs_resting = set()
     memo.lag.on_change = _lag_moved(reconciler.schedule)
     metrics.watch_schedule("StreamJob", reconciler.schedule)
-    looks = reconciler.schedule.run(functools.partial(_look, memo), LOOK_WORKERS)
-    memo.streamjob_looks = asyncio.create_task(looks, name="kappa-streamjob-looks")
+    scheduled = functools.partial(looks.scheduled, "StreamJob", functools.partial(_locked, memo), INTERVAL)
+    memo.streamjob_looks = asyncio.create_task(
+        reconciler.schedule.run(scheduled, LOOK_WORKERS), name="kappa-streamjob-looks"
+    )
 
 
 @kopf.on.cleanup()
@@ -87,13 +89,12 @@ async def _locked(memo: kopf.Memo, namespace: str, name: str) -> float:
     """One reconcile at a time per StreamJob: looks and change handlers must not interleave. Each look says
     when the next is due (machines/cadence.py); a failed one asks again after INTERVAL."""
     reconciler = _reconciler(memo)
-    lock = memo.streamjob_locks.setdefault((namespace, name), asyncio.Lock())
     following = INTERVAL
     try:
-        async with lock:
-            with metrics.reconciling("StreamJob"), unless_terminating():
-                found = await reconciler.reconcile(namespace, name, LOG)
-                following = RESYNC if found is None else found
+        found = await looks.look_locked(
+            memo.streamjob_locks, "StreamJob", namespace, name, lambda ns, n: reconciler.reconcile(ns, n, LOG)
+        )
+        following = RESYNC if found is None else found
     finally:
         if following == GONE:  # deleted, or being deleted: finalize_streamjob is on it
             reconciler.schedule.forget((namespace, name))
@@ -103,24 +104,6 @@ async def _locked(memo: kopf.Memo, namespace: str, name: str) -> float:
         # its deployment does not wake it (controllers/watches.py).
         resting: set[tuple[str, str]] = memo.streamjobs_resting
         (resting.add if INTERVAL < following != GONE else resting.discard)((namespace, name))
-    return following
-
-
-_failing: dict[tuple[str, str], str] = {}
-
-
-async def _look(memo: kopf.Memo, key: Hashable) -> float:
-    """A look the schedule asked for. A failing look is logged when its error changes, not at each retry."""
-    namespace, name = cast(tuple[str, str], key)
-    try:
-        following = await _locked(memo, namespace, name)
-    except Exception as exc:  # the schedule must outlive any one look
-        if _failing.get((namespace, name)) != str(exc):
-            LOG.exception("StreamJob %s/%s: a look failed; retrying every %.0fs", namespace, name, INTERVAL)
-        _failing[(namespace, name)] = str(exc)
-        return INTERVAL
-    if _failing.pop((namespace, name), None) is not None:
-        LOG.info("StreamJob %s/%s: looking at it works again", namespace, name)
     return following
 
 
@@ -164,7 +147,7 @@ async def finalize_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logg
                 metrics.forget_streamjob(namespace, name)
                 reconciler.schedule.forget((namespace, name))
                 memo.streamjob_annotations.pop((namespace, name), None)
-                _failing.pop((namespace, name), None)
+                looks.forget("StreamJob", namespace, name)
                 return
         await asyncio.sleep(2)
     raise kopf.TemporaryError("waiting for the final savepoint", delay=2)

@@ -17,6 +17,7 @@ from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.api.streamjob_status import StreamJobStatus
 from kappa.controllers.failpoints import acted, crash_at
+from kappa.controllers.looks import OfObject
 from kappa.controllers.status import post_events
 from kappa.machines import canary, upgrade
 from kappa.machines.decision import Event
@@ -35,7 +36,7 @@ from kappa.render.replay import replay_deployment, replay_retention
 
 
 @dataclass(frozen=True)
-class Deploy:
+class Deploy(OfObject):
     """What the actions of one look are carried out with."""
 
     runtime: JobRuntime
@@ -45,14 +46,6 @@ class Deploy:
     runs: dict[str, tuple[str, ReplayRunSpec, RunSeen]] = field(default_factory=dict)
     deployed: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The versions' deployments as they are, by version."""
-
-    @property
-    def namespace(self) -> str:
-        return str(self.obj["metadata"]["namespace"])
-
-    @property
-    def name(self) -> str:
-        return str(self.obj["metadata"]["name"])
 
     @property
     def uid(self) -> str:

@@ -22,6 +22,7 @@ from kappa.api.streamjob import StreamJobSpec
 from kappa.api.streamjob_status import StreamJobStatus, VersionDeployment
 from kappa.controllers.cluster import KafkaConnectionError, kafka_connection
 from kappa.controllers.job_runtimes import Runtimes, RuntimeUnconfigured
+from kappa.controllers.looks import OfObject
 from kappa.controllers.status import once
 from kappa.controllers.streamjob.deploy import injection
 from kappa.controllers.streamjob.replay import runs_of
@@ -85,7 +86,7 @@ def stall(status: StreamJobStatus, reason: str, message: str, patch: dict[str, A
 
 
 @dataclass(frozen=True)
-class Look:
+class Look(OfObject):
     """What one look saw of a StreamJob and its children: values only, nothing written."""
 
     obj: dict[str, Any]
@@ -105,18 +106,6 @@ class Look:
     def status(self) -> StreamJobStatus:
         """Status as it is now: what this look has written so far included."""
         return StreamJobStatus.of(self.obj)
-
-    @property
-    def namespace(self) -> str:
-        return str(self.obj["metadata"]["namespace"])
-
-    @property
-    def name(self) -> str:
-        return str(self.obj["metadata"]["name"])
-
-    @property
-    def generation(self) -> int:
-        return int(self.obj["metadata"]["generation"])
 
     @property
     def bootstrap(self) -> str:
