@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 GROUP = "kappa.dev"
@@ -46,6 +46,15 @@ def exactly_one(fields: list[str]) -> str:
 def at_most_one(fields: list[str]) -> str:
     terms = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in fields)
     return f"{terms} <= 1"
+
+
+def _metav1_time(value: datetime) -> str:
+    """metav1.Time on the wire: whole seconds in UTC (as controllers/status.ts writes it)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Time = Annotated[datetime, PlainSerializer(_metav1_time, return_type=str, when_used="json-unless-none")]
+"""A datetime in status, written as metav1.Time: a look that changes nothing writes nothing."""
 
 
 class KappaModel(BaseModel):

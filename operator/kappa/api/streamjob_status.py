@@ -4,21 +4,11 @@ version writes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, PlainSerializer
+from pydantic import Field
 
-from kappa.api.base import CommonStatus, KappaModel
-
-
-def _metav1_time(value: datetime) -> str:
-    """metav1.Time on the wire: whole seconds in UTC (as controllers/status.ts writes it)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-Time = Annotated[datetime, PlainSerializer(_metav1_time, return_type=str, when_used="json-unless-none")]
-"""A datetime in status, written as metav1.Time."""
+from kappa.api.base import CommonStatus, KappaModel, Time
 
 StreamJobPhase = Literal[
     "Pending", "Deploying", "Running", "Upgrading", "Canary", "RollingBack", "Suspended", "Failed"
