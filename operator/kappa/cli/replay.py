@@ -19,6 +19,7 @@ from kappa.adapters.cli_cluster import CliError, Cluster
 from kappa.api.base import API_VERSION
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
+from kappa.api.streamjob_status import StreamJobStatus
 from kappa.cli import codes
 from kappa.cli.status_rows import human
 from kappa.machines.preflight import (
@@ -165,7 +166,7 @@ async def _gather(cluster: Cluster, run: dict[str, Any], bootstrap: str | None, 
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
     checks: list[Check] = []
-    active = (job_obj.get("status") or {}).get("activeVersion")
+    active = StreamJobStatus.of(job_obj).active_version
     if spec.version == active:
         checks.append(Check("Version", "Error", "VersionIsActive", f"spec.version {spec.version} is active"))
     if spec.from_.timestamp:

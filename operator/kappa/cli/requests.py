@@ -13,6 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kappa.adapters.cli_cluster import Cluster, kind_of
+from kappa.api.base import CommonStatus
+from kappa.api.conditions import condition
+from kappa.api.replayrun import ReplayRunStatus
+from kappa.api.streamjob_status import StreamJobStatus
 from kappa.cli import codes
 from kappa.machines.replay import FINAL, KEPT_FOR_INSPECTION
 
@@ -26,16 +30,16 @@ def new_id() -> str:
 
 def verdict(verb: str, kind: str, obj: dict[str, Any]) -> tuple[bool, str]:
     """Whether the operator acted on a handled request, read from the status that echoed it."""
-    st = obj.get("status") or {}
-    phase, reason = st.get("phase"), st.get("reason")
     if kind == "StreamJob":  # only rollback applies
-        step = (st.get("upgrade") or {}).get("step")
+        job = StreamJobStatus.of(obj)
+        step = job.upgrade.step if job.upgrade else None
         if step in ("RollingBack", "RolledBack"):
-            return True, f"rolling back: upgrade step {step}, active version {st.get('activeVersion')}"
-        conds = st.get("conditions") or []
-        cond: dict[str, Any] = next((c for c in conds if c.get("type") == "RolledBack"), {})
-        why = cond.get("message") or f"no upgrade to roll back (upgrade step {step or 'none'})"
+            return True, f"rolling back: upgrade step {step}, active version {job.active_version}"
+        cond = condition(job.conditions, "RolledBack")
+        why = (cond.message if cond else "") or f"no upgrade to roll back (upgrade step {step or 'none'})"
         return False, f"rollback refused: {why}"
+    st = ReplayRunStatus.of(obj)
+    phase, reason = st.phase, st.reason
     if verb == "approve":
         if phase in ("Failed", "Aborted", "RolledBack"):
             return False, f"nothing to approve: the run is {phase} ({reason})"
@@ -46,22 +50,24 @@ def verdict(verb: str, kind: str, obj: dict[str, Any]) -> tuple[bool, str]:
         if phase == "Aborted":
             return (
                 True,
-                f"aborted: what the run created is removed (cleanup {st.get('cleanup') or 'Pending'})",
+                f"aborted: what the run created is removed (cleanup {st.cleanup or 'Pending'})",
             )
         return False, (
             f"abort refused: the run is {phase}; an abort acts before the cutover (after it: rollback)"
         )
     if phase == "RolledBack":
-        return True, f"rolled back: the view serves {(st.get('cutover') or {}).get('fromVersion')} again"
+        return True, f"rolled back: the view serves {st.cutover.from_version if st.cutover else None} again"
     return False, f"rollback refused: the run is {phase}; a rollback acts in Observing (the rollback window)"
 
 
 def refused_up_front(verb: str, kind: str, obj: dict[str, Any]) -> str | None:
     """A ReplayRun in an end state is not reconciled any more, so nothing would echo the request, but for
     the abort of a failed run whose output was kept for inspection (it removes them)."""
-    st = obj.get("status") or {}
-    phase, reason = st.get("phase"), st.get("reason")
-    if kind != "ReplayRun" or phase not in FINAL:
+    if kind != "ReplayRun":
+        return None
+    st = ReplayRunStatus.of(obj)
+    phase, reason = st.phase, st.reason
+    if phase not in FINAL:
         return None
     if verb == "abort" and phase == "Failed" and reason in KEPT_FOR_INSPECTION:
         return None
@@ -98,7 +104,8 @@ def request(
     deadline = time.monotonic() + timeout
     while True:
         obj = cluster.must_get(kind, name)
-        if ((obj.get("status") or {}).get("handledRequests") or {}).get(key) == rid:
+        handled = CommonStatus.of(obj).handled_requests
+        if handled is not None and getattr(handled, key) == rid:
             acted, message = verdict(verb, kind, obj)
             print(f"{where}: {message}", flush=True)
             return codes.OK if acted else codes.REFUSED

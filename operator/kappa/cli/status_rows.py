@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kappa.api.base import Condition
+from kappa.api.base import CommonStatus, Condition
 from kappa.api.materializedview import MaterializedViewStatus
 from kappa.api.replayrun import CheckResult, ReplayRunSpec, ReplayRunStatus
 from kappa.api.streamjob import StreamJobSpec
@@ -111,7 +111,7 @@ def _requests(handled: Any) -> list[Row]:
 
 def replayrun_rows(obj: dict[str, Any], now: datetime) -> list[Row]:
     spec = ReplayRunSpec.model_validate(obj.get("spec") or {})
-    st = ReplayRunStatus.model_validate(obj.get("status") or {})
+    st = ReplayRunStatus.of(obj)
     phase = st.phase or "Pending"
     head = f"{phase}" + (f" ({st.reason})" if st.reason and st.reason != phase else "")
     head += f", for {ago(st.entered_at, now)}" if st.entered_at else ""
@@ -174,7 +174,7 @@ def replayrun_rows(obj: dict[str, Any], now: datetime) -> list[Row]:
 
 def streamjob_rows(obj: dict[str, Any], now: datetime) -> list[Row]:
     spec = StreamJobSpec.model_validate(obj.get("spec") or {})
-    st = StreamJobStatus.model_validate(obj.get("status") or {})
+    st = StreamJobStatus.of(obj)
     phase = st.phase or "Pending"
     rows = [
         Row(
@@ -225,7 +225,7 @@ def streamjob_rows(obj: dict[str, Any], now: datetime) -> list[Row]:
 
 
 def materializedview_rows(obj: dict[str, Any], now: datetime) -> list[Row]:
-    st = MaterializedViewStatus.model_validate(obj.get("status") or {})
+    st = MaterializedViewStatus.of(obj)
     rows = [
         Row("Backend", st.backend or "?"),
         Row("Active", f"{st.active_version or '-'}, previous {st.previous_version or '-'}", "bold"),
@@ -243,7 +243,7 @@ ROWS = {"StreamJob": streamjob_rows, "ReplayRun": replayrun_rows, "MaterializedV
 def rows_of(kind: str, obj: dict[str, Any], now: datetime) -> list[Row]:
     rows = ROWS[kind](obj, now)
     generation = obj.get("metadata", {}).get("generation")
-    observed = (obj.get("status") or {}).get("observedGeneration")
+    observed = CommonStatus.of(obj).observed_generation
     if generation is not None and (observed is None or observed < generation):
         seen = "not yet" if observed is None else f"generation {observed}"
         rows.insert(1, Row("Behind", f"the operator has seen {seen} of generation {generation}", "yellow"))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kappa.adapters.cli_cluster import CliError, Cluster, kind_of
+from kappa.api.base import CommonStatus
 from kappa.api.materializedview import MaterializedViewStatus
 from kappa.api.replayrun import ReplayRunStatus
 from kappa.api.streamjob_status import StreamJobStatus
@@ -17,12 +18,17 @@ from kappa.cli import codes
 from kappa.cli.status import rich_view
 from kappa.cli.status_rows import FINAL_CODES
 
+STATUS: dict[str, type[CommonStatus]] = {
+    "StreamJob": StreamJobStatus,
+    "ReplayRun": ReplayRunStatus,
+    "MaterializedView": MaterializedViewStatus,
+}
+
 
 def summary(kind: str, obj: dict[str, Any]) -> str:
     """One line of what changed, for watching off a terminal."""
-    st = obj.get("status") or {}
     if kind == "ReplayRun":
-        run = ReplayRunStatus.model_validate(st)
+        run = ReplayRunStatus.of(obj)
         parts = [f"phase={run.phase or 'Pending'}"]
         if run.reason:
             parts.append(f"reason={run.reason}")
@@ -44,10 +50,10 @@ def summary(kind: str, obj: dict[str, Any]) -> str:
             parts.append(f"cleanup={run.cleanup}")
         return " ".join(parts)
     if kind == "StreamJob":
-        job = StreamJobStatus.model_validate(st)
+        job = StreamJobStatus.of(obj)
         step = f" upgrade={job.upgrade.step}" if job.upgrade else ""
         return f"phase={job.phase or 'Pending'} active={job.active_version or '-'} lag={job.lag}{step}"
-    view = MaterializedViewStatus.model_validate(st)
+    view = MaterializedViewStatus.of(obj)
     return f"active={view.active_version or '-'} previous={view.previous_version or '-'}"
 
 
@@ -56,25 +62,19 @@ def outcome(kind: str, obj: dict[str, Any], until: str) -> int | None:
     StreamJobs and MaterializedViews have no end: watched until --timeout or Ctrl-C."""
     if kind != "ReplayRun":
         return None
-    phase = (obj.get("status") or {}).get("phase")
+    phase = ReplayRunStatus.of(obj).phase
     if until == "cutover" and phase == "Observing":
         return codes.OK
     return FINAL_CODES.get(str(phase))
 
 
 def final_message(kind: str, obj: dict[str, Any], code: int) -> str:
-    st = obj.get("status") or {}
+    st = STATUS[kind].of(obj)
     meta = obj["metadata"]
-    stalled = next(
-        (
-            c
-            for c in st.get("conditions") or []
-            if c.get("type") in ("Stalled", "Ready") and c.get("status") == "True"
-        ),
-        None,
-    )
-    detail = f": {stalled['message']}" if stalled and stalled.get("message") else ""
-    return f"{kind} {meta['namespace']}/{meta['name']} {st.get('phase')} (exit {code}){detail}"
+    stalled = next((c for c in st.conditions if c.type in ("Stalled", "Ready") and c.status == "True"), None)
+    detail = f": {stalled.message}" if stalled and stalled.message else ""
+    phase = getattr(st, "phase", None)  # a MaterializedView has none
+    return f"{kind} {meta['namespace']}/{meta['name']} {phase} (exit {code}){detail}"
 
 
 def watch(

@@ -197,7 +197,12 @@ def test_dry_run_prints_the_replayrun_with_the_spec_file_merged_in(
         ("approve", run("Validating"), True, "approved ahead"),
         ("abort", run("Aborted", cleanup="Pending"), True, "aborted"),
         ("abort", run("Observing"), False, "abort refused: the run is Observing"),
-        ("rollback", run("RolledBack", cutover={"fromVersion": "v1"}), True, "serves v1 again"),
+        (
+            "rollback",
+            run("RolledBack", cutover={"view": "sessions", "fromVersion": "v1", "toVersion": "v2"}),
+            True,
+            "serves v1 again",
+        ),
         ("rollback", run("CatchingUp"), False, "rollback refused"),
     ],
 )
@@ -212,7 +217,15 @@ def test_a_streamjob_rollback_without_a_previous_version_is_refused() -> None:
     job = {
         "status": {
             "upgrade": {"step": "Idle"},
-            "conditions": [{"type": "RolledBack", "message": "window over?"}],
+            "conditions": [  # as the operator writes it (machines/upgrade_requests.py)
+                {
+                    "type": "RolledBack",
+                    "status": "False",
+                    "reason": "RollbackUnavailable",
+                    "message": "window over?",
+                    "lastTransitionTime": "2026-11-29T03:00:00Z",
+                }
+            ],
         }
     }
     assert verdict("rollback", "StreamJob", job) == (False, "rollback refused: window over?")
