@@ -36,13 +36,18 @@ async def await_future(future: Future[Any], timeout: float) -> Any:
         ) from None
 
 
-# Errors that say "ask again shortly": a coordinator moving or loading, a leader election, a timeout.
+# Errors that say "ask again shortly": a coordinator moving or loading, a leader election (and the stale
+# leader epoch a client holds right after one: Kafka's InvalidMetadataException family, retriable in its Java
+# client), a timeout.
 _TRANSIENT = {
     KafkaError.NOT_COORDINATOR,
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
     KafkaError.COORDINATOR_NOT_AVAILABLE,
     KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.FENCED_LEADER_EPOCH,
+    KafkaError.UNKNOWN_LEADER_EPOCH,
+    KafkaError.OFFSET_NOT_AVAILABLE,
     KafkaError.REQUEST_TIMED_OUT,
     KafkaError._TRANSPORT,
     KafkaError._TIMED_OUT,

@@ -82,9 +82,10 @@ class OffsetReader:
     def _offsets_for_times(
         consumer: Consumer, request: list[TopicPartition], deadline: float
     ) -> list[TopicPartition]:
-        """The consumer knows the partitions of its last metadata: a topic created or grown since reads as an
-        unknown partition (the whole call failing, or the partition's own error) until the metadata is asked
-        for again, which is done once."""
+        """The consumer knows the partitions and leaders of its last metadata: a topic created or grown since
+        reads as an unknown partition (the whole call failing, or the partition's own error), and a partition
+        whose leader changed (a broker restarted) as a fenced or unknown leader epoch, until the metadata is
+        asked for again, which is done once."""
         for attempt in (1, 2):
             left = deadline - time.monotonic()
             if left <= 0:
@@ -92,11 +93,11 @@ class OffsetReader:
             try:
                 answer = list(consumer.offsets_for_times(request, timeout=left))
             except KafkaException as exc:
-                if attempt == 2 or exc.args[0].code() != KafkaError._UNKNOWN_PARTITION:
+                if attempt == 2 or exc.args[0].code() not in _STALE_METADATA:
                     raise
                 unknown = {tp.topic for tp in request}
             else:
-                unknown = {tp.topic for tp in answer if _unknown_partition(tp)}
+                unknown = {tp.topic for tp in answer if _stale_metadata(tp)}
                 if attempt == 2 or not unknown:
                     return answer
             for topic in sorted(unknown):
@@ -137,8 +138,18 @@ class OffsetReader:
             consumer.close()
 
 
-def _unknown_partition(tp: TopicPartition) -> bool:
-    return tp.error is not None and tp.error.code() == KafkaError._UNKNOWN_PARTITION
+_STALE_METADATA = {
+    KafkaError._UNKNOWN_PARTITION,
+    KafkaError.FENCED_LEADER_EPOCH,
+    KafkaError.UNKNOWN_LEADER_EPOCH,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+}
+"""A partition error that new metadata answers: the partition or its leader moved since the last."""
+
+
+def _stale_metadata(tp: TopicPartition) -> bool:
+    return tp.error is not None and tp.error.code() in _STALE_METADATA
 
 
 def record_offsets_blocking(
