@@ -389,7 +389,7 @@ def test_a_kafka_broker_restart_during_a_replay_on_real_flink_loses_no_record(
     sessions.wait_rows(closed(clicks + ticks, demo.GAP_V1_MS), timeout=120)
 
     run = _example("04-replayrun-sessionizer-v2.yaml")
-    sql = _retarget(run["spec"]["overrides"]["sql"], topic, sessions.schema)
+    sql = _retarget(run["spec"]["overrides"]["sql"], topic, sessions)
     run["spec"]["overrides"]["sql"] = _on_this_postgres(sql, postgres_uri)
     run["spec"] |= {
         "approval": "Automatic",
