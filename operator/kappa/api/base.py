@@ -71,6 +71,16 @@ class KappaModel(BaseModel):
         """The object as the API server stores it: camelCase keys, unset optionals left out."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
+    def whole(self) -> dict[str, Any]:
+        """A status sub-object as a merge patch that replaces the stored one: every field, the unset ones as
+        None, which the merge patch deletes (`wire()` leaves them out, which would keep a stale value)."""
+        return self.model_dump(by_alias=True, mode="json")
+
+    def given(self) -> dict[str, Any]:
+        """A status sub-object as a merge patch of the fields it was given: a None among them deletes that
+        key, the fields not given stay as stored."""
+        return self.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
 
 MAX_VERSION = 20
 """Characters of a version name: part of every derived name."""

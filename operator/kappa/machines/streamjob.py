@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-
 from kappa.api.base import duration
 from kappa.api.conditions import ConditionUpdate, progressing, stalled
 from kappa.api.streamjob import StreamJobSpec
@@ -44,11 +42,6 @@ REPLAY_ENDED = ("Failed", "Aborted", "RolledBack")
 """ReplayRun phases after which the active version stays."""
 HISTORY = 64
 """Entries kept in status.history."""
-
-
-def whole(model: BaseModel) -> dict[str, Any]:
-    """A status sub-object written whole: its unset fields as None, which the merge patch deletes."""
-    return model.model_dump(by_alias=True, mode="json")
 
 
 def _gates(gates: list[runtime_facts.Gate]) -> list[GateResult]:
@@ -165,7 +158,7 @@ def replay_step(
 ) -> ReplayStep:
     """`run_phase` is the phase of the job's ReplayRun for `version`, None before it has one."""
     replay = ReplayUpgradeStatus(run=run_name, version=version, phase=run_phase)
-    patch: dict[str, Any] = {"phase": "Upgrading", "replay": whole(replay)}
+    patch: dict[str, Any] = {"phase": "Upgrading", "replay": replay.whole()}
     if run_phase in REPLAY_ENDED:
         message = f"ReplayRun {run_name} for {version} ended {run_phase}; {active} stays active"
         return ReplayStep({**patch, "phase": "Running"}, stalled("ReplayFailed", message), [], False, True)
@@ -350,7 +343,7 @@ def version_status(
         "stableVersion": nxt.active if nxt.step == "Idle" else status.stable_version,
         "deployments": [d.wire() for d in entries],
         "history": [h.wire() for h in history(status.history, before, nxt, now)],
-        "upgrade": whole(upgrade_status(decision, status.upgrade)),
+        "upgrade": upgrade_status(decision, status.upgrade).whole(),
     }
 
 

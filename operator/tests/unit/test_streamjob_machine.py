@@ -126,14 +126,14 @@ def test_the_canary_entry_forgets_what_was_seen_of_another_candidate() -> None:
         }
     )
     seen = machine.CanarySeen("RUNNING", 3, None, "t")
-    same = machine.whole(machine.canary_status(_canary_decision("v2", []), seen, earlier))
+    same = machine.canary_status(_canary_decision("v2", []), seen, earlier).whole()
     assert (same["restarts"], same["baseline"], same["gates"], same["startedAt"]) == (
         3,
         {"input": 5},
         [gate],
         STAMP,
     )
-    other = machine.whole(machine.canary_status(_canary_decision("v3", []), seen, earlier))
+    other = machine.canary_status(_canary_decision("v3", []), seen, earlier).whole()
     assert (other["jobState"], other["restarts"], other["baseline"], other["gates"]) == (None, 0, None, [])
 
 

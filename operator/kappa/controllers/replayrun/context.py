@@ -2,7 +2,7 @@
 from its typed status (`replay_state`), its machine spec (`replay_spec`), the `Context` of names and objects,
 what the observers found (`Seen`), and the `Services` (API client, lag, job runtimes, view claims) they use.
 Status is read only through the models (`ReplayRunStatus.of`, `StreamJobStatus.of`,
-`MaterializedViewStatus.of`), and the patches are built from them (`wire`, `patch_of`)."""
+`MaterializedViewStatus.of`), and the patches are built from them (`wire`, `given`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.adapters.kafka.connection import KafkaConnection
 from kappa.adapters.kafka.values import Partition
 from kappa.adapters.kube import Kube
-from kappa.api.base import API_VERSION, KappaModel, duration
+from kappa.api.base import API_VERSION, duration
 from kappa.api.conditions import ConditionUpdate
 from kappa.api.materializedview import MaterializedViewSpec, MaterializedViewStatus
 from kappa.api.replayrun import PartitionOffset, ReplayRunSpec, ReplayRunStatus
@@ -54,12 +54,6 @@ def replaced_version(status: ReplayRunStatus) -> str | None:
     Not always the view's version it switched from: after a savepoint upgrade, v2 writes v1's output."""
     cut = status.cutover
     return (cut.replaced_version or cut.from_version) if cut else None
-
-
-def patch_of(model: KappaModel) -> dict[str, Any]:
-    """A sub-object as a merge patch: the fields it was given, camelCase, a None among them deleting that key
-    (`wire()` leaves None out, which would keep a stale value)."""
-    return model.model_dump(by_alias=True, exclude_unset=True, mode="json")
 
 
 def replay_spec(run: ReplayRunSpec, view: str | None) -> replay.ReplaySpec:

@@ -15,7 +15,7 @@ from kappa.api.materializedview import MaterializedViewSpec
 from kappa.api.replayrun import CutoverRecord, ReplayRunSpec, ReplayRunStatus
 from kappa.api.streamjob import StreamJobSpec
 from kappa.controllers.cluster import ViewUnavailable, open_view
-from kappa.controllers.replayrun.context import Context, Services, patch_of, replaced_version
+from kappa.controllers.replayrun.context import Context, Services, replaced_version
 from kappa.controllers.status import ts
 from kappa.machines import replay
 from kappa.machines.fko import deployment_view
@@ -66,7 +66,7 @@ def cutover_record(ctx: Context, nxt: replay.ReplayState, before: str) -> dict[s
             to_version=nxt.cutover_to,
             requested_at=ts(ctx.now),
         )
-        return patch_of(intent)
+        return intent.given()
     if nxt.phase == "Observing" and before == "CuttingOver":
         metrics.cutovers.labels(ctx.namespace, ctx.view_name or "").inc()
         cut = ctx.status.cutover

@@ -10,7 +10,7 @@ from kappa.adapters.job_runtime.seam import JobRuntime
 from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.api.replayrun import Lag, PartitionLag, Progress, ReplayRunStatus
 from kappa.controllers.lag import LagTracking
-from kappa.controllers.replayrun.context import Context, offsets_of, patch_of
+from kappa.controllers.replayrun.context import Context, offsets_of
 from kappa.machines.fko import deployment_view
 from kappa.machines.preflight import fell_off_retention
 from kappa.machines.runtime_facts import Deployment
@@ -69,7 +69,7 @@ async def observe_progress(
         evaluation=found.status.status.name if found else None,
         partitions=[PartitionLag(topic=t, partition=n, lag=v) for (t, n), v in sorted(behind.items())],
     )
-    recorded = {"progress": patch_of(_progress(ctx, status, consumed, total)), "lag": patch_of(lag_status)}
+    recorded = {"progress": _progress(ctx, status, consumed, total).given(), "lag": lag_status.given()}
     log_starts = await admin.log_start_offsets(list(start))
     fell = fell_off_retention({p: committed.get(p) for p in start}, log_starts)
     seen = {

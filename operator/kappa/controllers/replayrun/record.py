@@ -8,7 +8,7 @@ from typing import Any
 
 from kappa.adapters import metrics
 from kappa.api.replayrun import CheckResult, Progress, ReplayOutput, ReplayRunStatus, Transition
-from kappa.controllers.replayrun.context import Context, Seen, patch_of
+from kappa.controllers.replayrun.context import Context, Seen
 from kappa.controllers.replayrun.cutover import cutover_record
 from kappa.controllers.status import ts
 from kappa.machines import replay, replay_phases
@@ -37,11 +37,11 @@ def record(ctx: Context, decision: replay.ReplayDecision, seen: Seen) -> dict[st
         "caughtUpSince": ts(nxt.caught_up_since),
         "consumerGroup": ctx.group,
         "deployment": ctx.deployment,
-        "output": patch_of(output),
+        "output": output.given(),
     }
     if nxt.phase != before:
         transitions = [*status.transitions, Transition(phase=nxt.phase, at=ts(ctx.now), reason=nxt.reason)]
-        patch["transitions"] = [patch_of(t) for t in transitions[-TRANSITIONS_KEPT:]]
+        patch["transitions"] = [t.given() for t in transitions[-TRANSITIONS_KEPT:]]
         metrics.replay_transitions.labels(ctx.namespace, ctx.name, nxt.phase).inc()
         if nxt.phase == "Failed":
             metrics.replay_failures.labels(ctx.namespace, ctx.name, nxt.reason or "").inc()

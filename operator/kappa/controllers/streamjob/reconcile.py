@@ -124,7 +124,7 @@ class StreamJobReconciler:
 
     async def _canary_only(self, seen: Look, decided: canary.CanaryDecision, entry: CanaryStatus) -> None:
         """A canary that does not promote (yet): its decision alone is written and carried out."""
-        patch = {"canary": machine.whole(entry)}
+        patch = {"canary": entry.whole()}
         await self._write(seen.obj, patch, decided.conditions, decided.events, seen.generation, seen.now)
         self._track(seen.job, seen.namespace, seen.name, seen.kafka, [seen.ustate.active], decided.state.step)
         await carry_out(self._deploy(seen), decided.actions)
@@ -162,7 +162,7 @@ class StreamJobReconciler:
         nxt = decision.state
         lineage = upgrade.output_versions(status.output_versions, ustate.active, nxt.active, nxt.target)
         decision = await self._hold_for_topic(seen, decision, lineage)
-        patch: dict[str, Any] = {"canary": machine.whole(canaried[1])} if canaried else {}
+        patch: dict[str, Any] = {"canary": canaried[1].whole()} if canaried else {}
         if request:
             # Echoed whatever the outcome, so that `kubectl wait` and Argo CD can follow the request.
             patch["handledRequests"] = handled.model_copy(update={"rollback": request}).wire()
@@ -174,7 +174,7 @@ class StreamJobReconciler:
         patch["outputVersions"] = lineage  # recorded before a version is deployed to write it
         patch["runtime"] = seen.runtime.name
         if seen.live.record:
-            patch["promotion"] = machine.whole(seen.live.record)
+            patch["promotion"] = seen.live.record.whole()
         down = self.lag.unreachable(seen.kafka)
         answering = bool(seen.kafka and self.lag.monitors.get(seen.kafka))
         reach, warned = machine.kafka_reachability(down, answering, seen.bootstrap)
