@@ -16,8 +16,10 @@ started only if they are not running, and what this script started it stops at t
    threads, each with its own client; that namespace is then deleted (and waited for) before the operator's
    part, so its objects weigh on nothing after;
 3. the operator: creates N StreamJobs in its namespace from as many threads. Each reads the test Kafka with
-   `bootstrapServers` (one small topic, 1 partition, 5 records; each version's consumer group is seeded at
-   offset 2, so the lag poll sees a small lag, as for a healthy job, and runs its transaction-marker recount);
+   `bootstrapServers` (one small topic, 1 partition, 5 records written in one transaction, so its end offset
+   is 6 with the commit marker; each v1 group is seeded at offset 5, so the lag poll sees `end - committed`
+   = 1, runs its transaction-marker recount, as for a healthy job at rest reading a transactional topic, and
+   finds no record left: lag 0, verdict OK);
    `upgrade.stableFor` is 0s, so Ready follows the first look at a healthy version;
 4. at rest: --settle seconds after the last Ready (or the Ready timeout), then --rest seconds of samples;
 5. restart: SIGTERM the operator (the time it takes to exit is printed), bump every StreamJob to version v2
@@ -89,10 +91,28 @@ STREAMJOBS = Resource("kappa.dev", "v1alpha1", "streamjobs", "StreamJob")
 KAPPA_CRDS = ("streamjobs", "replayruns", "materializedviews")
 IMAGE = "kappa-dev/flink-sql-runner:1.20"
 SQL = "INSERT INTO `${KAPPA_OUTPUT_TOPIC}` SELECT * FROM clicks /* ${KAPPA_GROUP_ID} */"
-RECORDS, SEEDED_AT = 5, 2  # records in the source topic; each group's committed offset: a lag of 3
+RECORDS = 5  # records in the source topic, in one transaction: its end offset is RECORDS + 1 (the marker)
+SEEDED_AT = RECORDS  # each v1 group's committed offset: past every record, short of the marker (lag 0)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 Key = tuple[str, str]
+
+MEMORY_PROBE = """
+import signal, sys, tracemalloc
+out = sys.argv.pop(1)
+def dump(*_):
+    snapshot = tracemalloc.take_snapshot()
+    with open(out, "a") as f:
+        stats = snapshot.statistics("lineno")
+        f.write(f"-- traced {sum(s.size for s in stats) / 2**20:.1f} MiB in {len(stats)} lines\\n")
+        for stat in stats[:40]:
+            f.write(f"{stat.size / 2**20:8.1f} MiB {stat.count:9d} {stat.traceback}\\n")
+        for stat in snapshot.statistics("filename")[:25]:
+            f.write(f"{stat.size / 2**20:8.1f} MiB {stat.count:9d} {stat.traceback} (file)\\n")
+signal.signal(signal.SIGUSR2, dump)
+from kappa.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def pct(values: Iterable[float], q: float) -> float | None:
@@ -188,10 +208,13 @@ class Operator:
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join([str(source / "operator"), str(source)]),
         }
+        # --tracemalloc: the operator traces its allocations, and SIGUSR2 writes their top lines to its log's
+        # directory (`memory`), to see where the RSS at rest goes. Tracing slows it: figures taken so are
+        # for memory only.
+        launch = ["-X", "tracemalloc=1", "-c", MEMORY_PROBE, str(log.with_suffix(".memory"))]
         self.cmd = [
             sys.executable,
-            "-m",
-            "kappa.cli.main",
+            *(launch if args.tracemalloc else ["-m", "kappa.cli.main"]),
             "run",
             "--kubeconfig",
             str(kubeconfig),
@@ -203,6 +226,7 @@ class Operator:
             str(args.reconcile_interval),
             "--lag-interval",
             str(args.lag_interval),
+            *(["--verbose"] if args.verbose else []),
         ]
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -448,6 +472,7 @@ class Bench:
         self.source = Path(args.source).resolve()
         suffix = uuid.uuid4().hex[:6]
         self.ns, self.plain_ns = f"kappa-scale-{suffix}", f"kappa-scale-plain-{suffix}"
+        self.floor_ns = f"kappa-scale-floor-{suffix}"
         self.topic = f"kappa-scale-{suffix}"
         self.jobs = [f"j-{i:04d}" for i in range(self.n)]
         self.stack = Stack()
@@ -464,6 +489,7 @@ class Bench:
         self.admin = ""  # the admin kubeconfig, once the control plane is up
         self.bootstrap = ""
         self.plain_latencies: list[float] = []
+        self.floor_latencies: list[float] = []
         self.bench_dir = STATE / "bench"
         self.bench_dir.mkdir(parents=True, exist_ok=True)
 
@@ -558,10 +584,12 @@ class Bench:
             self.namespaces.append(ns)
         self.kafka = AdminClient({"bootstrap.servers": self.bootstrap})
         self.kafka.create_topics([NewTopic(self.topic, 1, 1)])[self.topic].result(30)
-        producer = Producer({"bootstrap.servers": self.bootstrap})
+        producer = Producer({"bootstrap.servers": self.bootstrap, "transactional.id": f"{self.topic}-seed"})
+        producer.init_transactions(30)
+        producer.begin_transaction()
         for i in range(RECORDS):
             producer.produce(self.topic, value=f"click {i}".encode())
-        producer.flush(30)
+        producer.commit_transaction(30)
         self.fko = FakeFlinkOperator(self.admin, namespaces=(self.ns,), tick=self.args.fko_tick).start(60)
         for resource, on_change in (
             (FLINK_DEPLOYMENTS, self.recorder.on_fd),
@@ -606,10 +634,75 @@ class Bench:
         )
         self.delete_namespace(self.plain_ns)
 
+    # -- 1b. the floor: the least any controller can do -----------------------------------------------------
+
+    def floor(self) -> None:
+        """The least any controller can do here: benchmarks/floor_controller.py, a process of its own, watches
+        request objects (FlinkDeployments labelled `kappa-bench/request`, in a namespace of their own) and
+        answers each with one create of a child, from --clients threads. Request create → child seen is what
+        a controller costs on this machine before it reads, decides or records anything."""
+        say(f"floor: {self.n} requests in {self.floor_ns}, each answered by one create")
+        core = kube_client.CoreV1Api(api_client(self.admin))
+        core.create_namespace(kube_client.V1Namespace(metadata=kube_client.V1ObjectMeta(name=self.floor_ns)))
+        self.namespaces.append(self.floor_ns)
+        controller = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "floor_controller.py"),
+                self.admin,
+                self.floor_ns,
+                str(self.args.clients),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert controller.stdout is not None
+            if controller.stdout.readline().strip() != "ready":
+                raise SystemExit("the floor controller did not start")
+            r = FLINK_DEPLOYMENTS
+            names = [f"r-{i:04d}" for i in range(self.n)]
+
+            def request(name: str) -> dict[str, Any]:
+                fd = plain_fd(name, self.floor_ns)
+                fd["metadata"]["labels"]["kappa-bench/request"] = "true"
+                return fd
+
+            started = time.time()
+            sent = self.in_pool(
+                names,
+                lambda name: self.custom().create_namespaced_custom_object(
+                    r.group, r.version, self.floor_ns, r.plural, request(name)
+                ),
+            )
+            self.wait(
+                "floor children seen",
+                lambda: sum(self.recorder.fd(self.floor_ns, f"{name}-child") is None for name in names),
+                self.args.timeout,
+            )
+        finally:
+            if controller.stdin is not None:
+                controller.stdin.close()
+            controller.wait(60)
+        latencies = [
+            s.exists - sent[name] for name in names if (s := self.recorder.fd(self.floor_ns, f"{name}-child"))
+        ]
+        self.floor_latencies = latencies
+        self.row("floor controller: request create → child exists", spread(latencies))
+        self.row("floor controller: all children seen", f"{time.time() - started:.1f} s after the first")
+        p99, plain99 = pct(latencies, 0.99), pct(self.plain_latencies, 0.99)
+        if p99 is not None and plain99:
+            self.row("floor controller p99 ÷ plain client p99", f"{p99 / plain99:,.1f} times")
+        self.delete_namespace(self.floor_ns)
+
     # -- 2. the operator ------------------------------------------------------------------------------------
 
     def seed_groups(self) -> None:
-        """Each v1 group commits at offset 2 of 5: the lag a healthy job shows between two checkpoints."""
+        """Each v1 group commits past the last record: end - committed is the commit marker alone, which
+        the lag poll recounts to a lag of 0, as for a healthy job at rest on a transactional topic. (A lag
+        that never moves would turn the lag verdict to STALL, then STOP, minutes after the creates: each
+        turn wakes the job, and the window at rest would measure those looks.)"""
         assert self.kafka is not None
         self.groups = [consumer_group(self.ns, job, "v1") for job in self.jobs]
         futures = []
@@ -643,6 +736,9 @@ class Bench:
         p99, plain99 = pct(latencies, 0.99), pct(self.plain_latencies, 0.99)
         if p99 is not None and plain99:
             self.row("operator p99 ÷ plain client p99", f"{p99 / plain99:,.1f} times")
+        floor99 = pct(self.floor_latencies, 0.99)
+        if p99 is not None and floor99:
+            self.row("operator p99 ÷ floor controller p99", f"{p99 / floor99:,.1f} times")
         self.row(
             "operator: all FlinkDeployments exist",
             f"{time.time() - started:.1f} s after the first create"
@@ -702,6 +798,9 @@ class Bench:
         me1 = os.times()
         rss.append(rss_mib(self.operator.pids()))
         self.row("operator RSS at rest", f"{rss[-1]:.0f} MiB (peak in the window {max(rss):.0f} MiB)")
+        if self.args.tracemalloc and self.operator.proc is not None:
+            os.kill(self.operator.proc.pid, signal.SIGUSR2)
+            self.notes.append(f"allocations at rest: {self.operator.log.with_suffix('.memory')}")
         self.row("operator CPU at rest", f"{(op1 - op0) / secs * 100:.1f} % of a core over {secs:.0f} s")
         for name in services:
             self.row(f"{name} CPU at rest", f"{(svc1[name] - svc0[name]) / secs * 100:.1f} % of a core")
@@ -913,6 +1012,11 @@ def main() -> None:
     ap.add_argument("--stop-timeout", type=float, default=60, help="seconds from SIGTERM to SIGKILL")
     ap.add_argument("--restart-timeout", type=float, default=900, help="seconds to wait for all up to date")
     ap.add_argument("--keep-stack", action="store_true", help="leave services this run started running")
+    ap.add_argument(
+        "--tracemalloc", action="store_true", help="trace the operator's allocations (slower; for memory)"
+    )
+    ap.add_argument("--verbose", action="store_true", help="the operator logs Kopf's every step (slower)")
+    ap.add_argument("--no-floor", action="store_true", help="skip the minimal controller's run")
     args = ap.parse_args()
     bench = Bench(args)
     started_load = load()
@@ -920,6 +1024,8 @@ def main() -> None:
     try:
         bench.bring_up()
         bench.plain()
+        if not args.no_floor:
+            bench.floor()
         bench.streamjobs()
         bench.at_rest()
         bench.restart()
