@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.api.core_v1_api import CoreV1Api  # at import: a lazy import blocked the loop 2-3 s
 from kubernetes.client.exceptions import ApiException
 
 from kappa.adapters.kube import blocking
@@ -125,7 +126,7 @@ class EventRecorder:
     """Posts events of Kubernetes objects as series (see EventSeries), through core/v1."""
 
     def __init__(self, api_client: client.ApiClient, series: EventSeries | None = None) -> None:
-        self._core = client.CoreV1Api(api_client)
+        self._core = CoreV1Api(api_client)
         self.series = series or EventSeries()
         self._instance = os.environ.get("HOSTNAME", COMPONENT)
         # Writes one at a time, in the order they were asked for (asyncio.Lock is FIFO).

@@ -55,14 +55,14 @@ class LagTracking:
         # moved clusters, or its credentials changed).
         key = KafkaConnection.of(connection)
         for other, monitor in self.monitors.items():
-            if other != key and group in monitor.groups:
+            if other != key and monitor.tracks(group):
                 monitor.untrack(group)
         self.monitor(key).track(group, topics, labels=labels)
 
     def retain(self, namespace: str, job: str, groups: set[str]) -> None:
         """Stop following the job's other groups (a retired or rolled-back version's), so its gauges go."""
         for monitor in self.monitors.values():
-            for group in monitor.groups_labelled(namespace=namespace, job=job):
+            for group in monitor.groups_of(namespace, job):
                 if group not in groups:
                     monitor.untrack(group)
 

@@ -147,3 +147,18 @@ def test_looks_run_when_due_soonest_first_bounded_and_one_per_job() -> None:
 )
 def test_at_start_moving_jobs_are_looked_at_first(status: dict[str, object], delay: float) -> None:
     assert resume_delay(status) == delay
+
+
+@pytest.mark.parametrize(
+    ("observed", "generation", "delay"),
+    [
+        (2, 2, 3.0),  # at rest, spec as last looked at
+        (1, 2, 0.0),  # its spec changed while the operator was down: it moves, so it goes first
+        (None, 2, 0.0),
+    ],
+)
+def test_at_start_a_job_whose_spec_changed_while_down_goes_first(
+    observed: int | None, generation: int, delay: float
+) -> None:
+    status = {"phase": "Running", "conditions": [READY], "observedGeneration": observed}
+    assert resume_delay(status, generation) == delay

@@ -6,6 +6,7 @@ schedule.py). One look is reconcile.py; deletion is finalize.py."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import logging
 import os
@@ -26,7 +27,7 @@ from kappa.controllers.streamjob.reconcile import GONE, RESYNC, StreamJobReconci
 
 LAG_REFRESH = float(os.environ.get("KAPPA_LAG_REFRESH", "60"))
 """A job whose lag moved is looked at (its Lag column written) at most this often."""
-LOOK_WORKERS = int(os.environ.get("KAPPA_LOOK_WORKERS", "8"))
+LOOK_WORKERS = int(os.environ.get("KAPPA_LOOK_WORKERS", "16"))
 """StreamJobs looked at concurrently by the schedule (change handlers come on top)."""
 RESUME_AT_REST = 3.0
 """At start, jobs at rest are looked at this much later than the moving ones, so those go first."""
@@ -85,14 +86,18 @@ def _lag_moved(schedule: Schedule) -> Callable[[str, str, bool], None]:
     return moved
 
 
-async def _locked(memo: kopf.Memo, namespace: str, name: str) -> float:
+async def _locked(memo: kopf.Memo, namespace: str, name: str, fresh: dict[str, Any] | None = None) -> float:
     """One reconcile at a time per StreamJob: looks and change handlers must not interleave. Each look says
     when the next is due (machines/cadence.py); a failed one asks again after INTERVAL."""
     reconciler = _reconciler(memo)
     following = INTERVAL
     try:
         found = await looks.look_locked(
-            memo.streamjob_locks, "StreamJob", namespace, name, lambda ns, n: reconciler.reconcile(ns, n, LOG)
+            memo.streamjob_locks,
+            "StreamJob",
+            namespace,
+            name,
+            lambda ns, n: reconciler.reconcile(ns, n, LOG, fresh),
         )
         following = RESYNC if found is None else found
     finally:
@@ -109,22 +114,39 @@ async def _locked(memo: kopf.Memo, namespace: str, name: str) -> float:
 
 @kopf.on.create(GROUP, VERSION, "streamjobs")
 @kopf.on.update(GROUP, VERSION, "streamjobs", field="spec")
-async def reconcile_streamjob(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+async def reconcile_streamjob(
+    meta: kopf.Meta, body: kopf.Body, reason: str, memo: kopf.Memo, **_: Any
+) -> None:
     """A new StreamJob and a spec change are looked at at once; the look puts the job on the schedule,
     which carries out the later ones."""
-    await _locked(memo, str(meta["namespace"]), str(meta["name"]))
+    await _locked(memo, str(meta["namespace"]), str(meta["name"]), fresh_body(reason, body))
+
+
+def fresh_body(reason: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The body Kopf gave a create handler, as a GET would return it, when this operator has written nothing
+    to the object yet (no status): Kopf hands it over once the watch has shown its own finalizer patch, and
+    nothing else of the operator's writes to a new object. Otherwise None: the look GETs it, since a status
+    write of an earlier look may not have reached the watch yet (after a restart, a create handler can find
+    a status that a look wrote before Kopf recorded the create as handled)."""
+    if str(reason) != "create" or body.get("status"):
+        return None
+    return copy.deepcopy(dict(body))
 
 
 @kopf.on.resume(GROUP, VERSION, "streamjobs")
 async def resume_streamjob(meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
     """At start every StreamJob is looked at once, through the schedule, in order of urgency: a job in the
     middle of something (an upgrade, a rollback, a canary, a replay, not ready) before the jobs at rest."""
-    _reconciler(memo).schedule.after((str(meta["namespace"]), str(meta["name"])), resume_delay(status))
+    delay = resume_delay(status, int(meta.get("generation") or 0))
+    _reconciler(memo).schedule.after((str(meta["namespace"]), str(meta["name"])), delay)
 
 
-def resume_delay(status: Mapping[str, Any]) -> float:
-    """Seconds from start to the first look: none for a job that is moving, a little for one at rest."""
+def resume_delay(status: Mapping[str, Any], generation: int = 0) -> float:
+    """Seconds from start to the first look: none for a job that is moving or whose spec changed while the
+    operator was down, a little for one at rest."""
     typed = StreamJobStatus.model_validate(dict(status))
+    if generation and typed.observed_generation != generation:
+        return 0.0
     ready = any(c.type == "Ready" and c.status == "True" for c in typed.conditions)
     step = typed.upgrade.step if typed.upgrade else "Idle"
     resting = typed.phase in ("Running", "Suspended") and step in ("Idle", "RolledBack")
