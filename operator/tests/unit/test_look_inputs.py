@@ -65,3 +65,24 @@ def test_an_index_keeps_what_looks_read_and_drops_what_none_does() -> None:
     # An object without those fields (a ReplayRun, a new FlinkDeployment) comes through whole.
     bare = {"metadata": {"name": "r"}, "spec": {"jobRef": {"name": "j"}}}
     assert kept(bare) == bare
+
+
+@pytest.mark.parametrize(
+    ("api_version", "compared"),
+    [
+        ("kappa.dev/v1alpha1", True),  # our kinds have change handlers: Kopf compares their essence
+        ("flink.apache.org/v1beta1", False),  # only indexed and followed: nothing compares it
+        ("kafka.strimzi.io/v1beta2", False),
+    ],
+)
+def test_kopf_builds_an_essence_only_for_the_kinds_whose_changes_it_compares(
+    api_version: str, compared: bool
+) -> None:
+    import kopf
+
+    from kappa.controllers.runtime import OwnKindsDiffBase
+
+    storage = OwnKindsDiffBase(field="status.kopf.last-handled-configuration")
+    body = kopf.Body({"apiVersion": api_version, "kind": "K", "metadata": {"name": "a"}, "spec": {"x": 1}})
+    essence = storage.build(body=body)
+    assert (essence.get("spec") == {"x": 1}) if compared else essence == {}
