@@ -590,7 +590,9 @@ class Bench:
         for i in range(RECORDS):
             producer.produce(self.topic, value=f"click {i}".encode())
         producer.commit_transaction(30)
-        self.fko = FakeFlinkOperator(self.admin, namespaces=(self.ns,), tick=self.args.fko_tick).start(60)
+        self.fko = FakeFlinkOperator(
+            self.admin, namespaces=(self.ns,), tick=self.args.fko_tick, parallelism=self.args.fko_parallelism
+        ).start(60)
         for resource, on_change in (
             (FLINK_DEPLOYMENTS, self.recorder.on_fd),
             (STREAMJOBS, self.recorder.on_streamjob),
@@ -1004,6 +1006,12 @@ def main() -> None:
     )
     ap.add_argument(
         "--fko-tick", type=float, default=0.5, help="seconds between the FKO double's idle passes"
+    )
+    ap.add_argument(
+        "--fko-parallelism",
+        type=int,
+        default=16,
+        help="FlinkDeployments the FKO double reconciles at once (FKO's reconcile.parallelism: 50)",
     )
     ap.add_argument("--timeout", type=float, default=900, help="seconds to wait for all FlinkDeployments")
     ap.add_argument("--ready-timeout", type=float, default=600, help="seconds more to wait for all Ready")
