@@ -344,29 +344,47 @@ class FakeFlinkOperator(Double):
                 local.apis = client.CustomObjectsApi(apis), client.CoreV1Api(apis)
             return local.apis  # type: ignore[no-any-return]
 
-        def one(key: Key) -> None:
-            namespace, name = key
-            # The newest version, not the snapshot's: a slow pass must not act on a deleted object.
-            obj = self.watcher.get(key)
-            if self._stopping.is_set() or obj is None or not self.manages(namespace):
-                return
+        def send(obj: Obj, *decided: Any) -> None:
             try:
-                self._reconcile(*clients(), obj)
+                self._send(*clients(), obj, *decided)
             except Exception as e:
-                self._record_error(f"FlinkDeployment {namespace}/{name}", e)
+                self._record_error(f"FlinkDeployment {key_of(obj)[0]}/{key_of(obj)[1]}", e)
 
         with ThreadPoolExecutor(self.parallelism, thread_name_prefix="fko") as pool:
             while not self._stopping.is_set():
                 self._wake.wait(self.tick)
                 self._wake.clear()
-                keys = [key_of(o) for o in self.watcher.snapshot()]
-                if self.parallelism == 1:
-                    for key in keys:
-                        one(key)
-                else:  # one pass at a time: a deployment is never reconciled by two threads at once
-                    list(pool.map(one, keys))
+                sending = []
+                for key in [key_of(o) for o in self.watcher.snapshot()]:
+                    namespace, name = key
+                    # The newest version, not the snapshot's: a slow pass must not act on a deleted object.
+                    obj = self.watcher.get(key)
+                    if self._stopping.is_set():
+                        break
+                    if obj is None or not self.manages(namespace):
+                        continue
+                    try:
+                        decided = self._decide(obj)
+                    except Exception as e:
+                        self._record_error(f"FlinkDeployment {namespace}/{name}", e)
+                        continue
+                    if decided is None or (decided[1] == decided[0].written and not decided[2]):
+                        continue  # nothing to write: no thread handed anything
+                    if self.parallelism == 1:
+                        send(obj, *decided)
+                    else:
+                        sending.append(pool.submit(send, obj, *decided))
+                # One pass at a time: a deployment's writes end before its next reconcile.
+                for future in sending:
+                    future.result()
 
     def _reconcile(self, custom: client.CustomObjectsApi, core: client.CoreV1Api, obj: Obj) -> None:
+        decided = self._decide(obj)
+        if decided is not None:
+            self._send(custom, core, obj, *decided)
+
+    def _decide(self, obj: Obj) -> tuple[_Deployment, dict[str, Any], list[tuple[str, str, str, str]]] | None:
+        """One reconcile's state changes, under the lock: the deployment, its status, the events it raised."""
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
         with self._lock:
@@ -379,7 +397,7 @@ class FakeFlinkOperator(Double):
                     created_ms=_k8s_ms(meta["creationTimestamp"]),
                 )
             if d.gone:
-                return
+                return None
             script = self._script_for(*key)
             emitted: list[tuple[str, str, str, str]] = []
             now = time.monotonic()
@@ -387,7 +405,18 @@ class FakeFlinkOperator(Double):
             self._observe(d, obj, script, now, emitted)
             self._observe_triggered_checkpoint(d, script, now, emitted)
             self._trigger_checkpoint_if_needed(d, script, now)
-            status = self._status(d)
+            return d, self._status(d), emitted
+
+    def _send(
+        self,
+        custom: client.CustomObjectsApi,
+        core: client.CoreV1Api,
+        obj: Obj,
+        d: _Deployment,
+        status: dict[str, Any],
+        emitted: list[tuple[str, str, str, str]],
+    ) -> None:
+        """What one reconcile writes: its status, when it changed, and its events."""
         if status != d.written:
             self._write(custom, d, obj, status)
         for event in emitted:
