@@ -15,6 +15,8 @@ started only if they are not running, and what this script started it stops at t
 2. the plain client: creates N FlinkDeployments directly in `kappa-scale-plain-<random>` from --clients
    threads, each with its own client; that namespace is then deleted (and waited for) before the operator's
    part, so its objects weigh on nothing after;
+2b. the floor: benchmarks/floor_controller.py, a process of its own, answers each of N request objects with
+   one create, and nothing else: the least any controller costs on this machine (--no-floor skips it);
 3. the operator: creates N StreamJobs in its namespace from as many threads. Each reads the test Kafka with
    `bootstrapServers` (one small topic, 1 partition, 5 records written in one transaction, so its end offset
    is 6 with the commit marker; each v1 group is seeded at offset 5, so the lag poll sees `end - committed`
@@ -79,6 +81,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 TESTBED = ROOT / "testbed"
 sys.path.insert(0, str(ROOT / "operator"))  # the test bed's doubles: tests/doubles
+from floor_controller import REQUEST  # noqa: E402  (benchmarks/floor_controller.py)
 from testbed_stack import Stack, free_port, say  # noqa: E402  (benchmarks/testbed_stack.py)
 
 from tests.doubles.fixtures import install_upstream_crds  # noqa: E402
@@ -668,7 +671,7 @@ class Bench:
 
             def request(name: str) -> dict[str, Any]:
                 fd = plain_fd(name, self.floor_ns)
-                fd["metadata"]["labels"]["kappa-bench/request"] = "true"
+                fd["metadata"]["labels"][REQUEST] = "true"
                 return fd
 
             started = time.time()
