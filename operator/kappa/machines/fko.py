@@ -49,6 +49,24 @@ Upstream (apache/flink-kubernetes-operator; the same in release-1.10.0 through r
 
 The interval here is only the default: `fko_configuration` keeps a user's own interval and scales the default
 to the readiness timeout.
+
+Only the Checkpointed gate needs those checkpoints: a version starting, resuming or rolled back to. A version
+at rest stops asking (`upgrade.Quiet`): the key is set blank in its flinkConfiguration, which FKO takes
+without redeploying the job, and FKO then triggers nothing more (apache/flink-kubernetes-operator,
+release-1.10.0 through main):
+- `AbstractFlinkSpec.flinkConfiguration` carries `@SpecDiff.Entry(prefix = "kubernetes.operator", type =
+  DiffType.IGNORE)` (flink-kubernetes-operator-api/.../api/spec/AbstractFlinkSpec.java). A change of such keys
+  only is an IGNORE diff: `AbstractFlinkResourceReconciler.reconcile` calls
+  `ReconciliationUtils.updateReconciliationMetadata` (observedGeneration moves, lastReconciledSpec keeps the
+  deployed spec) and goes on to `reconcileOtherChanges`, with no upgrade.
+- `triggerSnapshotIfNeeded` reads the interval from `ctx.getObserveConfig()`, which is the deployed spec's
+  configuration plus every `kubernetes.operator.*` key of the current spec (`FlinkConfigManager
+  .getObserveConfig`, `addOperatorConfigsFromSpec`: "Observe config should include the latest operator related
+  settings"). Blank, its default, triggers nothing (`SnapshotUtils.shouldTriggerAutomaticSnapshot`). Blank,
+  not removed: a key the current spec leaves out keeps the deployed spec's value there.
+Every FlinkDeployment the operator applies for a running job carries the interval again (`with_state` too).
+Without this, 1,000 jobs at rest cost a checkpoint per job per minute in Flink and 33 FlinkDeployment status
+writes a second, each a watch event for every client of the API server.
 """
 
 _FLINK_DURATION = re.compile(r"\s*([0-9]+)\s*([^\s0-9]*)\s*")
@@ -94,13 +112,26 @@ def fko_configuration(
     """The FKO keys a FlinkDeployment gets so that FKO reports checkpoints (see `FKO_CONFIGURATION`). Merge it
     over the user's flinkConfiguration: legacy snapshots are forced on; a user's own periodic checkpoint
     interval (a positive duration or a cron expression) is kept."""
+    own = own_checkpoint_interval(flink_configuration)
+    return {
+        SNAPSHOT_RESOURCE_ENABLED: "false",
+        PERIODIC_CHECKPOINT_INTERVAL: own or checkpoint_interval(readiness_timeout),
+    }
+
+
+def own_checkpoint_interval(flink_configuration: Mapping[str, str]) -> str | None:
+    """The user's own periodic checkpoint interval (a positive duration or a cron expression), which the
+    operator keeps as it is, at rest too; None when the user set none that FKO would act on."""
     own = str(flink_configuration.get(PERIODIC_CHECKPOINT_INTERVAL) or "").strip()
     own_duration = flink_duration(own)
     keep = bool(own) and (own_duration > timedelta(0) if own_duration is not None else _is_cron(own))
-    return {
-        SNAPSHOT_RESOURCE_ENABLED: "false",
-        PERIODIC_CHECKPOINT_INTERVAL: own if keep else checkpoint_interval(readiness_timeout),
-    }
+    return own if keep else None
+
+
+def asks_for_checkpoints(fd: Mapping[str, Any]) -> bool:
+    """The FlinkDeployment asks FKO for periodic checkpoints: its interval is set (blank is FKO's "never")."""
+    configuration = ((fd.get("spec") or {}).get("flinkConfiguration")) or {}
+    return bool(str(configuration.get(PERIODIC_CHECKPOINT_INTERVAL) or "").strip())
 
 
 def _ms(value: Any) -> datetime | None:
@@ -155,6 +186,7 @@ def deployment_view(fd: dict[str, Any] | None, *, restarts: int = 0) -> Deployme
         restarts=restarts,
         error=error,
         new_exceptions=1 if error and job.get("state") != "FINISHED" else 0,
+        periodic_checkpoints=asks_for_checkpoints(fd),
     )
 
 

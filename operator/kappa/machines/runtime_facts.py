@@ -27,6 +27,8 @@ class Deployment:
     restarts: int = 0
     error: str | None = None
     new_exceptions: int = 0
+    periodic_checkpoints: bool = False
+    """It asks its runtime for periodic checkpoints, for the Checkpointed gate (machines/fko.py)."""
 
 
 @dataclass(frozen=True)

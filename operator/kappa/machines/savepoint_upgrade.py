@@ -32,6 +32,7 @@ from kappa.machines.upgrade import (
     enter_step,
     expired,
     gates,
+    quiet,
 )
 from kappa.machines.upgrade_requests import decide_adoption, decide_manual_rollback, decide_suspension
 
@@ -67,6 +68,7 @@ def decide_idle(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now: dat
     if spec.version == state.failed_version:
         return UpgradeDecision(
             state,
+            actions=quiet(state.active, seen, spec),  # the active version stays, at rest
             conditions=stalled(
                 "UpgradeFailed",
                 f"version {spec.version} failed its upgrade; {state.active} stays active. "
@@ -162,6 +164,7 @@ def decide_starting(state: UpgradeState, seen: Observed, spec: UpgradeSpec, now:
         )
         return UpgradeDecision(
             nxt,
+            actions=quiet(state.target, seen, spec),  # at rest from here: its gates are judged no more
             conditions=ready("Running", message),
             gates=results,
             events=[Event("Normal", "UpgradeSucceeded", message)],
@@ -229,6 +232,7 @@ def decide_rolling_back(
         )
         return UpgradeDecision(
             nxt,
+            actions=quiet(state.active, seen, spec),
             conditions=[
                 *stalled("RolledBack", message),
                 ConditionUpdate("RolledBack", True, "ReadinessGatesFailed", message),
@@ -259,6 +263,7 @@ def decide_rolled_back(
     message = f"rolled back to {state.active}; {state.failed_version} failed. Change spec.version to go on."
     return UpgradeDecision(
         state,
+        actions=quiet(state.active, seen, spec),
         conditions=[
             *stalled("RolledBack", message),
             ConditionUpdate("RolledBack", True, "ReadinessGatesFailed", message),

@@ -32,7 +32,7 @@ from kappa.api.streamjob_status import (
     VersionDeployment,
     VersionHistoryEntry,
 )
-from kappa.machines import canary, runtime_facts, upgrade
+from kappa.machines import canary, fko, runtime_facts, upgrade
 from kappa.machines.decision import Event
 from kappa.machines.promotion import Live
 
@@ -192,8 +192,16 @@ def rollback_request(requested: str | None, handled: str | None) -> str | None:
 
 
 def upgrade_spec(
-    job: StreamJobSpec, live: Live, promoted: str | None, rollback_requested: bool
+    job: StreamJobSpec,
+    live: Live,
+    promoted: str | None,
+    rollback_requested: bool,
+    *,
+    asks_for_checkpoints: bool = False,
 ) -> upgrade.UpgradeSpec:
+    """`asks_for_checkpoints`: the runtime (FKO) triggers the checkpoints the Checkpointed gate reads only
+    when asked to (machines/fko.py); a version at rest stops asking, unless the user set an interval of
+    their own."""
     return upgrade.UpgradeSpec(
         promoted or live.version,  # a canary promotes the version it analysed, never another one
         duration(job.upgrade.readiness_timeout),
@@ -203,6 +211,8 @@ def upgrade_spec(
         suspend=job.suspend,
         rollback_requested=rollback_requested,
         adopt=live.adopt,
+        quiet_at_rest=asks_for_checkpoints
+        and fko.own_checkpoint_interval(job.flink.flink_configuration) is None,
     )
 
 

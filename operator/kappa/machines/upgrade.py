@@ -43,6 +43,9 @@ class UpgradeSpec:
     adopt: bool = False
     """`version` is already deployed by a ReplayRun that cut over to it (or back from it): switch to it as it
     is, with no savepoint upgrade, and keep the version it replaces suspended."""
+    quiet_at_rest: bool = False
+    """The versions ask their runtime for periodic checkpoints only for the Checkpointed gate (FKO, and no
+    interval of the user's own): the active version stops asking once it is at rest (`Quiet`)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,15 @@ class Delete:
     version: str
 
 
-Action = Apply | Delete
+@dataclass(frozen=True)
+class Quiet:
+    """The version, running at rest, stops asking its runtime for periodic checkpoints (machines/fko.py); any
+    `Apply` of it in state running asks again."""
+
+    version: str
+
+
+Action = Apply | Delete | Quiet
 
 
 UpgradeDecision = Decision[UpgradeState, Action]
@@ -129,6 +140,14 @@ def gates(dep: Deployment, spec: UpgradeSpec, lag_growing: bool) -> list[Gate]:
         Gate("NoNewExceptions", dep.new_exceptions == 0, f"{dep.new_exceptions} new exception(s)"),
         Gate("LagNotGrowing", not lag_growing, "lag is growing" if lag_growing else "lag is not growing"),
     ]
+
+
+def quiet(version: str | None, seen: Observed, spec: UpgradeSpec) -> list[Action]:
+    """`Quiet` for the version running at rest when it still asks for periodic checkpoints that no gate needs;
+    nothing otherwise (a version whose gates are still judged keeps asking)."""
+    dep = seen.of(version)
+    running = dep.job_state == RUNNING and dep.desired_state == "running"
+    return [Quiet(version)] if version and spec.quiet_at_rest and dep.periodic_checkpoints and running else []
 
 
 def enter_step(

@@ -19,6 +19,7 @@ from kappa.machines.upgrade import (
     UpgradeSpec,
     UpgradeState,
     enter_step,
+    quiet,
 )
 
 
@@ -134,7 +135,12 @@ def decide_suspension(
     said = (
         [Event("Normal", "Resumed", f"version {state.active} runs and is active")] if state.deadline else []
     )
-    return UpgradeDecision(_at_rest(state), conditions=ready("Running", message), events=said)
+    return UpgradeDecision(
+        _at_rest(state),
+        actions=quiet(state.active, seen, spec),
+        conditions=ready("Running", message),
+        events=said,
+    )
 
 
 def decide_manual_rollback(

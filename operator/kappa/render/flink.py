@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from kappa.api.base import duration
 from kappa.api.streamjob import StreamJobSpec
-from kappa.machines.fko import fko_configuration
+from kappa.machines.fko import PERIODIC_CHECKPOINT_INTERVAL, asks_for_checkpoints, fko_configuration
 from kappa.render import names, passthrough
 
 MANAGED_BY = "kappa-operator"
@@ -227,10 +227,12 @@ def with_state(
     *,
     state: Literal["running", "suspended"],
     initial_savepoint_path: str | None = None,
+    checkpoint_interval: str | None = None,
 ) -> dict[str, Any]:
     """An existing version's FlinkDeployment in another state, its job as it was deployed: suspending a
     version, resuming it or rolling back to it must never give it the current spec's (another version's)
-    logic."""
+    logic. Running, it asks for periodic checkpoints again at `checkpoint_interval` if it stopped asking at
+    rest (`quieted`): its gates are judged again."""
     meta = deployed["metadata"]
     spec = copy.deepcopy(deployed["spec"])
     job = spec.setdefault("job", {})
@@ -238,6 +240,8 @@ def with_state(
     if initial_savepoint_path:
         job["initialSavepointPath"] = initial_savepoint_path
         job["savepointRedeployNonce"] = redeploy_nonce(initial_savepoint_path)
+    if state == "running" and checkpoint_interval and not asks_for_checkpoints(deployed):
+        spec.setdefault("flinkConfiguration", {})[PERIODIC_CHECKPOINT_INTERVAL] = checkpoint_interval
     return {
         "apiVersion": deployed.get("apiVersion", "flink.apache.org/v1beta1"),
         "kind": "FlinkDeployment",
@@ -249,6 +253,16 @@ def with_state(
         },
         "spec": spec,
     }
+
+
+def quieted(deployed: dict[str, Any]) -> dict[str, Any]:
+    """A running version's FlinkDeployment as deployed, with the periodic checkpoint interval that only its
+    gates needed set blank: FKO takes it without redeploying the job (machines/fko.py). Blank, not removed:
+    FKO's observe config keeps a key of the deployed spec that the current spec leaves out."""
+    suspended = ((deployed.get("spec") or {}).get("job") or {}).get("state") == "suspended"
+    fd = with_state(deployed, state="suspended" if suspended else "running")
+    fd["spec"].setdefault("flinkConfiguration", {})[PERIODIC_CHECKPOINT_INTERVAL] = ""
+    return fd
 
 
 def kafka_topic_name(topic: str) -> str:

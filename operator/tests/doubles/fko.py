@@ -32,6 +32,8 @@ What it writes, field for field as FKO 1.10's CRD and code have them (testbed/up
     `updateLastCheckpoint`). A failed one, or one cut short by the job leaving RUNNING
     (`SnapshotUtils.resetSnapshotTriggers`), clears the trigger with a Warning `CheckpointError`, "Periodic
     checkpoint failed".
+  The interval is read from FKO's observe config: the current spec's `kubernetes.operator.*` keys over the
+  deployed spec's configuration, and a change of those keys only is no upgrade (DiffType.IGNORE).
   Not modelled: cron intervals, `checkpointTriggerNonce`, and FKO's reconcile cadence (real FKO looks at a
   triggered checkpoint again only at its next reconcile, `kubernetes.operator.reconcile.interval`, 60 s).
 - Job state changes also raise FKO's Event: Normal `JobStatusChanged`, "Job status changed from X to Y".
@@ -78,6 +80,7 @@ FLINK_DEPLOYMENTS = Resource("flink.apache.org", "v1beta1", "flinkdeployments", 
 _EXCEPTIONS = "org.apache.flink.kubernetes.operator.exception"
 PERIODIC_CHECKPOINT_INTERVAL = "kubernetes.operator.periodic.checkpoint.interval"
 SNAPSHOT_RESOURCE_ENABLED = "kubernetes.operator.snapshot.resource.enabled"
+OPERATOR_PREFIX = "kubernetes.operator"
 
 
 def _now_ms() -> int:
@@ -139,6 +142,8 @@ class _Deployment:
     reconciliation_state: str = "UPGRADING"
     reconciliation_ms: int = 0
     observed_generation: int | None = None
+    operator_configuration: dict[str, str] = field(default_factory=dict)
+    """The current spec's `kubernetes.operator.*` keys, which FKO's observe config takes from it."""
     first_deployment: bool = True
     upgrade_savepoint_path: str | None = None
     savepoint_history: list[dict[str, Any]] = field(default_factory=list)
@@ -430,12 +435,22 @@ class FakeFlinkOperator(Double):
         spec: dict[str, Any] = obj.get("spec") or {}
         job: dict[str, Any] = spec.get("job") or {}
         desired = job.get("state", "running")
+        d.operator_configuration = _operator_keys(spec)
         if d.reconciled_spec is None:
             self._record(d, obj, spec)
             if desired == "running":
                 self._deploy(d, obj, script, now, job.get("initialSavepointPath"), emitted)
             return
         if d.reconciled_spec == spec and d.reconciliation_state == "DEPLOYED":
+            return
+        if d.reconciliation_state == "DEPLOYED" and _without_ignored(d.reconciled_spec) == _without_ignored(
+            spec
+        ):
+            # DiffType.IGNORE (AbstractFlinkSpec.flinkConfiguration: `@SpecDiff.Entry(prefix =
+            # "kubernetes.operator", type = DiffType.IGNORE)`): AbstractFlinkResourceReconciler.reconcile
+            # calls ReconciliationUtils.updateReconciliationMetadata, which moves observedGeneration and keeps
+            # the deployed spec in lastReconciledSpec; no upgrade.
+            d.observed_generation = obj["metadata"].get("generation")
             return
         last_job: dict[str, Any] = d.reconciled_spec.get("job") or {}
         current = last_job.get("state", "running")
@@ -675,9 +690,16 @@ class FakeFlinkOperator(Double):
     # --- checkpoints FKO triggers (see the module docstring) ---------------------------------------------
 
     def _observe_configuration(self, d: _Deployment) -> dict[str, str]:
-        """FKO's observe config: its own defaults under the last reconciled spec's flinkConfiguration."""
+        """FKO's observe config (FlinkConfigManager.getObserveConfig): its own defaults under the last
+        reconciled spec's flinkConfiguration, then the current spec's `kubernetes.operator.*` keys over it
+        (addOperatorConfigsFromSpec: "Observe config should include the latest operator related settings");
+        a key the current spec leaves out keeps the deployed value."""
         own = ((d.reconciled_spec or {}).get("flinkConfiguration")) or {}
-        return {**self.operator_configuration, **{str(k): str(v) for k, v in own.items()}}
+        return {
+            **self.operator_configuration,
+            **{str(k): str(v) for k, v in own.items()},
+            **d.operator_configuration,
+        }
 
     def _observe_triggered_checkpoint(
         self, d: _Deployment, script: Script, now: float, emitted: list[tuple[str, str, str, str]]
@@ -868,6 +890,26 @@ _DURATION_MS = {
     **dict.fromkeys(("µs", "micro", "micros", "microsecond", "microseconds"), 1e-3),
     **dict.fromkeys(("ns", "nano", "nanos", "nanosecond", "nanoseconds"), 1e-6),
 }
+
+
+def _operator_keys(spec: dict[str, Any]) -> dict[str, str]:
+    return {
+        str(k): str(v)
+        for k, v in (spec.get("flinkConfiguration") or {}).items()
+        if str(k).startswith(OPERATOR_PREFIX)
+    }
+
+
+def _without_ignored(spec: dict[str, Any] | None) -> dict[str, Any]:
+    """The spec as FKO's ReflectiveDiffBuilder compares it, less the `kubernetes.operator.*` keys of
+    flinkConfiguration (DiffType.IGNORE). FKO ignores more (job.autoscaler.*, parallelism.default, the
+    snapshot trigger nonces); nothing here changes those."""
+    compared = deepcopy(spec or {})
+    configuration = compared.get("flinkConfiguration") or {}
+    compared["flinkConfiguration"] = {
+        k: v for k, v in configuration.items() if not str(k).startswith(OPERATOR_PREFIX)
+    }
+    return compared
 
 
 def _flink_duration_ms(text: str) -> float | None:

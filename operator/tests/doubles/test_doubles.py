@@ -188,6 +188,42 @@ def test_flinks_own_checkpoints_never_reach_status(
     assert info == {"lastPeriodicCheckpointTimestamp": 0}
 
 
+def test_a_blank_checkpoint_interval_stops_the_triggers_without_touching_the_job(
+    fko: FakeFlinkOperator, kube: Kube, namespace: str
+) -> None:
+    """FKO ignores a change of `kubernetes.operator.*` keys when it decides on an upgrade (DiffType.IGNORE)
+    and reads the interval from the current spec: the operator's way to stop asking at rest."""
+    kube.create(FLINK_DEPLOYMENTS, "orders-v1", flink_spec(REPORTS_CHECKPOINTS, state="running"))
+    wait_until(lambda: job_checkpoint(kube, "orders-v1"), what="a first checkpoint")
+    started = fd_status(kube, "orders-v1")["jobStatus"]["startTime"]
+
+    interval = "kubernetes.operator.periodic.checkpoint.interval"
+    quiet = kube.patch_spec(FLINK_DEPLOYMENTS, "orders-v1", {"flinkConfiguration": {interval: ""}})
+    generation = quiet["metadata"]["generation"]
+    wait_until(
+        lambda: fd_status(kube, "orders-v1")["observedGeneration"] == generation, what="the change observed"
+    )
+    wait_until(lambda: not _checkpoint_pending(kube), what="no checkpoint in flight")
+    last = job_checkpoint(kube, "orders-v1")
+    time.sleep(3)  # three intervals of the 1 s asked before
+    status = fd_status(kube, "orders-v1")
+    assert job_checkpoint(kube, "orders-v1") == last, "FKO triggered a checkpoint with a blank interval"
+    assert status["jobStatus"]["startTime"] == started and status["jobStatus"]["state"] == "RUNNING"
+    assert fko.runs(namespace, "orders-v1") == [None], "the job was redeployed"
+    # lastReconciledSpec keeps the deployed spec (updateReconciliationMetadata), with the interval asked then.
+    reconciled = json.loads(status["reconciliationStatus"]["lastReconciledSpec"])["spec"]
+    assert reconciled["flinkConfiguration"][interval] == "1 s"
+
+    kube.patch_spec(FLINK_DEPLOYMENTS, "orders-v1", {"flinkConfiguration": {interval: "1 s"}})
+    wait_until(lambda: (job_checkpoint(kube, "orders-v1") or 0) > (last or 0), what="checkpoints again")
+    assert fko.runs(namespace, "orders-v1") == [None]
+
+
+def _checkpoint_pending(kube: Kube) -> bool:
+    info = fd_status(kube, "orders-v1").get("jobStatus", {}).get("checkpointInfo", {})
+    return bool(info.get("triggerId"))
+
+
 def test_a_checkpoint_fko_triggers_for_a_job_that_never_checkpoints_fails(
     fko: FakeFlinkOperator, kube: Kube, namespace: str
 ) -> None:

@@ -143,6 +143,49 @@ def test_upgrade_v1_to_v2_starts_v2_from_v1s_savepoint(
     assert kubectl.get("sj", "sessionizer")["status"]["savepoints"][0]["path"] == savepoint
 
 
+PERIODIC = "kubernetes.operator.periodic.checkpoint.interval"
+
+
+def asks_for_checkpoints(kubectl: Kubectl, deployment: str) -> str | None:
+    return flinkdeployments(kubectl)[deployment]["spec"]["flinkConfiguration"].get(PERIODIC)
+
+
+def last_checkpoint(kubectl: Kubectl, deployment: str) -> int | None:
+    status = flinkdeployments(kubectl)[deployment].get("status") or {}
+    last = (status.get("jobStatus") or {}).get("checkpointInfo", {}).get("lastCheckpoint") or {}
+    return last.get("timeStamp")
+
+
+def test_a_version_at_rest_stops_asking_fko_for_checkpoints_and_the_next_one_asks_again(
+    live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
+) -> None:
+    """The periodic checkpoints FKO triggers serve only the Checkpointed gate: once Ready, the version's
+    interval is set blank (FKO takes that without an upgrade), and FKO triggers no more. A new version is
+    deployed asking again, passes its gate, and is quieted in turn."""
+    ns = str(kubectl.namespace)
+    deadline = time.monotonic() + 30
+    while asks_for_checkpoints(kubectl, "sessionizer-v1") != "":
+        assert time.monotonic() < deadline, "v1 still asks for periodic checkpoints at rest"
+        time.sleep(0.5)
+    assert fko.runs(ns, "sessionizer-v1") == [None], "quieting v1 redeployed it"
+    time.sleep(1)  # a checkpoint triggered before the change completes
+    before = last_checkpoint(kubectl, "sessionizer-v1")
+    time.sleep(2 * READINESS / 5 + 1)  # two of the intervals it asked for (a fifth of readinessTimeout)
+    assert last_checkpoint(kubectl, "sessionizer-v1") == before, "FKO still triggers checkpoints"
+    after = kubectl.get("sj", "sessionizer")
+    assert ready(after) and after["status"]["activeVersion"] == "v1"
+
+    kubectl.apply(streamjob("v2"))
+    done = wait(kubectl, "v2 active", lambda o: ready(o) and o["status"].get("activeVersion") == "v2")
+    gates = {g["name"]: g["passed"] for g in done["status"]["upgrade"]["gates"]}
+    assert gates["Checkpointed"], gates
+    deadline = time.monotonic() + 30
+    while asks_for_checkpoints(kubectl, "sessionizer-v2") != "":
+        assert time.monotonic() < deadline, "v2 still asks for periodic checkpoints at rest"
+        time.sleep(0.5)
+    assert fko.runs(ns, "sessionizer-v2") == [fko.savepoints(ns, "sessionizer-v1")[-1]]
+
+
 def test_a_crash_looping_v2_is_rolled_back_to_v1s_savepoint(
     live_v1: dict[str, Any], kubectl: Kubectl, fko: FakeFlinkOperator
 ) -> None:

@@ -16,6 +16,7 @@ class FlinkDeploymentRuntime:
     """FKO: FlinkDeployments applied server-side; deleting one (or its owner) makes FKO cancel its job."""
 
     name = "FlinkDeployment"
+    asks_for_checkpoints = True
 
     def __init__(self, kube: Kube, cached: Callable[[str, str], list[dict[str, Any]]] | None = None) -> None:
         self.kube = kube

@@ -21,6 +21,9 @@ class JobRuntime(Protocol):
     what the runtime observed, in FKO's fields."""
 
     name: str
+    asks_for_checkpoints: bool
+    """The checkpoints the Checkpointed gate reads are those a deployment asks the runtime for, in its
+    flinkConfiguration (FKO, machines/fko.py); False: the runtime reports the job's own checkpoints."""
 
     async def select(self, namespace: str, job: str) -> list[dict[str, Any]]:
         """Every version's deployment of a StreamJob (label kappa.dev/job)."""

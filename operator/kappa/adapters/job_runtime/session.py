@@ -103,6 +103,7 @@ class SessionRuntime:
     local jar file (`file:///…` or a path). Job ids are chosen per attempt and recorded before each submit."""
 
     name = "Session"
+    asks_for_checkpoints = False  # Flink's own, from GET /jobs/{id}/checkpoints
 
     def __init__(
         self,

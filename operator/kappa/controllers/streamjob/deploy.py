@@ -13,6 +13,7 @@ from typing import Any
 
 from kappa.adapters.job_runtime.seam import JobRuntime
 from kappa.adapters.kube import ApiException, Kube
+from kappa.api.base import duration
 from kappa.api.replayrun import ReplayRunSpec
 from kappa.api.streamjob import StreamJobSpec
 from kappa.api.streamjob_status import StreamJobStatus
@@ -21,7 +22,7 @@ from kappa.controllers.looks import OfObject
 from kappa.controllers.status import post_events
 from kappa.machines import canary, upgrade
 from kappa.machines.decision import Event
-from kappa.machines.fko import kafka_topic_ready
+from kappa.machines.fko import PERIODIC_CHECKPOINT_INTERVAL, fko_configuration, kafka_topic_ready
 from kappa.machines.promotion import RunSeen
 from kappa.render import names
 from kappa.render.flink import (
@@ -30,6 +31,7 @@ from kappa.render.flink import (
     flink_deployment,
     injection_for,
     kafka_topic,
+    quieted,
     with_state,
 )
 from kappa.render.replay import replay_deployment, replay_retention
@@ -78,7 +80,12 @@ async def _apply(d: Deploy, action: upgrade.Apply) -> None:
     elif action.version != d.job.version and action.version in d.deployed:
         # Another version than spec's (the one being replaced, or rolled back to): as it was deployed.
         fd = with_state(
-            d.deployed[action.version], state=action.state, initial_savepoint_path=action.initial_savepoint
+            d.deployed[action.version],
+            state=action.state,
+            initial_savepoint_path=action.initial_savepoint,
+            checkpoint_interval=fko_configuration(
+                d.job.flink.flink_configuration, duration(d.job.upgrade.readiness_timeout)
+            )[PERIODIC_CHECKPOINT_INTERVAL],
         )
     else:
         lineage = StreamJobStatus.of(d.obj).output_versions  # written first
@@ -99,6 +106,12 @@ async def _apply(d: Deploy, action: upgrade.Apply) -> None:
             initial_savepoint_path=action.initial_savepoint,
         )
     await d.runtime.apply(fd)
+
+
+async def _quiet(d: Deploy, action: upgrade.Quiet) -> None:
+    deployed = d.deployed.get(action.version)
+    if deployed is not None:
+        await d.runtime.apply(quieted(deployed))
 
 
 async def _delete(d: Deploy, action: upgrade.Delete) -> None:
@@ -127,6 +140,7 @@ async def _remove_canary(d: Deploy, action: canary.RemoveCanary) -> None:
 CARRY_OUT: dict[type, Callable[[Deploy, Any], Awaitable[None]]] = {
     upgrade.Apply: _apply,
     upgrade.Delete: _delete,
+    upgrade.Quiet: _quiet,
     canary.DeployCanary: _deploy_canary,
     canary.RemoveCanary: _remove_canary,
 }

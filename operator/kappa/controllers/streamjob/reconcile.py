@@ -160,7 +160,13 @@ class StreamJobReconciler:
         handled = status.handled_requests or HandledRequests()
         request = machine.rollback_request(requested, handled.rollback)
         promoted = canaried[0].state.version if canaried else None
-        spec = machine.upgrade_spec(seen.job, seen.live, promoted, request is not None)
+        spec = machine.upgrade_spec(
+            seen.job,
+            seen.live,
+            promoted,
+            request is not None,
+            asks_for_checkpoints=seen.runtime.asks_for_checkpoints,
+        )
         lag_growing = self._lag_growing(seen.namespace, seen.name, ustate.target)
         decision = savepoint_upgrade.decide(ustate, upgrade.Observed(seen.views, lag_growing), spec, now)
         nxt = decision.state
