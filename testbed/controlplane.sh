@@ -8,6 +8,10 @@
 #   testbed/controlplane.sh env     print `export KUBECONFIG=...`
 #   testbed/controlplane.sh stop-apiserver  stop kube-apiserver alone (etcd and the controllers keep running),
 #                                   as an API-server restart does; `up` starts it again
+#
+# etcd is Debian's etcd-server (3.4) on PATH. KAPPA_ETCD_VERSION=3.6.16 (opt-in, empty by default) makes `up`
+# build that release with build-etcd.sh (cached) and run it instead, on its own data dir
+# $STATE/etcd-v$KAPPA_ETCD_VERSION, since 3.6 cannot open a 3.4 data dir; the flags are the same.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,10 +25,31 @@ KCM_PORT="${KAPPA_KCM_PORT:-$((API_PORT + 1))}"
 PKI="$STATE/pki"
 LOGS="$STATE/logs"
 KUBECONFIG_OUT="$STATE/admin.kubeconfig"
+ETCD_VERSION_OPT="${KAPPA_ETCD_VERSION:-}"
+if [[ -n "$ETCD_VERSION_OPT" ]]; then
+  ETCD_BIN="$CACHE/etcd/v$ETCD_VERSION_OPT/bin/etcd"
+  ETCD_DATA="$STATE/etcd-v$ETCD_VERSION_OPT"
+else
+  ETCD_BIN=etcd
+  ETCD_DATA="$STATE/etcd"
+fi
 
 log() { echo "controlplane: $*" >&2; }
 
 alive() { [[ -f "$STATE/$1.pid" ]] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+
+# A running etcd must be the one asked for: measuring against the other release by accident is the failure
+# this guards. Skipped when /proc does not tell.
+check_etcd_binary() {
+  alive etcd || return 0
+  local running want
+  running="$(readlink "/proc/$(cat "$STATE/etcd.pid")/exe" 2>/dev/null)" || return 0
+  want="$(command -v "$ETCD_BIN")" || return 0
+  want="$(readlink -f "$want")"
+  [[ "${running% (deleted)}" == "$want" ]] && return 0
+  log "the running etcd is $running, not $want (KAPPA_ETCD_VERSION='$ETCD_VERSION_OPT'); run \`down\` first"
+  exit 1
+}
 
 readyz() {
   curl -sf --max-time 2 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
@@ -32,6 +57,10 @@ readyz() {
 }
 
 ensure_etcd() {
+  if [[ -n "$ETCD_VERSION_OPT" ]]; then
+    ETCD_VERSION="$ETCD_VERSION_OPT" "$HERE/build-etcd.sh" >&2
+    return
+  fi
   command -v etcd >/dev/null && return
   log "installing etcd-server from Debian"
   if [[ $(id -u) -ne 0 ]]; then log "etcd is missing and I am not root: apt-get install etcd-server"; exit 1; fi
@@ -104,6 +133,7 @@ wait_for() { # what seconds check...
 }
 
 up() {
+  check_etcd_binary
   if alive etcd && alive kube-apiserver && alive kube-controller-manager && readyz; then
     log "already running"; echo "$KUBECONFIG_OUT"; return
   fi
@@ -115,7 +145,7 @@ up() {
   kubeconfig "$STATE/controller-manager.kubeconfig" kcm
 
   if ! alive etcd; then
-    start etcd etcd --name kappa-testbed --data-dir "$STATE/etcd" \
+    start etcd "$ETCD_BIN" --name kappa-testbed --data-dir "$ETCD_DATA" \
       --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
       --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 10))" \
       --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 10))" \
