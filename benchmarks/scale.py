@@ -46,7 +46,12 @@ list-then-watch per kind) delivered an object, against the time just before the 
   clients, nothing subtracted). That counter has no client label; the operator's share is
   `apiserver_flowcontrol_dispatched_requests_total` of the flow schema `service-accounts` (the operator runs
   under its ServiceAccount; the FKO double, the benchmark's watches and the controller-manager run as
-  system:masters, flow schema `exempt`).
+  system:masters, flow schema `exempt`);
+- API requests (the same counter, all clients) from the first create to the last Ready, and from the restart
+  to the last job up to date: in all, per job and per second, and by verb and resource.
+
+`KAPPA_ETCD_VERSION=3.6.16` runs the control plane on an etcd built from the Go module proxy instead of
+Debian's 3.4 (testbed/controlplane.sh; `down` it first).
 
 Ports and state come from the testbed's variables, as for the other benchmarks; the operator's log goes to
 $KAPPA_TESTBED_DIR/bench. At the end (also on failure) the operator is stopped, the finalizers of what is
@@ -496,6 +501,17 @@ class Bench:
         self.bench_dir = STATE / "bench"
         self.bench_dir.mkdir(parents=True, exist_ok=True)
 
+    def requests_row(self, what: str, before: ApiCounts, after: ApiCounts, secs: float) -> None:
+        """The API requests of a window, all clients: in all, per job, per second, and the most frequent."""
+        requests = after.requests - before.requests
+        total = sum(requests.values())
+        self.row(
+            f"API requests, {what} (all clients)",
+            f"{total:,} ({total / self.n:.1f} per job, {total / max(secs, 1e-9):.0f}/s over {secs:.0f} s)",
+        )
+        top = ", ".join(f"{verb} {res} {n:,}" for (verb, res), n in requests.most_common(8))
+        self.row("  by verb and resource", top or "-")
+
     def row(self, key: str, value: str) -> None:
         self.rows.append((key, value))
         say(f"{key}: {value}")
@@ -721,6 +737,7 @@ class Bench:
         self.seed_groups()
         say(f"operator: {self.n} StreamJobs in {self.ns} from {self.args.clients} threads")
         r = STREAMJOBS
+        counted = api_counts(self.admin)
         started = time.time()
         sent = self.in_pool(
             self.jobs,
@@ -762,6 +779,7 @@ class Bench:
             if took is not None
             else f"{len(ready)} of {self.n} after {self.args.ready_timeout:.0f} s more",
         )
+        self.requests_row("create → all Ready", counted, api_counts(self.admin), time.time() - started)
         after_running, after_healthy = [], []
         not_healthy = 0
         for job, at in ready.items():
@@ -852,6 +870,7 @@ class Bench:
             f"restart: every StreamJob moved to v2 while the operator was down "
             f"({time.monotonic() - patched:.1f} s)"
         )
+        counted = api_counts(self.admin)
         started = time.time()
         up = self.operator.start()
         self.row("operator start → /healthz", f"{up:.1f} s")
@@ -879,6 +898,7 @@ class Bench:
             if took is not None
             else f"{min(len(suspended), len(deployed))} of {self.n} after {self.args.restart_timeout:.0f} s",
         )
+        self.requests_row("restart → all up to date", counted, api_counts(self.admin), time.time() - started)
         r = FLINK_DEPLOYMENTS
         listed: Any = self.custom().list_namespaced_custom_object(r.group, r.version, self.ns, r.plural)
         now = {item["metadata"]["name"]: item["metadata"]["uid"] for item in listed["items"]}

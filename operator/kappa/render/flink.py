@@ -255,6 +255,22 @@ def with_state(
     }
 
 
+def already_applied(deployed: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
+    """The deployment as the watch last showed it says all that `desired` does: the same spec, its labels
+    and its owners. Applying it again would change nothing, so a look that repeats an action while it waits
+    (a savepoint, a start) sends nothing. Stale at worst: a change made since arrives as a watch event, and
+    the look it wakes applies again."""
+    if deployed is None:
+        return False
+    meta, wanted = deployed.get("metadata") or {}, desired["metadata"]
+    labels = meta.get("labels") or {}
+    return (
+        deployed.get("spec") == desired["spec"]
+        and all(labels.get(k) == v for k, v in (wanted.get("labels") or {}).items())
+        and (meta.get("ownerReferences") or []) == (wanted.get("ownerReferences") or [])
+    )
+
+
 def quieted(deployed: dict[str, Any]) -> dict[str, Any]:
     """A running version's FlinkDeployment as deployed, with the periodic checkpoint interval that only its
     gates needed set blank: FKO takes it without redeploying the job (machines/fko.py). Blank, not removed:

@@ -28,6 +28,7 @@ from kappa.render import names
 from kappa.render.flink import (
     Injection,
     StartupMode,
+    already_applied,
     flink_deployment,
     injection_for,
     kafka_topic,
@@ -105,7 +106,8 @@ async def _apply(d: Deploy, action: upgrade.Apply) -> None:
             state=action.state,
             initial_savepoint_path=action.initial_savepoint,
         )
-    await d.runtime.apply(fd)
+    if not already_applied(d.deployed.get(action.version), fd):
+        await d.runtime.apply(fd)
 
 
 async def _quiet(d: Deploy, action: upgrade.Quiet) -> None:

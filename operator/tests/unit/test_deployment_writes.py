@@ -1,6 +1,7 @@
-"""A version at rest stops asking FKO for the periodic checkpoints only its Checkpointed gate needed, and asks
-again whenever it is applied running: table-driven over the machine's decision, the spec it decides with, the
-status it reads and the FlinkDeployments it renders."""
+"""What the operator writes to a version's FlinkDeployment, table-driven: at rest it stops asking FKO for
+the periodic checkpoints only its Checkpointed gate needed, and asks again whenever it is applied running; an
+apply that would change nothing the watch shows is not sent. Over the machine's decision, the spec it decides
+with, the status it reads and the FlinkDeployments it renders."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from kappa.machines.promotion import Live
 from kappa.machines.runtime_facts import Deployment
 from kappa.machines.savepoint_upgrade import decide
 from kappa.machines.upgrade import Apply, Observed, Quiet, UpgradeSpec, UpgradeState
-from kappa.render.flink import quieted, with_state
+from kappa.render.flink import already_applied, quieted, with_state
 from tests.unit.test_render_flink import JAR_JOB
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -212,3 +213,38 @@ def test_a_version_applied_running_asks_again(
     deployed = {**DEPLOYED, "spec": {**DEPLOYED["spec"], "flinkConfiguration": configuration}}
     fd = with_state(deployed, state=state, checkpoint_interval="60 s")
     assert fd["spec"]["flinkConfiguration"].get(PERIODIC_CHECKPOINT_INTERVAL) == expected
+
+
+def _changed(**changes: Any) -> dict[str, Any]:
+    fd = with_state(DEPLOYED, state="running")
+    for path, value in changes.items():
+        part, key = path.split("__")
+        (fd["metadata"] if part == "meta" else fd["spec"])[key] = value
+    return fd
+
+
+@pytest.mark.parametrize(
+    ("name", "deployed", "desired", "skipped"),
+    [
+        ("the same", DEPLOYED, with_state(DEPLOYED, state="running"), True),
+        ("never deployed", None, with_state(DEPLOYED, state="running"), False),
+        ("another state", DEPLOYED, with_state(DEPLOYED, state="suspended"), False),
+        ("quieted", DEPLOYED, quieted(DEPLOYED), False),
+        ("a label of ours missing", DEPLOYED, _changed(meta__labels={"kappa.dev/role": "canary"}), False),
+        (
+            "a label of someone else's beside ours",
+            {
+                **DEPLOYED,
+                "metadata": {**DEPLOYED["metadata"], "labels": {"kappa.dev/job": "orders", "team": "a"}},
+            },
+            with_state(DEPLOYED, state="running"),
+            True,
+        ),
+        ("another owner", DEPLOYED, _changed(meta__ownerReferences=[]), False),
+        ("a field less in spec", DEPLOYED, _changed(spec__flinkConfiguration={}), False),
+    ],
+)
+def test_an_apply_that_would_change_nothing_is_not_sent(
+    name: str, deployed: dict[str, Any] | None, desired: dict[str, Any], skipped: bool
+) -> None:
+    assert already_applied(deployed, desired) is skipped, name
