@@ -144,6 +144,8 @@ class _Deployment:
     observed_generation: int | None = None
     operator_configuration: dict[str, str] = field(default_factory=dict)
     """The current spec's `kubernetes.operator.*` keys, which FKO's observe config takes from it."""
+    ignored_generation: int | None = None
+    """The generation whose spec differed from the deployed one only where FKO ignores changes."""
     first_deployment: bool = True
     upgrade_savepoint_path: str | None = None
     savepoint_history: list[dict[str, Any]] = field(default_factory=list)
@@ -441,7 +443,9 @@ class FakeFlinkOperator(Double):
             if desired == "running":
                 self._deploy(d, obj, script, now, job.get("initialSavepointPath"), emitted)
             return
-        if d.reconciled_spec == spec and d.reconciliation_state == "DEPLOYED":
+        if d.reconciliation_state == "DEPLOYED" and (
+            d.reconciled_spec == spec or d.ignored_generation == obj["metadata"].get("generation")
+        ):
             return
         if d.reconciliation_state == "DEPLOYED" and _without_ignored(d.reconciled_spec) == _without_ignored(
             spec
@@ -450,7 +454,7 @@ class FakeFlinkOperator(Double):
             # "kubernetes.operator", type = DiffType.IGNORE)`): AbstractFlinkResourceReconciler.reconcile
             # calls ReconciliationUtils.updateReconciliationMetadata, which moves observedGeneration and keeps
             # the deployed spec in lastReconciledSpec; no upgrade.
-            d.observed_generation = obj["metadata"].get("generation")
+            d.observed_generation = d.ignored_generation = obj["metadata"].get("generation")
             return
         last_job: dict[str, Any] = d.reconciled_spec.get("job") or {}
         current = last_job.get("state", "running")

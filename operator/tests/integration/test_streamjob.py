@@ -146,7 +146,7 @@ def test_upgrade_v1_to_v2_starts_v2_from_v1s_savepoint(
 PERIODIC = "kubernetes.operator.periodic.checkpoint.interval"
 
 
-def asks_for_checkpoints(kubectl: Kubectl, deployment: str) -> str | None:
+def checkpoint_interval(kubectl: Kubectl, deployment: str) -> str | None:
     return flinkdeployments(kubectl)[deployment]["spec"]["flinkConfiguration"].get(PERIODIC)
 
 
@@ -164,7 +164,7 @@ def test_a_version_at_rest_stops_asking_fko_for_checkpoints_and_the_next_one_ask
     deployed asking again, passes its gate, and is quieted in turn."""
     ns = str(kubectl.namespace)
     deadline = time.monotonic() + 30
-    while asks_for_checkpoints(kubectl, "sessionizer-v1") != "":
+    while checkpoint_interval(kubectl, "sessionizer-v1") != "":
         assert time.monotonic() < deadline, "v1 still asks for periodic checkpoints at rest"
         time.sleep(0.5)
     assert fko.runs(ns, "sessionizer-v1") == [None], "quieting v1 redeployed it"
@@ -180,7 +180,7 @@ def test_a_version_at_rest_stops_asking_fko_for_checkpoints_and_the_next_one_ask
     gates = {g["name"]: g["passed"] for g in done["status"]["upgrade"]["gates"]}
     assert gates["Checkpointed"], gates
     deadline = time.monotonic() + 30
-    while asks_for_checkpoints(kubectl, "sessionizer-v2") != "":
+    while checkpoint_interval(kubectl, "sessionizer-v2") != "":
         assert time.monotonic() < deadline, "v2 still asks for periodic checkpoints at rest"
         time.sleep(0.5)
     assert fko.runs(ns, "sessionizer-v2") == [fko.savepoints(ns, "sessionizer-v1")[-1]]
