@@ -9,15 +9,19 @@ case in which the operator recounts the records a reader really has left (LagMon
 every poll here takes the path the operator takes, recount included. For each group count, one round after
 another of the three polls below (so the machine's load hits them alike), then it prints:
 
-- **cold poll**: every partition's small-lag range recounted (the recount's cache is emptied before each
-  poll, as when every partition moved since the last poll);
+- **cold poll**: every partition's small-lag range is new (the recount's cache is emptied before the poll,
+  as when every partition moved since the last poll, or right after a start). As the operator runs it, one
+  poll recounts at most `MARKER_RECOUNT_MAX` partitions and leaves the rest to the next polls; printed with
+  the polls it takes until every range is recounted, and next to the same poll unbounded (all in one poll);
 - **warm poll**: nothing moved since the last poll, so the recount is served from its cache (at rest);
 - **naive sequential poll**: for each group in turn, its end offsets then its committed offsets, no recount
   (the plain client's baseline);
 - **per-range recount**: one consumer per range, one range after another (the recount before this change),
   timed on `--per-range-sample` ranges and scaled to all of them.
 
-The lag every poll reports is checked (2 per partition), so a fast wrong answer cannot pass for a fast one.
+The lag every poll reports is checked (2 per partition; 3, `end - committed`, only for the partitions a
+bounded poll has not recounted yet, and exactly as many as the bound leaves), so a fast wrong answer cannot
+pass for a fast one.
 After each size the benchmark deletes its groups and topics; at the end it prints one table row per size.
 """
 
@@ -29,16 +33,18 @@ import os
 import statistics
 import time
 import uuid
+from collections.abc import Mapping
 
 from confluent_kafka import Producer
 
 from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.adapters.kafka.values import Partition
-from kappa.adapters.lag_monitor import LagMonitor
+from kappa.adapters.lag_monitor import MARKER_RECOUNT_MAX, GroupLag, LagMonitor
 
 PLAIN, TRANSACTIONAL, COMMITTED = 4, 1, 3
 END = PLAIN + TRANSACTIONAL + 1  # the commit marker takes an offset
 LEFT = PLAIN + TRANSACTIONAL - COMMITTED
+RAW = END - COMMITTED  # what a partition not recounted yet reports
 
 
 def produce(bootstrap: str, topics: list[str], partitions: int) -> None:
@@ -95,10 +101,12 @@ async def sequential_poll(admin: KafkaAdmin, pairs: list[tuple[str, str]], parti
         await admin.committed(group)
 
 
-def check(result: dict[str, object], groups: int, partitions: int) -> None:
-    lags = [pl.lag for r in result.values() for pl in r.partitions]  # type: ignore[attr-defined]
+def check(result: Mapping[str, GroupLag], groups: int, partitions: int, not_recounted: int = 0) -> None:
+    """Every partition's lag is LEFT (markers are no records), but for `not_recounted` of them, RAW."""
+    lags = [pl.lag for r in result.values() for pl in r.partitions]
     assert len(result) == groups and len(lags) == groups * partitions, (len(result), len(lags))
-    assert set(lags) == {LEFT}, f"lags {sorted(set(lags))}, expected {LEFT} (markers are no records)"
+    assert set(lags) <= {LEFT, RAW}, f"lags {sorted(set(lags))}, expected {LEFT} (markers are no records)"
+    assert lags.count(RAW) == not_recounted, f"{lags.count(RAW)} not recounted, expected {not_recounted}"
 
 
 def ms(seconds: list[float]) -> str:
@@ -118,14 +126,32 @@ async def measure(
         monitor = LagMonitor(admin)
         for topic, group in pairs:
             monitor.track(group, [topic])
+        monitor.marker_recount_max = None
         check(await monitor.poll(), groups, n)  # first poll: partition lists fetched and cached
+        monitor.marker_recount_max = MARKER_RECOUNT_MAX
 
-        cold, warm, seq = [], [], []
-        for _ in range(polls):  # one of each per round: the machine's load hits all three alike
+        total = groups * n
+        cold, to_all, unbounded, warm, seq = [], [], [], [], []
+        rounds: list[int] = []
+        for _ in range(polls):  # one of each per round: the machine's load hits them alike
             monitor._marker_counts.clear()  # every range anew, as when all partitions moved
             started = time.perf_counter()
             result = await monitor.poll()
             cold.append(time.perf_counter() - started)
+            left, done = max(0, total - MARKER_RECOUNT_MAX), 1
+            check(result, groups, n, left)
+            while left:  # the next polls recount the rest, MARKER_RECOUNT_MAX partitions each
+                result = await monitor.poll()
+                left, done = max(0, left - MARKER_RECOUNT_MAX), done + 1
+                check(result, groups, n, left)
+            to_all.append(time.perf_counter() - started)
+            rounds.append(done)
+            monitor._marker_counts.clear()
+            monitor.marker_recount_max = None  # every range in one poll: the cold poll before the bound
+            started = time.perf_counter()
+            result = await monitor.poll()
+            unbounded.append(time.perf_counter() - started)
+            monitor.marker_recount_max = MARKER_RECOUNT_MAX
             check(result, groups, n)
             started = time.perf_counter()
             result = await monitor.poll()
@@ -141,10 +167,11 @@ async def measure(
             assert (await admin.count_records({part: (COMMITTED, END)}))[part] == LEFT
         per_range = (time.perf_counter() - started) / len(sample)
 
-        total = groups * n
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"groups={groups} partitions={total}: end {END}, committed {COMMITTED}, left {LEFT}")
-        print(f"  cold poll, every range recounted: {ms(cold)}")
+        print(f"  cold poll, at most {MARKER_RECOUNT_MAX} partitions recounted: {ms(cold)}")
+        print(f"    polls until every range is recounted: {max(rounds)}, together {ms(to_all)}")
+        print(f"  cold poll, every range recounted in one poll (unbounded): {ms(unbounded)}")
         print(f"  warm poll, recount cached:        {ms(warm)}")
         print(f"  naive sequential poll, no recount: {ms(seq)}")
         print(
@@ -154,8 +181,8 @@ async def measure(
         print(f"  load average: {load}")
         med = statistics.median
         return (
-            f"| {total:,} | {med(warm):.2f} s | {med(cold):.2f} s | {med(seq):.2f} s "
-            f"| {med(seq) / med(warm):.1f}x | {load} |"
+            f"| {total:,} | {med(warm):.2f} s | {med(cold):.2f} s (max {max(cold):.2f} s) | {max(rounds)} "
+            f"| {med(unbounded):.2f} s | {med(seq):.2f} s | {med(seq) / med(warm):.1f}x | {load} |"
         )
     finally:
         for i in range(0, len(pairs), 50):
@@ -186,9 +213,10 @@ async def main() -> None:
     finally:
         admin.close()
     print(
-        "\n| partitions | warm poll (median) | cold poll | naive sequential | naive / warm | load average |"
+        "\n| partitions | warm poll (median) | cold poll (bounded) | polls to recount all "
+        "| cold poll, unbounded | naive sequential | naive / warm | load average |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

@@ -117,6 +117,10 @@ def dump(*_):
             f.write(f"{stat.size / 2**20:8.1f} MiB {stat.count:9d} {stat.traceback}\\n")
         for stat in snapshot.statistics("filename")[:25]:
             f.write(f"{stat.size / 2**20:8.1f} MiB {stat.count:9d} {stat.traceback} (file)\\n")
+        if tracemalloc.get_traceback_limit() > 1:  # --tracemalloc N: who allocated it, N frames deep
+            for stat in snapshot.statistics("traceback")[:25]:
+                f.write(f"-- {stat.size / 2**20:.1f} MiB in {stat.count} blocks, allocated at:\\n")
+                f.write("\\n".join(stat.traceback.format(most_recent_first=True)) + "\\n")
 signal.signal(signal.SIGUSR2, dump)
 from kappa.cli.main import main
 sys.exit(main(sys.argv[1:]))
@@ -219,7 +223,8 @@ class Operator:
         # --tracemalloc: the operator traces its allocations, and SIGUSR2 writes their top lines to its log's
         # directory (`memory`), to see where the RSS at rest goes. Tracing slows it: figures taken so are
         # for memory only.
-        launch = ["-X", "tracemalloc=1", "-c", MEMORY_PROBE, str(log.with_suffix(".memory"))]
+        trace = f"tracemalloc={args.tracemalloc}"
+        launch = ["-X", trace, "-c", MEMORY_PROBE, str(log.with_suffix(".memory"))]
         self.cmd = [
             sys.executable,
             *(launch if args.tracemalloc else ["-m", "kappa.cli.main"]),
@@ -1044,7 +1049,13 @@ def main() -> None:
     ap.add_argument("--restart-timeout", type=float, default=900, help="seconds to wait for all up to date")
     ap.add_argument("--keep-stack", action="store_true", help="leave services this run started running")
     ap.add_argument(
-        "--tracemalloc", action="store_true", help="trace the operator's allocations (slower; for memory)"
+        "--tracemalloc",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="FRAMES",
+        help="trace the operator's allocations (slower; for memory); FRAMES > 1: the top tracebacks too",
     )
     ap.add_argument("--verbose", action="store_true", help="the operator logs Kopf's every step (slower)")
     ap.add_argument("--no-floor", action="store_true", help="skip the minimal controller's run")

@@ -29,11 +29,16 @@ from kappa.machines.lag import (
     Verdict,
     evaluate,
     group_lag,
+    recount_first,
+    within_partitions,
     worst,
 )
 from kappa.machines.preflight import fell_off_retention
 
 log = logging.getLogger(__name__)
+
+MARKER_RECOUNT_MAX = 2000
+"""Partitions whose small-lag ranges one poll reads to recount (LagMonitor._without_markers)."""
 
 
 @dataclass
@@ -71,8 +76,9 @@ class GroupLag:
 class LagMonitor:
     """One poll = one round of concurrent requests for every tracked group: end offsets and log starts of all
     partitions (two ListOffsets rounds through the adapter's `OffsetReader`, in chunks, without a future per
-    partition) and every group's committed offsets (one OffsetFetch per coordinator). About 1 s at 10,000
-    partitions on the loaded 2-core test machine; benchmarks/lag_poll.py measures it.
+    partition) and every group's committed offsets (one OffsetFetch per coordinator), then the small-lag
+    recount of at most `marker_recount_max` partitions (`_without_markers`). benchmarks/lag_poll.py measures
+    it at 1,000 and 10,000 partitions.
     """
 
     def __init__(
@@ -82,6 +88,7 @@ class LagMonitor:
         window: int = 10,
         stop_after: float = 300.0,
         marker_check_max_lag: int = 10,
+        marker_recount_max: int | None = MARKER_RECOUNT_MAX,
         partition_refresh: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -89,6 +96,7 @@ class LagMonitor:
         self.window = window
         self.stop_after = stop_after
         self.marker_check_max_lag = marker_check_max_lag
+        self.marker_recount_max = marker_recount_max
         self.partition_refresh = partition_refresh
         self.clock = clock
         self._groups: dict[str, TrackedGroup] = {}
@@ -98,6 +106,8 @@ class LagMonitor:
         self._missing: set[str] = set()
         self._partitions_at = 0.0
         self._marker_counts: dict[tuple[Partition, int, int], int] = {}
+        self._marker_ranges: set[tuple[Partition, int, int]] = set()
+        """The small-lag ranges of the last poll: one seen again has stayed put, and is recounted first."""
         self._latest: dict[str, GroupLag] = {}
         self._polls = Reachability(f"lag poll of {admin.bootstrap_servers}", failing="failing")
 
@@ -249,7 +259,13 @@ class LagMonitor:
     ) -> dict[tuple[Partition, int, int], int]:
         """A transactional commit marker takes an offset but is no record: a reader that committed after the
         last record shows lag 1 forever. For small lags, count the records that are really left:
-        (partition, committed, end) -> records. A range counted once is not read again while it stays."""
+        (partition, committed, end) -> records. A range counted once is not read again while it stays.
+
+        At most `marker_recount_max` partitions are read in one poll, so that a poll that finds every range
+        new (the first after a start, or all moved at once) stays as short as the others: the rest are read
+        in the next polls, and until then their lag is `end - committed`, a marker or a few too many. Ranges
+        that stayed put since the last poll go first: a reader still moving passes its markers anyway, and
+        one parked just after a commit is the one whose lag would otherwise read 1 for good."""
         ranges: set[tuple[Partition, int, int]] = set()
         for offsets in committed.values():
             for part, offset in offsets.items():
@@ -257,7 +273,10 @@ class LagMonitor:
                 if end is not None and 0 < end - offset <= self.marker_check_max_lag:
                     ranges.add((part, offset, end))
         counts = self._marker_counts
-        todo = [key for key in ranges if key not in counts]
+        todo = recount_first([key for key in ranges if key not in counts], self._marker_ranges)
+        self._marker_ranges = ranges
+        if self.marker_recount_max is not None:
+            todo = within_partitions(todo, self.marker_recount_max)
         if todo:
             # One read of every partition at once, from the lowest committed offset to the end (groups at
             # different offsets of one partition share it): a handful of records each, small lags only.

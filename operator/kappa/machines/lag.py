@@ -128,3 +128,24 @@ def evaluate(window: PartitionWindow, *, now: float, allowed_lag: int = 0, stop_
 def worst(verdicts: Iterable[Verdict]) -> Verdict:
     """A group's status is its worst partition's."""
     return max(verdicts, key=lambda v: v.status, default=Verdict(LagStatus.OK, "no partitions"))
+
+
+def recount_first(
+    todo: list[tuple[Partition, int, int]], before: set[tuple[Partition, int, int]]
+) -> list[tuple[Partition, int, int]]:
+    """The ranges to recount in order: those that stayed put since the last poll first, then by partition."""
+    return sorted(todo, key=lambda key: (key not in before, key))
+
+
+def within_partitions(todo: list[tuple[Partition, int, int]], limit: int) -> list[tuple[Partition, int, int]]:
+    """The leading ranges of `todo` that fall in its first `limit` partitions (one read of a partition
+    serves every range in it)."""
+    chosen: set[Partition] = set()
+    kept = []
+    for key in todo:
+        if key[0] not in chosen:
+            if len(chosen) >= limit:
+                continue
+            chosen.add(key[0])
+        kept.append(key)
+    return kept

@@ -284,6 +284,32 @@ def test_groups_at_different_offsets_of_one_partition_each_get_their_lag_across_
     ]
 
 
+def test_a_poll_recounts_at_most_its_bound_of_partitions_and_the_next_polls_the_rest(
+    kafka: KafkaTestbed,
+) -> None:
+    """At 10,000 partitions a poll that finds every range new would read them all (about 1.4 s): it reads
+    `marker_recount_max` partitions, and the next polls the rest. Until then a partition's lag is
+    `end - committed`, the marker counted."""
+    topic = kafka.topic(partitions=3)
+    for p in range(3):
+        kafka.produce(topic, [(p, BASE + i) for i in range(20)], transactional=True)
+    parts = [(topic, p) for p in range(3)]
+    deadline = time.monotonic() + 20
+    while kafka.run(kafka.admin.end_offsets(parts)) != dict.fromkeys(parts, 21):
+        assert time.monotonic() < deadline, "last stable offsets never reached 21"
+        time.sleep(0.1)
+    name = group()
+    kafka.consume_and_commit(topic, name, {0: 20, 1: 20, 2: 18})  # all read, all read, 2 records left
+    monitor = LagMonitor(kafka.admin, marker_recount_max=2)
+    monitor.track(name, [topic])
+
+    first = kafka.run(monitor.poll())[name]
+    second = kafka.run(monitor.poll())[name]
+
+    assert [first.lag_of(topic, p) for p in range(3)] == [0, 0, 3]  # partition 2 not yet recounted
+    assert [second.lag_of(topic, p) for p in range(3)] == [0, 0, 2]
+
+
 class _TrackingDuringPoll:
     """The real admin, but while the poll waits for the committed offsets a controller tracks one group
     and untracks another, as the StreamJob controller does on the same event loop."""

@@ -12,6 +12,8 @@ from kappa.machines.lag import (
     evaluate,
     group_lag,
     partition_lag,
+    recount_first,
+    within_partitions,
     worst,
 )
 
@@ -76,3 +78,48 @@ def test_the_worst_partition_decides() -> None:
     verdicts = [Verdict(LagStatus.OK, ""), Verdict(LagStatus.STALL, "x"), Verdict(LagStatus.WARN, "")]
     assert worst(verdicts).status == LagStatus.STALL
     assert worst([]).status == LagStatus.OK
+
+
+A0, A1, B0 = ("a", 0), ("a", 1), ("b", 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "todo", "before", "order"),
+    [
+        ("by partition when nothing stayed", [(B0, 3, 6), (A1, 1, 2), (A0, 4, 5)], set(), [A0, A1, B0]),
+        ("a range that stayed put goes first", [(A0, 4, 5), (B0, 3, 6)], {(B0, 3, 6)}, [B0, A0]),
+        ("the same partition, moved: not first", [(A0, 4, 5), (B0, 3, 6)], {(B0, 2, 6)}, [A0, B0]),
+        (
+            "stayed ones in partition order",
+            [(B0, 3, 6), (A1, 1, 2), (A0, 4, 5)],
+            {(B0, 3, 6), (A1, 1, 2)},
+            [A1, B0, A0],
+        ),
+        ("nothing to recount", [], {(A0, 1, 2)}, []),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_ranges_that_stayed_put_are_recounted_first(
+    name: str,
+    todo: list[tuple[tuple[str, int], int, int]],
+    before: set[tuple[tuple[str, int], int, int]],
+    order: list[tuple[str, int]],
+) -> None:
+    assert [key[0] for key in recount_first(todo, before)] == order
+
+
+@pytest.mark.parametrize(
+    ("name", "limit", "kept"),
+    [
+        ("all fit", 3, [(A0, 1, 5), (A0, 3, 5), (A1, 2, 4), (B0, 0, 1)]),
+        ("two partitions: both ranges of a0 and a1's", 2, [(A0, 1, 5), (A0, 3, 5), (A1, 2, 4)]),
+        ("one partition: a0's two ranges, one read", 1, [(A0, 1, 5), (A0, 3, 5)]),
+        ("none", 0, []),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_one_poll_recounts_at_most_its_limit_of_partitions(
+    name: str, limit: int, kept: list[tuple[tuple[str, int], int, int]]
+) -> None:
+    todo = [(A0, 1, 5), (A0, 3, 5), (A1, 2, 4), (B0, 0, 1)]
+    assert within_partitions(todo, limit) == kept
