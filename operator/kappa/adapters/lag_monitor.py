@@ -37,8 +37,9 @@ from kappa.machines.preflight import fell_off_retention
 
 log = logging.getLogger(__name__)
 
-MARKER_RECOUNT_MAX = 2000
-"""Partitions whose small-lag ranges one poll reads to recount (LagMonitor._without_markers)."""
+MARKER_RECOUNT_MAX = 1000
+"""Partitions whose small-lag ranges one poll reads to recount (LagMonitor._without_markers): about 0.15 s
+of a poll on the 2-core test machine (benchmarks/lag_poll.py)."""
 
 
 @dataclass
@@ -210,6 +211,7 @@ class LagMonitor:
                 self.admin.committed_many(groups),
             )
             recounted = await self._without_markers(ends, committed)
+            pending = self._marker_ranges - recounted.keys()
         except Exception as exc:
             metrics.lag_poll_errors.inc()
             self._polled(exc)
@@ -219,7 +221,8 @@ class LagMonitor:
         for name, tracked in groups.items():
             if self._groups.get(name) is not tracked:
                 continue  # untracked (or tracked anew) while the poll waited: its series stay removed
-            result = self._group_lag(tracked, by_topic, ends, starts, committed.get(name, {}), recounted, now)
+            found = committed.get(name, {})
+            result = self._group_lag(tracked, by_topic, ends, starts, found, recounted, pending, now)
             results[name] = result
             self._export(tracked, result)
         self._latest.update(results)
@@ -234,9 +237,12 @@ class LagMonitor:
         starts: dict[Partition, int],
         committed: dict[Partition, int],
         recounted: dict[tuple[Partition, int, int], int],
+        pending: set[tuple[Partition, int, int]],
         now: float,
     ) -> GroupLag:
-        """One group's lag and verdicts from the poll's offsets; its windows take the new samples."""
+        """One group's lag and verdicts from the poll's offsets; its windows take the new samples. A range
+        still waiting for its recount gives no sample: its lag counts a marker or a few too many, and a
+        reader parked at the end would read STALL until it is recounted."""
         parts = [p for t in tracked.topics for p in by_topic.get(t, [])]
         lags = group_lag({p: ends[p] for p in parts if p in ends}, committed, starts, recounted)
         verdicts: dict[Partition, Verdict] = {}
@@ -246,7 +252,8 @@ class LagMonitor:
             window = windows.get(key)
             if window is None:
                 window = windows[key] = PartitionWindow(size=self.window)
-            window.add(Sample(now, pl.committed, pl.lag))
+            if (key, pl.committed, pl.end) not in pending:
+                window.add(Sample(now, pl.committed, pl.lag))
             verdicts[key] = evaluate(
                 window, now=now, allowed_lag=tracked.allowed_lag, stop_after=self.stop_after
             )
