@@ -185,15 +185,16 @@ class Kube:
 
     def _patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
+    ) -> dict[str, Any]:
         resource = self._resource(api_version, kind).subresources["status"]
-        resource.patch(
+        patched = resource.patch(
             body={"status": status},
             name=name,
             namespace=namespace,
             content_type="application/merge-patch+json",
             _request_timeout=REQUEST_TIMEOUT,
         )
+        return dict(patched.to_dict())
 
     def _annotate(
         self,
@@ -263,9 +264,10 @@ class Kube:
 
     async def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
+    ) -> dict[str, Any]:
+        """A JSON merge patch of the status subresource; the object as the API server returned it."""
         with _writing(namespace):
-            await blocking(self._patch_status, api_version, kind, namespace, name, status)
+            return await blocking(self._patch_status, api_version, kind, namespace, name, status)
 
     async def annotate(
         self,

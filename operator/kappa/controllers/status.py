@@ -121,10 +121,11 @@ async def write_status(
     events: list[Event],
     generation: int,
     now: datetime,
-) -> None:
+) -> dict[str, Any] | None:
     """The one writer of status: `patch` (a JSON merge patch, camelCase) with the conditions merged into the
     typed ones the object holds and observedGeneration stamped; sent only when it changes something, then
-    applied to `obj` so that the rest of the look sees what was written."""
+    applied to `obj` so that the rest of the look sees what was written. Returns the object as the API
+    server returned it after the write, or None when nothing was sent."""
     stored: dict[str, Any] = obj.setdefault("status", {})  # as the API server returned it
     status = dict(patch)
     if conditions:
@@ -132,11 +133,13 @@ async def write_status(
         status["conditions"] = merge_conditions(current, conditions, generation=generation, now=now)
     status["observedGeneration"] = generation
     meta = obj["metadata"]
+    written = None
     if merge_patch_changes(stored, status):  # at rest a look writes nothing
-        await kube.patch_status(API_VERSION, kind, meta["namespace"], meta["name"], status)
+        written = await kube.patch_status(API_VERSION, kind, meta["namespace"], meta["name"], status)
     # What was written is what the next step of this reconcile sees.
     apply_merge_patch(stored, status)
     post_events(obj, events)
+    return written
 
 
 def requested(obj: dict[str, Any], annotation: str, key: str) -> str | None:

@@ -214,6 +214,8 @@ class FakeKube:
 
     def __init__(self, store: Store | None = None) -> None:
         self.store = store or Store()
+        self.gets: list[Key] = []
+        """Every GET, as the API server would count them."""
 
     # -- Kube's public methods ------------------------------------------------------------------------
 
@@ -255,6 +257,7 @@ class FakeKube:
 
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
         self.store.check_served(api_version, kind)
+        self.gets.append((api_version, kind, namespace, name))
         return self.store.get((api_version, kind, namespace, name))
 
     async def select(self, api_version: str, kind: str, namespace: str | None, selector: str) -> list[Obj]:
@@ -267,8 +270,8 @@ class FakeKube:
 
     async def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
-        """A JSON merge patch of the status subresource."""
+    ) -> Obj:
+        """A JSON merge patch of the status subresource; the object after it."""
         self.store.check_served(api_version, kind)
         key = (api_version, kind, namespace, name)
 
@@ -276,7 +279,7 @@ class FakeKube:
             current["status"] = merge_patch(current.get("status") or {}, status)
             return current
 
-        self.store.update(key, patched, "patch_status")
+        return self.store.update(key, patched, "patch_status")
 
     async def annotate(
         self,

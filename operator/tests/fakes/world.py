@@ -45,8 +45,13 @@ class World:
     # -- the operator and the world moving ----------------------------------------------------------
 
     async def look(self, kind: str, name: str) -> Any:
-        """One look at the object, as the schedule or a watch event would start it; its events posted."""
+        """One look at the object, as the schedule or a watch event would start it; its events posted. The
+        StreamJob watch has shown the job as it is (controllers/watches.py `wake_on_request`), as it has by
+        the time a look starts, but for a write made in the same instant."""
         if kind == "StreamJob":
+            now = self.kube.object(KAPPA, kind, self.namespace, name)
+            version = now["metadata"].get("resourceVersion") if now else None
+            self.streamjobs.known.watched((self.namespace, name), version)
             following = await self.streamjobs.reconcile(self.namespace, name, LOG)
         elif kind == "ReplayRun":
             following = await self.replayruns.reconcile(self.namespace, name)

@@ -55,6 +55,7 @@ async def share_streamjob_reconciler(memo: kopf.Memo, **indexes: Any) -> None:
     memo.streamjob_locks = {}
     memo.streamjob_schedule = reconciler.schedule
     memo.streamjob_annotations = {}
+    memo.streamjob_known = reconciler.known
     memo.deployment_facts = {}
     memo.streamjobs_resting = set()
     memo.lag.on_change = _lag_moved(reconciler.schedule)
@@ -169,6 +170,7 @@ async def finalize_streamjob(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logg
                 metrics.forget_streamjob(namespace, name)
                 reconciler.schedule.forget((namespace, name))
                 memo.streamjob_annotations.pop((namespace, name), None)
+                reconciler.known.forget((namespace, name))
                 looks.forget("StreamJob", namespace, name)
                 return
         await asyncio.sleep(2)

@@ -25,6 +25,7 @@ from kappa.api.streamjob import StreamJobSpec
 from kappa.api.streamjob_status import CanaryStatus, StreamJobStatus
 from kappa.controllers.failpoints import intent
 from kappa.controllers.job_runtimes import Runtimes
+from kappa.controllers.known import Known
 from kappa.controllers.lag import LagTracking
 from kappa.controllers.schedule import Schedule
 from kappa.controllers.status import once, write_status
@@ -74,6 +75,7 @@ class StreamJobReconciler:
         self.kube = kube
         self.lag = lag
         self.schedule = Schedule()
+        self.known = Known()  # the jobs as last read or written, for looks the watch shows nothing new to
         # The watch-fed indexes (controllers/watches.py); without them, a LIST per look.
         self.deployments = deployments
         self.runs = runs
@@ -84,8 +86,15 @@ class StreamJobReconciler:
         self, namespace: str, name: str, logger: logging.Logger, fresh: dict[str, Any] | None = None
     ) -> float | None:
         """`fresh`: the object as a Kopf handler was given it, when nothing of this operator's can be
-        missing from it (controllers/streamjob/__init__.py `fresh_body`): one GET less per create."""
-        obj = fresh or await self.kube.get(API_VERSION, "StreamJob", namespace, name)  # 1. load
+        missing from it (controllers/streamjob/__init__.py `fresh_body`): one GET less per create. Else the
+        copy last read or written, when the watch shows nobody wrote the job since (controllers/known.py)."""
+        obj = fresh or self.known.current((namespace, name))  # 1. load
+        if obj is None:
+            obj = await self.kube.get(API_VERSION, "StreamJob", namespace, name)
+            if obj is not None:
+                self.known.remember(obj)
+        elif fresh:
+            self.known.remember(obj)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return GONE
         now = datetime.now(UTC)
@@ -313,7 +322,9 @@ class StreamJobReconciler:
         now: datetime,
     ) -> None:
         """Intent first: the status is written before any child is touched."""
-        await write_status(self.kube, "StreamJob", obj, patch, conditions, events, generation, now)
+        written = await write_status(self.kube, "StreamJob", obj, patch, conditions, events, generation, now)
+        if written is not None:
+            self.known.remember(written)
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         reasons = [e.reason for e in events]
         metrics.streamjob_said(namespace, name, reasons, patch.get("phase"))
