@@ -154,11 +154,17 @@ async def wake_on_replayrun(
 
 @kopf.on.event(GROUP, VERSION, "streamjobs")
 async def wake_on_request(
-    type: str, namespace: str | None, name: str, meta: kopf.Meta, memo: kopf.Memo, **_: Any
+    type: str,
+    namespace: str | None,
+    name: str,
+    meta: kopf.Meta,
+    event: kopf.RawEvent,
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
     """A request is an annotation (kappa.dev/rollback): a change of the annotations wakes the job. Its own
-    status writes, which are most of its events, do not. Every event notes the job's resourceVersion, so
-    that a look can tell whether the copy it last read or wrote is still the job (controllers/known.py)."""
+    status writes, which are most of its events, do not. Every event hands the job as it shows it to the
+    copy the looks read instead of a GET (controllers/known.py)."""
     key = (str(namespace), name)
     seen: dict[tuple[str, str], dict[str, str]] = memo.streamjob_annotations
     if type == "DELETED":
@@ -166,7 +172,7 @@ async def wake_on_request(
         memo.streamjob_schedule.forget(key)
         memo.streamjob_known.forget(key)
         return
-    memo.streamjob_known.watched(key, meta.get("resourceVersion"))
+    memo.streamjob_known.watched(key, event["object"])
     annotations = dict(meta.get("annotations") or {})
     if type == "MODIFIED" and key in seen and seen[key] != annotations:
         memo.streamjob_schedule.wake(key)

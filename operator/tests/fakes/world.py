@@ -47,18 +47,23 @@ class World:
     async def look(self, kind: str, name: str) -> Any:
         """One look at the object, as the schedule or a watch event would start it; its events posted. The
         StreamJob watch has shown the job as it is (controllers/watches.py `wake_on_request`), as it has by
-        the time a look starts, but for a write made in the same instant."""
+        the time a look starts, but for a write made in the same instant; and it shows the look's own writes
+        after it."""
         if kind == "StreamJob":
-            now = self.kube.object(KAPPA, kind, self.namespace, name)
-            version = now["metadata"].get("resourceVersion") if now else None
-            self.streamjobs.known.watched((self.namespace, name), version)
+            self._watch_streamjob(name)
             following = await self.streamjobs.reconcile(self.namespace, name, LOG)
+            self._watch_streamjob(name)
         elif kind == "ReplayRun":
             following = await self.replayruns.reconcile(self.namespace, name)
         else:
             following = await self.views.reconcile(self.namespace, name)
         await settled()
         return following
+
+    def _watch_streamjob(self, name: str) -> None:
+        now = self.kube.object(KAPPA, "StreamJob", self.namespace, name)
+        if now is not None:
+            self.streamjobs.known.watched((self.namespace, name), now)
 
     async def flink(self, passes: int = 3) -> None:
         """FKO reconciles every FlinkDeployment `passes` times (fko.py: three bring a new job to RUNNING with

@@ -1,4 +1,5 @@
-"""controllers/known.py: a look takes the job it last read or wrote while the watch shows that version."""
+"""controllers/known.py: the copy of a StreamJob a look takes instead of a GET, never older than what the
+operator last wrote."""
 
 from __future__ import annotations
 
@@ -19,47 +20,72 @@ def job(version: str, phase: str = "Running") -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(
-    ("name", "remembered", "watched", "served"),
-    [
-        ("nothing read yet: GET", None, "7", None),
-        ("read, the watch shows nothing yet: GET", "7", None, None),
-        ("the watch shows the version read: the copy", "7", "7", "7"),
-        ("the watch shows a later write of anyone: GET", "7", "8", None),
-        ("the watch has not shown our write yet: GET", "9", "8", None),
-    ],
-    ids=lambda v: v if isinstance(v, str) and " " in v else "",
-)
-def test_a_look_takes_the_copy_only_while_the_watch_shows_its_version(
-    name: str, remembered: str | None, watched: str | None, served: str | None
+# Steps: ("watch", version, phase): a watch event; ("answer", version, phase): a write's or a GET's answer.
+CASES = [
+    ("listed at start: the watch's copy", [("watch", "7", "Running")], ("7", "Running")),
+    (
+        "another writer's event, in step: kept",
+        [("watch", "7", "Running"), ("watch", "8", "Failed")],
+        ("8", "Failed"),
+    ),
+    ("our write, not shown yet: GET", [("watch", "7", "Running"), ("answer", "9", "Upgrading")], None),
+    (
+        "the watch shows our write: the write's copy",
+        [("watch", "7", "Running"), ("answer", "9", "Upgrading"), ("watch", "9", "Upgrading")],
+        ("9", "Upgrading"),
+    ),
+    (
+        "an event older than our write: not kept, GET",
+        [("answer", "9", "Upgrading"), ("watch", "8", "Running")],
+        None,
+    ),
+    (
+        "older event, then ours: the write's copy",
+        [("answer", "9", "Upgrading"), ("watch", "8", "Running"), ("watch", "9", "Upgrading")],
+        ("9", "Upgrading"),
+    ),
+    (
+        "our write skipped by the watch: GET, then its answer",
+        [("answer", "9", "Upgrading"), ("watch", "10", "Upgrading"), ("answer", "10", "Upgrading")],
+        ("10", "Upgrading"),
+    ),
+    (
+        "a GET ahead of the watch: GET until the watch shows it",
+        [("watch", "7", "Running"), ("answer", "10", "Upgrading"), ("watch", "8", "Running")],
+        None,
+    ),
+    ("nothing seen: GET", [], None),
+]
+
+
+@pytest.mark.parametrize(("name", "steps", "served"), CASES, ids=[c[0] for c in CASES])
+def test_a_look_takes_a_copy_never_older_than_the_operators_last_write(
+    name: str, steps: list[tuple[str, str, str]], served: tuple[str, str] | None
 ) -> None:
     known = Known()
-    if remembered:
-        known.remember(job(remembered))
-    known.watched(KEY, watched)
-    found = known.current(KEY)
-    assert (found["metadata"]["resourceVersion"] if found else None) == served
-    if served:
-        assert found == job(served)
+    for source, version, phase in steps:
+        if source == "watch":
+            known.watched(KEY, job(version, phase))
+        else:
+            known.remember(job(version, phase))
+    assert known.current(KEY) == (job(*served) if served else None)
 
 
 def test_a_look_that_changes_its_copy_changes_nothing_kept() -> None:
     known = Known()
-    known.remember(job("7"))
-    known.watched(KEY, "7")
+    known.watched(KEY, job("7"))
     first = known.current(KEY)
     assert first is not None
     first["status"]["phase"] = "Upgrading"
     assert known.current(KEY) == job("7")
 
 
-def test_the_latest_write_replaces_the_copy_and_a_deleted_job_is_forgotten() -> None:
+def test_field_ownership_is_not_kept_and_a_deleted_job_is_forgotten() -> None:
     known = Known()
-    known.remember(job("7"))
-    known.remember(job("9", phase="Upgrading"))
-    known.watched(KEY, "9")
-    assert known.current(KEY) == job("9", phase="Upgrading")
+    owned = job("7")
+    owned["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    known.watched(KEY, owned)
+    assert known.current(KEY) == job("7")
+    assert owned["metadata"]["managedFields"]  # the watch's object is not changed
     known.forget(KEY)
     assert known.current(KEY) is None
-    known.watched(KEY, "9")
-    assert known.current(KEY) is None  # nothing kept any more: GET
