@@ -86,8 +86,9 @@ class StreamJobReconciler:
         self, namespace: str, name: str, logger: logging.Logger, fresh: dict[str, Any] | None = None
     ) -> float | None:
         """`fresh`: the object as a Kopf handler was given it, when nothing of this operator's can be
-        missing from it (controllers/streamjob/__init__.py `fresh_body`): one GET less per create. Else the
-        copy last read or written, when the watch shows nobody wrote the job since (controllers/known.py)."""
+        missing from it (controllers/streamjob/__init__.py `fresh_body`). Else the copy the watch and the
+        operator's own writes keep; a GET only when that copy may be older than the operator's last write
+        (controllers/known.py)."""
         obj = fresh or self.known.current((namespace, name))  # 1. load
         if obj is None:
             obj = await self.kube.get(API_VERSION, "StreamJob", namespace, name)
