@@ -106,11 +106,36 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 Key = tuple[str, str]
 
 MEMORY_PROBE = """
-import signal, sys, tracemalloc
+import collections, gc, os, re, signal, sys, tracemalloc
 out = sys.argv.pop(1)
+def maps(f):
+    # /proc/self/smaps by kind: glibc's main heap, anonymous maps (pymalloc's arenas, glibc's thread arenas,
+    # thread stacks: the kernel merges neighbours, so their sizes tell nothing), files
+    rss, name = collections.Counter(), ""
+    for line in open("/proc/self/smaps"):
+        head = re.match(r"[0-9a-f]+-[0-9a-f]+ \\S+ \\S+ \\S+ \\S+\\s*(.*)", line)
+        if head:
+            name = "files" if head[1].startswith("/") else head[1] or "anonymous"
+        elif line.startswith("Rss:"):
+            rss[name] += int(line.split()[1])
+    f.write("-- smaps RSS: " + ", ".join(f"{k} {v / 1024:.1f} MiB" for k, v in rss.most_common()) + "\\n")
 def dump(*_):
-    snapshot = tracemalloc.take_snapshot()
     with open(out, "a") as f:
+        maps(f)
+        kinds = collections.Counter(type(o).__name__ for o in gc.get_objects())
+        top = ", ".join(f"{k} {v}" for k, v in kinds.most_common(25))
+        f.write(f"-- gc objects {sum(kinds.values())}: {top}\\n")
+        f.flush()
+        saved = os.dup(2)
+        os.dup2(f.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        if not tracemalloc.is_tracing():
+            return
+        snapshot = tracemalloc.take_snapshot()
         stats = snapshot.statistics("lineno")
         f.write(f"-- traced {sum(s.size for s in stats) / 2**20:.1f} MiB in {len(stats)} lines\\n")
         for stat in stats[:40]:
@@ -223,11 +248,11 @@ class Operator:
         # --tracemalloc: the operator traces its allocations, and SIGUSR2 writes their top lines to its log's
         # directory (`memory`), to see where the RSS at rest goes. Tracing slows it: figures taken so are
         # for memory only.
-        trace = f"tracemalloc={args.tracemalloc}"
-        launch = ["-X", trace, "-c", MEMORY_PROBE, str(log.with_suffix(".memory"))]
+        trace = ["-X", f"tracemalloc={args.tracemalloc}"] if args.tracemalloc else []
+        launch = [*trace, "-c", MEMORY_PROBE, str(log.with_suffix(".memory"))]
         self.cmd = [
             sys.executable,
-            *(launch if args.tracemalloc else ["-m", "kappa.cli.main"]),
+            *(launch if args.tracemalloc or args.memstats else ["-m", "kappa.cli.main"]),
             "run",
             "--kubeconfig",
             str(kubeconfig),
@@ -826,7 +851,7 @@ class Bench:
         me1 = os.times()
         rss.append(rss_mib(self.operator.pids()))
         self.row("operator RSS at rest", f"{rss[-1]:.0f} MiB (peak in the window {max(rss):.0f} MiB)")
-        if self.args.tracemalloc and self.operator.proc is not None:
+        if (self.args.tracemalloc or self.args.memstats) and self.operator.proc is not None:
             os.kill(self.operator.proc.pid, signal.SIGUSR2)
             self.notes.append(f"allocations at rest: {self.operator.log.with_suffix('.memory')}")
         self.row("operator CPU at rest", f"{(op1 - op0) / secs * 100:.1f} % of a core over {secs:.0f} s")
@@ -1056,6 +1081,11 @@ def main() -> None:
         default=0,
         metavar="FRAMES",
         help="trace the operator's allocations (slower; for memory); FRAMES > 1: the top tracebacks too",
+    )
+    ap.add_argument(
+        "--memstats",
+        action="store_true",
+        help="at rest, the operator writes its memory maps, object counts and pymalloc's arenas (not slower)",
     )
     ap.add_argument("--verbose", action="store_true", help="the operator logs Kopf's every step (slower)")
     ap.add_argument("--no-floor", action="store_true", help="skip the minimal controller's run")
