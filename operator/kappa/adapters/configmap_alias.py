@@ -11,7 +11,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kappa.adapters.alias import AliasError, AliasMoved, BackendUnavailable, Cutover
-from kappa.adapters.kube import FIELD_MANAGER, blocking, load_api_client
+from kappa.adapters.kube import FIELD_MANAGER, blocking, load_api_client, request_json
 from kappa.adapters.retry import retrying_blocking
 
 
@@ -25,11 +25,11 @@ class ConfigMapAlias:
     def __init__(self, api_client: client.ApiClient | None = None) -> None:
         api = api_client or load_api_client()
         api.user_agent = FIELD_MANAGER
-        self._core = client.CoreV1Api(api)
+        self._api = api
 
-    def _read(self, namespace: str, name: str) -> Any | None:
+    def _read(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._core.read_namespaced_config_map(name, namespace)
+            return request_json(self._api, "GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -41,7 +41,7 @@ class ConfigMapAlias:
 
     def _target(self, namespace: str, name: str, key: str) -> str | None:
         cm = self._read(namespace, name)
-        return None if cm is None else (cm.data or {}).get(key)
+        return None if cm is None else (cm.get("data") or {}).get(key)
 
     async def target(self, namespace: str, name: str, key: str) -> str | None:
         return await blocking(self._target, namespace, name, key)
@@ -81,7 +81,7 @@ class ConfigMapAlias:
         """One try of `cutover`: read, check, then create or replace with the resourceVersion read. A 409
         (someone wrote the ConfigMap in between) is raised as it is, for another try."""
         cm = self._read(namespace, name)
-        current = None if cm is None else (cm.data or {}).get(key)
+        current = None if cm is None else (cm.get("data") or {}).get(key)
         if current == to:
             return Cutover(name, current, to, _ms(started), attempt, already_done=True)
         if current != expected:
@@ -90,20 +90,21 @@ class ConfigMapAlias:
                 f"{expected or 'nothing'} as expected: someone repointed it; refusing to overwrite"
             )
         try:
+            manager = [("fieldManager", FIELD_MANAGER)]
+            path = f"/api/v1/namespaces/{namespace}/configmaps"
             if cm is None:
-                body = client.V1ConfigMap(
-                    metadata=client.V1ObjectMeta(
-                        name=name,
-                        namespace=namespace,
-                        owner_references=[owner] if owner else None,
-                        labels={"app.kubernetes.io/managed-by": FIELD_MANAGER},
-                    ),
-                    data={key: to},
-                )
-                self._core.create_namespaced_config_map(namespace, body, field_manager=FIELD_MANAGER)
+                metadata: dict[str, Any] = {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER},
+                    **({"ownerReferences": [owner]} if owner else {}),
+                }
+                body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {key: to}}
+                request_json(self._api, "POST", path, body, query=manager)
             else:
-                cm.data = {**(cm.data or {}), key: to}  # resourceVersion stays: a conflict if it moved
-                self._core.replace_namespaced_config_map(name, namespace, cm, field_manager=FIELD_MANAGER)
+                # The resourceVersion read stays: the replace is refused (409) if the ConfigMap moved since.
+                cm["data"] = {**(cm.get("data") or {}), key: to}
+                request_json(self._api, "PUT", f"{path}/{name}", cm, query=manager)
             return Cutover(name, current, to, _ms(started), attempt)
         except ApiException as exc:
             if _outage(exc):

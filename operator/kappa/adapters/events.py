@@ -23,10 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.api.core_v1_api import CoreV1Api  # at import: a lazy import blocked the loop 2-3 s
 from kubernetes.client.exceptions import ApiException
 
-from kappa.adapters.kube import blocking
+from kappa.adapters.kube import blocking, request_json
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +125,7 @@ class EventRecorder:
     """Posts events of Kubernetes objects as series (see EventSeries), through core/v1."""
 
     def __init__(self, api_client: client.ApiClient, series: EventSeries | None = None) -> None:
-        self._core = CoreV1Api(api_client)
+        self._api = api_client
         self.series = series or EventSeries()
         self._instance = os.environ.get("HOSTNAME", COMPONENT)
         # Writes one at a time, in the order they were asked for (asyncio.Lock is FIFO).
@@ -187,7 +186,7 @@ class EventRecorder:
         last: float,
     ) -> str:
         meta = obj["metadata"]
-        body: Any = {  # the client takes a dict as well as a CoreV1Event
+        body: dict[str, Any] = {
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {
                 "apiVersion": obj["apiVersion"],
@@ -206,12 +205,16 @@ class EventRecorder:
             "lastTimestamp": _time(last),
             "count": count,
         }
-        created = self._core.create_namespaced_event(meta["namespace"], body)
-        return str(created.metadata.name)
+        created = request_json(self._api, "POST", f"/api/v1/namespaces/{meta['namespace']}/events", body)
+        return str(created["metadata"]["name"])
 
     def _patch(self, namespace: str, write: Update) -> None:
-        self._core.patch_namespaced_event(
-            write.name, namespace, {"count": write.count, "lastTimestamp": _time(write.last)}
+        request_json(
+            self._api,
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}/events/{write.name}",
+            {"count": write.count, "lastTimestamp": _time(write.last)},
+            content_type="application/merge-patch+json",
         )
 
 

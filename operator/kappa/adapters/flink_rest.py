@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from kappa.machines.session_job import JobSeen, TriggerSeen
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class FlinkUnavailable(Exception):
@@ -53,6 +54,8 @@ class FlinkRest:
     def __init__(self, url: str, *, auth: Auth | None = None, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": auth.header} if auth else {}
+        import httpx  # only a session runtime needs it (adapters/lazy.py: Runtimes preloads it)
+
         self._client = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
         self._upload_lock = asyncio.Lock()
         self._jars: dict[str, str] = {}  # local jar path → uploaded jar id
@@ -63,6 +66,8 @@ class FlinkRest:
     async def _call(
         self, method: str, path: str, *, ok404: bool = False, timeout: float | None = None, **kwargs: Any
     ) -> Any:
+        import httpx  # loaded by __init__
+
         try:
             response = await self._client.request(
                 method, path, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kwargs

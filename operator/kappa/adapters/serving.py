@@ -4,12 +4,14 @@ versions' physical objects (tables or topics) that the cutover and the validatio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kappa.adapters.alias import AliasError, Cutover
 from kappa.adapters.configmap_alias import ConfigMapAlias
 from kappa.adapters.kafka.admin import KafkaAdmin
-from kappa.adapters.postgres import PostgresAlias
+
+if TYPE_CHECKING:
+    from kappa.adapters.postgres import PostgresAlias  # psycopg: imported when a view needs it (lazy.py)
 
 
 class Unsupported(AliasError):

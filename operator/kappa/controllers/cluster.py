@@ -15,7 +15,7 @@ from kappa.adapters.kafka.admin import KafkaAdmin
 from kappa.adapters.kafka.connection import KafkaConnection, authentication_failure_blocking
 from kappa.adapters.kafka.health import cluster_health
 from kappa.adapters.kube import Kube
-from kappa.adapters.postgres import PostgresAlias
+from kappa.adapters.lazy import preload
 from kappa.adapters.serving import ConfigMapView, PostgresView, ServedView
 from kappa.api.kafka import KafkaClientAuthentication
 from kappa.api.materializedview import MaterializedViewSpec
@@ -288,6 +288,9 @@ async def open_view(
             raise ViewUnavailable(
                 f"spec.backend.postgres.secretRef: Secret {pg.secret_ref.name} has no key {pg.secret_ref.key}"
             )
+        await preload("kappa.adapters.postgres")  # psycopg: only a PostgreSQL view needs it
+        from kappa.adapters.postgres import PostgresAlias
+
         return PostgresView(PostgresAlias(uri), pg.schema_, pg.view, pg.lock_timeout, pg.retries)
     cm = backend.config_map
     assert cm is not None

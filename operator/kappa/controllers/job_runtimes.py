@@ -14,6 +14,7 @@ from kappa.adapters.job_runtime.flink_deployment import FlinkDeploymentRuntime
 from kappa.adapters.job_runtime.seam import JobRuntime
 from kappa.adapters.job_runtime.session import SessionRuntime
 from kappa.adapters.kube import Kube
+from kappa.adapters.lazy import preload
 from kappa.api.streamjob import StreamJobSpec
 from kappa.api.streamjob_status import StreamJobStatus
 
@@ -69,6 +70,7 @@ class Runtimes:
             header = value
         key = (url, header)
         if key not in Runtimes._sessions:
+            await preload("httpx")
             jar = os.environ.get("KAPPA_SQL_RUNNER_JAR")
             Runtimes._sessions[key] = SessionRuntime(
                 self.kube,
