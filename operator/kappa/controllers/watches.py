@@ -8,8 +8,10 @@ that wake it.
 - `materializedviews_by_key`: every watched MaterializedView, keyed (namespace, name), for the views' resync.
 
 Kopf lists each kind once at start (every handler waits until the indexes are filled), then follows the
-watch; a deleted object leaves its index. The values are the objects as the API server last sent them:
-readers take copies (`copies`), never the stored values. An index trails the operator's own writes by the
+watch; a deleted object leaves its index. The values are the objects as the API server last sent them, less
+what nothing reads (`slim`), kept as compact JSON (`kept`): a FlinkDeployment is 2-3 KiB so, against 10-11
+KiB as dicts, and at 1,000 jobs there are 2,000 of them after an upgrade. Readers decode their own copies
+(`copies`), as fast as the deep copy they took before. An index trails the operator's own writes by the
 time their watch event takes, so a look right after a write can still see the world before it; every act
 of the StreamJob controller is idempotent (server-side apply, names derived from the spec), so such a look
 repeats an act at worst, and the write's own event brings the next look.
@@ -23,7 +25,7 @@ start anyway.
 
 from __future__ import annotations
 
-import copy
+import json
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -46,12 +48,12 @@ and FKO's two copies of the whole spec as JSON (the reconciled and the stable on
 most of what the indexes held."""
 
 
-def kept(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The object as an index keeps it: as the API server sent it, less what nothing reads (UNREAD). The
-    body itself is not changed: the dicts on the way to a dropped field are copied."""
-    slim = dict(body)
+def slim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The object as the API server sent it, less what nothing reads (UNREAD). The body itself is not
+    changed: the dicts on the way to a dropped field are copied."""
+    slimmed = dict(body)
     for *parents, leaf in UNREAD:
-        holder = slim
+        holder = slimmed
         for step in parents:
             child = holder.get(step)
             if not isinstance(child, Mapping):
@@ -59,27 +61,32 @@ def kept(body: Mapping[str, Any]) -> dict[str, Any]:
             holder[step] = holder = dict(child)
         else:
             holder.pop(leaf, None)
-    return slim
+    return slimmed
+
+
+def kept(body: Mapping[str, Any]) -> bytes:
+    """The object as an index keeps it: `slim(body)` as compact JSON."""
+    return json.dumps(slim(body), separators=(",", ":")).encode()
 
 
 def copies(index: kopf.Index[Hashable, Any] | None, key: Hashable) -> list[dict[str, Any]]:
-    """The objects stored under `key`, as plain dicts the caller may change."""
+    """The objects stored under `key`, decoded: plain dicts of the caller's own, to change at will."""
     if index is None or key not in index:
         return []
-    return [copy.deepcopy(dict(value)) for value in index[key]]
+    return [json.loads(value) for value in index[key]]
 
 
 @kopf.index(FKO_GROUP, FKO_VERSION, "flinkdeployments", labels={JOB_LABEL: kopf.PRESENT})
 async def flinkdeployments_by_job(
     namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
-) -> dict[tuple[str, str], dict[str, Any]]:
+) -> dict[tuple[str, str], bytes]:
     return {(str(namespace), labels[JOB_LABEL]): kept(body)}
 
 
 @kopf.index(GROUP, VERSION, "replayruns")
 async def replayruns_by_job(
     namespace: str | None, spec: kopf.Spec, body: kopf.Body, **_: Any
-) -> dict[tuple[str, str], dict[str, Any]] | None:
+) -> dict[tuple[str, str], bytes] | None:
     job = (spec.get("jobRef") or {}).get("name")
     return {(str(namespace), str(job)): kept(body)} if job else None
 
@@ -87,7 +94,7 @@ async def replayruns_by_job(
 @kopf.index(GROUP, VERSION, "streamjobs")
 async def streamjobs_by_view(
     namespace: str | None, spec: kopf.Spec, body: kopf.Body, **_: Any
-) -> dict[tuple[str, str], dict[str, Any]] | None:
+) -> dict[tuple[str, str], bytes] | None:
     """The StreamJobs that name a MaterializedView in spec.output.view, for the view's looks."""
     view = (spec.get("output") or {}).get("view")
     return {(str(namespace), str(view)): kept(body)} if view else None

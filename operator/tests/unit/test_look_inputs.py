@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import kopf
 import pytest
 
 from kappa.controllers.streamjob import fresh_body
@@ -38,7 +39,7 @@ def test_a_create_handler_uses_its_body_only_when_nothing_of_ours_can_be_missing
 
 
 def test_an_index_keeps_what_looks_read_and_drops_what_none_does() -> None:
-    from kappa.controllers.watches import kept
+    from kappa.controllers.watches import copies, kept, slim
 
     body: dict[str, Any] = {
         "metadata": {"name": "j-v1", "labels": {"kappa.dev/job": "j"}, "managedFields": [{"manager": "x"}]},
@@ -52,19 +53,25 @@ def test_an_index_keeps_what_looks_read_and_drops_what_none_does() -> None:
             },
         },
     }
-    slim = kept(body)
-    assert slim["metadata"] == {"name": "j-v1", "labels": {"kappa.dev/job": "j"}}
-    assert slim["status"] == {
+    # What a look gets from the index: the object less what nothing reads, a copy of its own.
+    index = {("ns", "j"): [kept(kopf.Body(body))]}  # type: ignore[arg-type]
+    [got] = copies(index, ("ns", "j"))  # type: ignore[arg-type]
+    assert got == slim(body)
+    assert got["metadata"] == {"name": "j-v1", "labels": {"kappa.dev/job": "j"}}
+    assert got["status"] == {
         "jobStatus": {"state": "RUNNING"},
         "reconciliationStatus": {"state": "DEPLOYED"},
     }
-    assert slim["spec"] == body["spec"]
+    assert got["spec"] == body["spec"]
+    got["spec"]["job"]["state"] = "suspended"
+    assert copies(index, ("ns", "j"))[0]["spec"] == {"job": {"state": "running"}}  # type: ignore[arg-type]
+    assert copies(index, ("ns", "other")) == []  # type: ignore[arg-type]
     # The body Kopf handed over is left as it was.
     assert body["metadata"]["managedFields"] == [{"manager": "x"}]
     assert "lastStableSpec" in body["status"]["reconciliationStatus"]
     # An object without those fields (a ReplayRun, a new FlinkDeployment) comes through whole.
     bare = {"metadata": {"name": "r"}, "spec": {"jobRef": {"name": "j"}}}
-    assert kept(bare) == bare
+    assert slim(bare) == bare
 
 
 @pytest.mark.parametrize(
