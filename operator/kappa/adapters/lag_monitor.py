@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
-from prometheus_client import Gauge
 
 from kappa.adapters import metrics
 from kappa.adapters.kafka.admin import KafkaAdmin
@@ -50,8 +49,6 @@ class TrackedGroup:
     allowed_lag: int = 0
     windows: dict[Partition, PartitionWindow] = field(default_factory=dict)
     fell_off_logged: int = 0
-    lag_gauges: dict[Partition, Gauge] = field(default_factory=dict)
-    """Its partitions' kappa_consumer_lag_records series, looked up once (a lookup costs more than a set)."""
 
 
 @dataclass(frozen=True)
@@ -142,14 +139,7 @@ class LagMonitor:
         self._latest.pop(group, None)
         if tracked:
             self._unindex(tracked)
-            labels = self._label_values(tracked)
-            # A series that was never exported (no poll yet) is not there to remove.
-            for gauge in (metrics.group_lag, metrics.group_lag_status, metrics.fell_off_retention):
-                with contextlib.suppress(KeyError):
-                    gauge.remove(*labels)
-            for topic, partition in tracked.windows:
-                with contextlib.suppress(KeyError):
-                    metrics.consumer_lag.remove(*labels, topic, str(partition))
+            metrics.group_lags.pop(self._label_values(tracked), None)  # its series go (none before a poll)
 
     def latest(self, group: str) -> GroupLag | None:
         return self._latest.get(group)
@@ -308,18 +298,9 @@ class LagMonitor:
         )
 
     def _export(self, tracked: TrackedGroup, result: GroupLag) -> None:
-        labels = self._label_values(tracked)
-        gauges = tracked.lag_gauges
-        for pl in result.partitions:
-            gauge = gauges.get((pl.topic, pl.partition))
-            if gauge is None:
-                gauge = gauges[(pl.topic, pl.partition)] = metrics.consumer_lag.labels(
-                    *labels, pl.topic, str(pl.partition)
-                )
-            gauge.set(pl.lag)
-        metrics.group_lag.labels(*labels).set(result.total)
-        metrics.group_lag_status.labels(*labels).set(int(result.status.status))
-        metrics.fell_off_retention.labels(*labels).set(len(result.fell_off))
+        metrics.group_lags[self._label_values(tracked)] = metrics.GroupLagSeries(
+            result.partitions, result.total, int(result.status.status), len(result.fell_off)
+        )
         if len(result.fell_off) != tracked.fell_off_logged:  # when it changes, not on every poll
             tracked.fell_off_logged = len(result.fell_off)
             if result.fell_off:

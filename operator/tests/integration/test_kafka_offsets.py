@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from kappa.adapters import metrics
 from kappa.adapters.kafka.values import GroupInUse, KafkaAdapterError, PartitionDecreaseRefused
@@ -94,8 +95,12 @@ def test_lag_is_produced_minus_consumed_on_every_partition(kafka: KafkaTestbed) 
 
     assert {p.partition: p.lag for p in lag.partitions} == {p: produced[p] - consumed[p] for p in produced}
     assert lag.total == 7 + 13 + 0
-    sample = metrics.consumer_lag.labels("ns", "sessionizer", "v1", name, topic, "1")._value.get()
-    assert sample == 13
+    labels = {"namespace": "ns", "job": "sessionizer", "version": "v1", "group": name}
+    assert (
+        REGISTRY.get_sample_value("kappa_consumer_lag_records", {**labels, "topic": topic, "partition": "1"})
+        == 13
+    )
+    assert REGISTRY.get_sample_value("kappa_consumer_group_lag_records", labels) == 7 + 13
 
 
 def test_lag_is_exact_across_transaction_markers(kafka: KafkaTestbed) -> None:
@@ -215,7 +220,8 @@ def test_moving_the_log_start_during_a_replay_is_reported(kafka: KafkaTestbed) -
     lag = kafka.run(monitor.poll())[name]
 
     assert lag.fell_off == [((topic, 0), 0, 6)]  # partition 1 had already read past offset 6
-    assert metrics.fell_off_retention.labels("ns", "j", "v2", name)._value.get() == 1
+    labels = {"namespace": "ns", "job": "j", "version": "v2", "group": name}
+    assert REGISTRY.get_sample_value("kappa_consumer_fell_off_retention_partitions", labels) == 1
 
 
 def test_the_direct_topic_backend_creates_idempotently_and_refuses_to_shrink(kafka: KafkaTestbed) -> None:
@@ -247,7 +253,8 @@ def test_an_untracked_group_leaves_no_gauges_behind(kafka: KafkaTestbed) -> None
     monitor = LagMonitor(kafka.admin)
     monitor.track(name, [topic], labels={"namespace": "ns", "job": "gone", "version": "v1"})
     kafka.run(monitor.poll())
-    assert metrics.group_lag.labels("ns", "gone", "v1", name)._value.get() == 1
+    labels = {"namespace": "ns", "job": "gone", "version": "v1", "group": name}
+    assert REGISTRY.get_sample_value("kappa_consumer_group_lag_records", labels) == 1
 
     monitor.untrack(name)
     exported = {s.labels.get("group") for m in metrics.group_lag.collect() for s in m.samples}

@@ -19,11 +19,12 @@ ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "metrics.md"
 
 
-def defined() -> dict[str, tuple[str, tuple[str, ...], MetricWrapperBase]]:
-    """Exposed name (a counter's with `_total`) → (type, labels, the metric) of each metric of the module."""
-    found: dict[str, tuple[str, tuple[str, ...], MetricWrapperBase]] = {}
+def defined() -> dict[str, tuple[str, tuple[str, ...], MetricWrapperBase | metrics.Scraped]]:
+    """Exposed name (a counter's with `_total`) → (type, labels, the metric) of each metric of the module:
+    prometheus_client's own, and the gauges made at each scrape (`Scraped`)."""
+    found: dict[str, tuple[str, tuple[str, ...], MetricWrapperBase | metrics.Scraped]] = {}
     for value in vars(metrics).values():
-        if isinstance(value, MetricWrapperBase):
+        if isinstance(value, MetricWrapperBase | metrics.Scraped):
             name = f"{value._name}_total" if value._type == "counter" else value._name
             found[str(name)] = (str(value._type), tuple(value._labelnames), value)
     return found

@@ -207,7 +207,7 @@ def test_dashboard_covers_the_issue() -> None:
 def _exported_names() -> set[str]:
     names = {"up"}
     for value in vars(metrics).values():
-        if isinstance(value, MetricWrapperBase):
+        if isinstance(value, MetricWrapperBase | metrics.Scraped):
             name, kind = value._name, value._type
             names |= {
                 "counter": {f"{name}_total"},
