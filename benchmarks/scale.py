@@ -119,6 +119,22 @@ def maps(f):
         elif line.startswith("Rss:"):
             rss[name] += int(line.split()[1])
     f.write("-- smaps RSS: " + ", ".join(f"{k} {v / 1024:.1f} MiB" for k, v in rss.most_common()) + "\\n")
+def malloc(f):
+    # glibc's arenas (all of them), then what malloc_trim(0) gives back to the system: the memory free
+    # in the heap that the allocator kept
+    import ctypes
+    names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
+    class Info(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in names]
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = Info
+    info = libc.mallinfo2()
+    f.write(f"-- glibc malloc: arenas {info.arena / 2**20:.1f} MiB, in use {info.uordblks / 2**20:.1f} MiB, "
+            f"free {info.fordblks / 2**20:.1f} MiB, mmapped {info.hblkhd / 2**20:.1f} MiB\\n")
+    rss = lambda: next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS")) / 1024
+    before = rss()
+    libc.malloc_trim(0)
+    f.write(f"-- malloc_trim(0): VmRSS {before:.1f} -> {rss():.1f} MiB\\n")
 def dump(*_):
     with open(out, "a") as f:
         maps(f)
@@ -133,6 +149,7 @@ def dump(*_):
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+        malloc(f)
         if not tracemalloc.is_tracing():
             return
         snapshot = tracemalloc.take_snapshot()
