@@ -53,6 +53,9 @@ class Record:
     last_checkpoint_ms: int | None = None
     stop_trigger: str | None = None
     """A stop-with-savepoint in flight: its trigger id."""
+    stop_tries: int = 0
+    """Stops of this attempt that failed (Flink refuses one while the tasks are still being deployed): the
+    next asks under a new trigger id, as Flink answers an id it knows from its cache of results."""
     stopping_job: str | None = None
     savepoint_path: str | None = None
     savepoint_ms: int | None = None
@@ -114,9 +117,12 @@ def job_id(record_uid: str, attempt: int) -> str:
     return hashlib.sha256(f"{record_uid}/{attempt}".encode()).hexdigest()[:32]
 
 
-def trigger_id(record_uid: str, attempt: int) -> str:
-    """Flink takes the caller's trigger id (32 hex digits), so a repeated stop request is the same one."""
-    return hashlib.sha256(f"{record_uid}/{attempt}/stop".encode()).hexdigest()[:32]
+def trigger_id(record_uid: str, attempt: int, tries: int = 0) -> str:
+    """Flink takes the caller's trigger id (32 hex digits), so a repeated stop request is the same one. A
+    trigger id Flink knows is answered from its cache of results (`rest.async.store-duration`, 5 minutes),
+    so a stop asked again after a failure needs a new one: one per try."""
+    name = f"{record_uid}/{attempt}/stop" + (f"/{tries}" if tries else "")
+    return hashlib.sha256(name.encode()).hexdigest()[:32]
 
 
 def _folded(rec: Record, seen: Seen) -> Record:
@@ -148,6 +154,7 @@ def _submit(rec: Record, uid: str, savepoint: str | None, desired: Desired) -> t
         seen=False,
         deployed_nonce=desired.nonce,
         initial_used=True,
+        stop_tries=0,
         job_state="RECONCILING",
         start_time_ms=None,
         update_time_ms=None,
@@ -178,18 +185,26 @@ def step(desired: Desired, rec: Record, seen: Seen, uid: str, now_ms: int) -> tu
             ), None
         if trigger is not None and trigger.done:
             failed = replace(
-                rec, stop_trigger=None, stopping_job=None, error=trigger.failure or "savepoint failed"
+                rec,
+                stop_trigger=None,
+                stopping_job=None,
+                stop_tries=rec.stop_tries + 1,
+                error=trigger.failure or "savepoint failed",
             )
-            return failed, None  # the next step asks again while the spec still says suspended
+            return failed, None  # the next step asks again, under a new trigger id, while still suspended
         if trigger is None and not live:
             # Flink forgot the trigger (a restarted JobManager) and the job is gone: nothing left to stop.
             return replace(rec, stop_trigger=None, stopping_job=None), None
+        if trigger is None and desired.state == "suspended":
+            # The job runs and Flink does not know the trigger: the request never arrived (refused, or the
+            # cluster was away), or its result was dropped from Flink's cache. The same request again.
+            return rec, Stop(rec.stopping_job or str(rec.job_id), rec.stop_trigger)
         if desired.state == "suspended" or trigger is not None:
             return rec, None
 
     if desired.state == "suspended":
         if live and rec.job_id:
-            trig = trigger_id(uid, rec.attempt)
+            trig = trigger_id(uid, rec.attempt, rec.stop_tries)
             return replace(rec, stop_trigger=trig, stopping_job=rec.job_id), Stop(rec.job_id, trig)
         return rec, None
 

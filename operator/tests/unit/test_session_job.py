@@ -78,7 +78,39 @@ CASES = [
         replace(LIVE, stop_trigger="t", stopping_job=ID1),
         Seen(JobSeen("RUNNING"), TriggerSeen(done=True, failure="Checkpoint expired")),
         None,
-        {"error": "Checkpoint expired", "stop_trigger": None},
+        {"error": "Checkpoint expired", "stop_trigger": None, "stop_tries": 1},
+    ),
+    (
+        "after a failed stop, the next asks under a new trigger id (Flink answers a known id from its cache)",
+        SUSPENDED,
+        replace(LIVE, stop_tries=1, error="Not all required tasks are currently running"),
+        Seen(JobSeen("RUNNING")),
+        Stop(ID1, trigger_id(UID, 1, 1)),
+        {"stop_trigger": trigger_id(UID, 1, 1), "stop_tries": 1},
+    ),
+    (
+        "a stop Flink does not know while the job runs is asked again, under the same id",
+        SUSPENDED,
+        replace(LIVE, stop_trigger="t", stopping_job=ID1),
+        Seen(JobSeen("RUNNING"), None),
+        Stop(ID1, "t"),
+        {"stop_trigger": "t"},
+    ),
+    (
+        "a stop Flink does not know, of a job that is gone, is over",
+        SUSPENDED,
+        replace(LIVE, stop_trigger="t", stopping_job=ID1),
+        Seen(None, None),
+        None,
+        {"stop_trigger": None, "stopping_job": None},
+    ),
+    (
+        "a resume starts counting the stops of its attempt again",
+        RUNNING,
+        replace(STOPPED, stop_tries=2),
+        Seen(JobSeen("FINISHED")),
+        Submit(ID2, "file:/sp/1"),
+        {"attempt": 2, "stop_tries": 0},
     ),
     (
         "a stop in flight is waited for",
@@ -143,6 +175,13 @@ def test_step(
     assert got == action
     for key, value in fields.items():
         assert getattr(nxt, key) == value, key
+
+
+def test_trigger_ids_are_new_per_try_and_the_first_is_as_before() -> None:
+    # The first try's id is the one records written before stop_tries existed name.
+    assert trigger_id(UID, 1) == trigger_id(UID, 1, 0)
+    assert len({trigger_id(UID, 1, tries) for tries in range(3)} | {trigger_id(UID, 2)}) == 4
+    assert len(trigger_id(UID, 1, 2)) == 32
 
 
 def test_job_ids_are_new_per_attempt_and_per_record() -> None:
