@@ -1,12 +1,15 @@
-"""Operator-wide settings: Kopf keeps its bookkeeping in status, never in annotations."""
+"""Operator-wide settings: Kopf keeps its bookkeeping in status, never in annotations. And the process's
+memory: what the C allocator keeps after a burst goes back to the system (adapters/memory.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
 import kopf
 
+from kappa.adapters.memory import trim_periodically
 from kappa.api.base import GROUP
 
 FIELD_MANAGER = "kappa-operator"
@@ -37,3 +40,18 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     settings.execution.max_workers = 8
+
+
+@kopf.on.startup()
+async def start_trimming(memo: kopf.Memo, **_: Any) -> None:
+    """What the C allocator kept after a burst goes back to the system once a minute (adapters/memory.py)."""
+    memo.trim_stop = asyncio.Event()
+    memo.trim_task = asyncio.create_task(trim_periodically(memo.trim_stop), name="kappa-malloc-trim")
+
+
+@kopf.on.cleanup()
+async def stop_trimming(memo: kopf.Memo, **_: Any) -> None:
+    task: asyncio.Task[None] | None = getattr(memo, "trim_task", None)
+    if task is not None:
+        memo.trim_stop.set()
+        await asyncio.wait([task], timeout=5)
