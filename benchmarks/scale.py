@@ -131,7 +131,10 @@ def malloc(f):
     info = libc.mallinfo2()
     f.write(f"-- glibc malloc: arenas {info.arena / 2**20:.1f} MiB, in use {info.uordblks / 2**20:.1f} MiB, "
             f"free {info.fordblks / 2**20:.1f} MiB, mmapped {info.hblkhd / 2**20:.1f} MiB\\n")
-    rss = lambda: next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS")) / 1024
+    lines = lambda: open("/proc/self/status").read().splitlines()
+    status = lambda key: next(int(l.split()[1]) for l in lines() if l.startswith(key)) / 1024
+    rss = lambda: status("VmRSS:")
+    f.write(f"-- VmHWM (the most the process held at once) {status('VmHWM:'):.1f} MiB\\n")
     before = rss()
     libc.malloc_trim(0)
     f.write(f"-- malloc_trim(0): VmRSS {before:.1f} -> {rss():.1f} MiB\\n")
