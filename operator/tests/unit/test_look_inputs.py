@@ -1,6 +1,4 @@
-"""What a look starts from: the body Kopf gave a create handler (one GET less per create, only when nothing
-of the operator's can be missing from it), and the objects the watch-fed indexes keep (less what nothing
-reads)."""
+"""What a look starts from: the objects the watch-fed indexes keep (less what nothing reads)."""
 
 from __future__ import annotations
 
@@ -8,34 +6,6 @@ from typing import Any
 
 import kopf
 import pytest
-
-from kappa.controllers.streamjob import fresh_body
-
-NEW: dict[str, Any] = {
-    "metadata": {"name": "j", "namespace": "ns", "generation": 1},
-    "spec": {"version": "v1"},
-}
-LOOKED_AT = {**NEW, "status": {"observedGeneration": 1, "phase": "Deploying"}}
-
-
-@pytest.mark.parametrize(
-    ("reason", "body", "used"),
-    [
-        ("create", NEW, True),  # a new object: Kopf's body is what a GET returns
-        ("create", {**NEW, "status": {}}, True),  # an empty status holds nothing of ours
-        ("create", LOOKED_AT, False),  # a look wrote status before a restart: GET it
-        ("update", NEW, False),  # a spec change: an earlier look's write may not have reached the watch
-        ("resume", NEW, False),
-    ],
-)
-def test_a_create_handler_uses_its_body_only_when_nothing_of_ours_can_be_missing(
-    reason: str, body: dict[str, Any], used: bool
-) -> None:
-    got = fresh_body(reason, body)
-    assert (got == body) if used else got is None
-    if got is not None:
-        got["metadata"]["name"] = "changed"  # the look writes into it: never into Kopf's body
-        assert body["metadata"]["name"] == "j"
 
 
 def test_an_index_keeps_what_looks_read_and_drops_what_none_does() -> None:

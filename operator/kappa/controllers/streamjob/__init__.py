@@ -6,7 +6,6 @@ schedule.py). One look is reconcile.py; deletion is finalize.py."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import logging
 import os
@@ -28,7 +27,7 @@ from kappa.controllers.streamjob.reconcile import GONE, RESYNC, StreamJobReconci
 LAG_REFRESH = float(os.environ.get("KAPPA_LAG_REFRESH", "60"))
 """A job whose lag moved is looked at (its Lag column written) at most this often."""
 LOOK_WORKERS = int(os.environ.get("KAPPA_LOOK_WORKERS", "16"))
-"""StreamJobs looked at concurrently by the schedule (change handlers come on top)."""
+"""StreamJobs looked at concurrently by the schedule: every look, a create's and a spec change's too."""
 RESUME_AT_REST = 3.0
 """At start, jobs at rest are looked at this much later than the moving ones, so those go first."""
 STOP_WITHIN = 2.0
@@ -87,8 +86,8 @@ def _lag_moved(schedule: Schedule) -> Callable[[str, str, bool], None]:
     return moved
 
 
-async def _locked(memo: kopf.Memo, namespace: str, name: str, fresh: dict[str, Any] | None = None) -> float:
-    """One reconcile at a time per StreamJob: looks and change handlers must not interleave. Each look says
+async def _locked(memo: kopf.Memo, namespace: str, name: str) -> float:
+    """One reconcile at a time per StreamJob: a look and the deletion must not interleave. Each look says
     when the next is due (machines/cadence.py); a failed one asks again after INTERVAL."""
     reconciler = _reconciler(memo)
     following = INTERVAL
@@ -98,7 +97,7 @@ async def _locked(memo: kopf.Memo, namespace: str, name: str, fresh: dict[str, A
             "StreamJob",
             namespace,
             name,
-            lambda ns, n: reconciler.reconcile(ns, n, LOG, fresh),
+            lambda ns, n: reconciler.reconcile(ns, n, LOG),
         )
         following = RESYNC if found is None else found
     finally:
@@ -115,23 +114,17 @@ async def _locked(memo: kopf.Memo, namespace: str, name: str, fresh: dict[str, A
 
 @kopf.on.create(GROUP, VERSION, "streamjobs")
 @kopf.on.update(GROUP, VERSION, "streamjobs", field="spec")
-async def reconcile_streamjob(
-    meta: kopf.Meta, body: kopf.Body, reason: str, memo: kopf.Memo, **_: Any
-) -> None:
-    """A new StreamJob and a spec change are looked at at once; the look puts the job on the schedule,
-    which carries out the later ones."""
-    await _locked(memo, str(meta["namespace"]), str(meta["name"]), fresh_body(reason, body))
-
-
-def fresh_body(reason: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The body Kopf gave a create handler, as a GET would return it, when this operator has written nothing
-    to the object yet (no status): Kopf hands it over once the watch has shown its own finalizer patch, and
-    nothing else of the operator's writes to a new object. Otherwise None: the look GETs it, since a status
-    write of an earlier look may not have reached the watch yet (after a restart, a create handler can find
-    a status that a look wrote before Kopf recorded the create as handled)."""
-    if str(reason) != "create" or body.get("status"):
-        return None
-    return copy.deepcopy(dict(body))
+async def reconcile_streamjob(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+    """A new StreamJob and a spec change are looked at at once, by the schedule, whose workers bound how many
+    looks run at a time. Looked at in this handler, a burst of 1,000 creates was 1,000 looks at once, each
+    holding its objects while it waited for the API server, and the process kept the memory of that peak.
+    The look loads the job from what the watch showed (controllers/known.py), as any other look."""
+    schedule = _reconciler(memo).schedule
+    key = (str(meta["namespace"]), str(meta["name"]))
+    if key in schedule:
+        schedule.wake(key)  # a look under way may have read the spec before the change: once more after it
+    else:
+        schedule.after(key, 0.0)
 
 
 @kopf.on.resume(GROUP, VERSION, "streamjobs")

@@ -82,20 +82,14 @@ class StreamJobReconciler:
         listed = (lambda ns, job: copies(deployments, (ns, job))) if deployments is not None else None
         self.runtimes = Runtimes(kube, listed)
 
-    async def reconcile(
-        self, namespace: str, name: str, logger: logging.Logger, fresh: dict[str, Any] | None = None
-    ) -> float | None:
-        """`fresh`: the object as a Kopf handler was given it, when nothing of this operator's can be
-        missing from it (controllers/streamjob/__init__.py `fresh_body`). Else the copy the watch and the
-        operator's own writes keep; a GET only when that copy may be older than the operator's last write
-        (controllers/known.py)."""
-        obj = fresh or self.known.current((namespace, name))  # 1. load
+    async def reconcile(self, namespace: str, name: str, logger: logging.Logger) -> float | None:
+        """The job is the copy the watch and the operator's own writes keep; a GET only when that copy may
+        be older than the operator's last write (controllers/known.py)."""
+        obj = self.known.current((namespace, name))  # 1. load
         if obj is None:
             obj = await self.kube.get(API_VERSION, "StreamJob", namespace, name)
             if obj is not None:
                 self.known.remember(obj)
-        elif fresh:
-            self.known.remember(obj)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return GONE
         now = datetime.now(UTC)
