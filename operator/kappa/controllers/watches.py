@@ -18,9 +18,10 @@ repeats an act at worst, and the write's own event brings the next look.
 
 A change of a child or a run wakes its StreamJob at once (controllers/schedule.py): of its FlinkDeployments,
 only a change of what the job reads (`deployment_facts`); its output's Strimzi KafkaTopic; a ReplayRun of
-the job. So does a change of a StreamJob's annotations (a rollback request). Spec changes have their own
-handlers. The events seen while Kopf lists at start wake nothing: every StreamJob is looked at once at
-start anyway.
+the job. So does a change of a StreamJob's annotations (a rollback request), and a generation its status
+has not observed yet: a create or a spec change (`new_generation`), as controller-runtime's generation
+predicate does. Other events seen while Kopf lists at start wake nothing: every StreamJob is looked at once
+at start anyway.
 """
 
 from __future__ import annotations
@@ -159,6 +160,12 @@ async def wake_on_replayrun(
         memo.streamjob_schedule.wake((str(namespace), str(job)))
 
 
+def new_generation(generation: object, observed: object, woken: object) -> bool:
+    """A generation (of the spec) that the status has not observed, and that no event has woken a look for
+    yet: once per create and per spec change, however many events follow until a look records it."""
+    return generation is not None and generation not in (observed, woken)
+
+
 @kopf.on.event(GROUP, VERSION, "streamjobs")
 async def wake_on_request(
     type: str,
@@ -169,18 +176,33 @@ async def wake_on_request(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    """A request is an annotation (kappa.dev/rollback): a change of the annotations wakes the job. Its own
-    status writes, which are most of its events, do not. Every event hands the job as it shows it to the
-    copy the looks read instead of a GET (controllers/known.py)."""
+    """A new generation (a create, a spec change) is looked at at once, by the schedule's workers: Kopf's
+    create and update handlers would first patch Kopf's record of the handled spec, and held the job's events
+    meanwhile (controllers/runtime.py). A request is an annotation (kappa.dev/rollback): a change of the
+    annotations wakes the job. Its own status writes, which are most of its events, do not. Every event hands
+    the job as it shows it to the copy the looks read instead of a GET (controllers/known.py)."""
     key = (str(namespace), name)
     seen: dict[tuple[str, str], dict[str, str]] = memo.streamjob_annotations
+    woken: dict[tuple[str, str], object] = memo.streamjob_generations
+    schedule = memo.streamjob_schedule
     if type == "DELETED":
         seen.pop(key, None)
-        memo.streamjob_schedule.forget(key)
+        woken.pop(key, None)
+        schedule.forget(key)
         memo.streamjob_known.forget(key)
         return
     memo.streamjob_known.watched(key, event["object"])
+    generation = meta.get("generation")
+    observed = (event["object"].get("status") or {}).get("observedGeneration")
+    if new_generation(generation, observed, woken.get(key)) and not meta.get("deletionTimestamp"):
+        woken[key] = generation
+        if key in schedule:
+            schedule.wake(
+                key
+            )  # a look under way may have read the spec before the change: once more after it
+        else:
+            schedule.after(key, 0.0)
     annotations = dict(meta.get("annotations") or {})
     if type == "MODIFIED" and key in seen and seen[key] != annotations:
-        memo.streamjob_schedule.wake(key)
+        schedule.wake(key)
     seen[key] = annotations

@@ -63,3 +63,25 @@ def test_kopf_builds_an_essence_only_for_the_kinds_whose_changes_it_compares(
     body = kopf.Body({"apiVersion": api_version, "kind": "K", "metadata": {"name": "a"}, "spec": {"x": 1}})
     essence = storage.build(body=body)
     assert (essence.get("spec") == {"x": 1}) if compared else essence == {}
+
+
+@pytest.mark.parametrize(
+    ("generation", "observed", "woken", "looks"),
+    [
+        (1, None, None, True),  # a new StreamJob: no status yet
+        (1, None, 1, False),  # its next events (Kopf's finalizer, the look's own writes): already woken
+        (1, 1, 1, False),  # the look recorded it: at rest
+        (2, 1, 1, True),  # a spec change
+        (2, 1, 2, False),  # the events after it, until a look records generation 2
+        (3, 1, 2, True),  # another change before a look recorded the last: once more
+        (2, 2, None, False),  # listed at start, in step: the start's own look is enough
+        (3, 2, None, True),  # listed at start, changed while the operator was down
+        (None, None, None, False),  # no generation: nothing to compare
+    ],
+)
+def test_a_new_generation_wakes_one_look(
+    generation: object, observed: object, woken: object, looks: bool
+) -> None:
+    from kappa.controllers.watches import new_generation
+
+    assert new_generation(generation, observed, woken) is looks

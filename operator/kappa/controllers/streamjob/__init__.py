@@ -1,6 +1,6 @@
-"""StreamJobs in Kopf: the handlers (create, spec change, resume, delete) and the schedule of looks. Level-
-triggered: create, resume and spec change (Kopf), watch events of its children and runs (controllers/
-watches.py), and a schedule that looks again soon while something moves and rarely at rest (controllers/
+"""StreamJobs in Kopf: the handlers (resume, delete) and the schedule of looks. Level-triggered: a new
+generation (a create or a spec change), watch events of its children and runs (controllers/watches.py), the
+start (resume), and a schedule that looks again soon while something moves and rarely at rest (controllers/
 schedule.py). One look is reconcile.py; deletion is finalize.py."""
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ async def share_streamjob_reconciler(memo: kopf.Memo, **indexes: Any) -> None:
     memo.streamjob_locks = {}
     memo.streamjob_schedule = reconciler.schedule
     memo.streamjob_annotations = {}
+    memo.streamjob_generations = {}
     memo.streamjob_known = reconciler.known
     memo.deployment_facts = {}
     memo.streamjobs_resting = set()
@@ -110,21 +111,6 @@ async def _locked(memo: kopf.Memo, namespace: str, name: str) -> float:
         resting: set[tuple[str, str]] = memo.streamjobs_resting
         (resting.add if INTERVAL < following != GONE else resting.discard)((namespace, name))
     return following
-
-
-@kopf.on.create(GROUP, VERSION, "streamjobs")
-@kopf.on.update(GROUP, VERSION, "streamjobs", field="spec")
-async def reconcile_streamjob(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    """A new StreamJob and a spec change are looked at at once, by the schedule, whose workers bound how many
-    looks run at a time. Looked at in this handler, a burst of 1,000 creates was 1,000 looks at once, each
-    holding its objects while it waited for the API server, and the process kept the memory of that peak.
-    The look loads the job from what the watch showed (controllers/known.py), as any other look."""
-    schedule = _reconciler(memo).schedule
-    key = (str(meta["namespace"]), str(meta["name"]))
-    if key in schedule:
-        schedule.wake(key)  # a look under way may have read the spec before the change: once more after it
-    else:
-        schedule.after(key, 0.0)
 
 
 @kopf.on.resume(GROUP, VERSION, "streamjobs")
