@@ -197,9 +197,8 @@ async def wake_on_request(
     if new_generation(generation, observed, woken.get(key)) and not meta.get("deletionTimestamp"):
         woken[key] = generation
         if key in schedule:
-            schedule.wake(
-                key
-            )  # a look under way may have read the spec before the change: once more after it
+            # A look under way may have read the spec before the change: once more after it.
+            schedule.wake(key)
         else:
             schedule.after(key, 0.0)
     annotations = dict(meta.get("annotations") or {})
