@@ -562,6 +562,29 @@ class Bench:
         top = ", ".join(f"{verb} {res} {n:,}" for (verb, res), n in requests.most_common(8))
         self.row("  by verb and resource", top or "-")
 
+    def cpu_now(self) -> dict[str, float]:
+        """CPU seconds so far of the operator (its process now: 0 while stopped), the API server, etcd and
+        this process (the FKO double and the watches)."""
+        assert self.operator is not None
+        me = os.times()
+        taken = {"operator": cpu_seconds(self.operator.pids())}
+        for name in ("kube-apiserver", "etcd"):
+            if (pid := pid_of(name)) is not None:
+                taken[name] = cpu_seconds([pid])
+        taken["this process"] = me.user + me.system
+        return taken
+
+    def cpu_row(self, what: str, before: dict[str, float], secs: float) -> None:
+        """Who used the machine's cores over a window: whether the API server had them to itself."""
+        after = self.cpu_now()
+        secs = max(secs, 1e-9)
+        used = {name: (after[name] - before[name]) / secs * 100 for name in before if name in after}
+        shares = ", ".join(f"{name} {pct:.0f} %" for name, pct in used.items())
+        self.row(
+            f"CPU, {what} (% of a core)",
+            f"{shares}; together {sum(used.values()):.0f} % of {100 * (os.cpu_count() or 1)} %",
+        )
+
     def row(self, key: str, value: str) -> None:
         self.rows.append((key, value))
         say(f"{key}: {value}")
@@ -788,6 +811,7 @@ class Bench:
         say(f"operator: {self.n} StreamJobs in {self.ns} from {self.args.clients} threads")
         r = STREAMJOBS
         counted = api_counts(self.admin)
+        cpu = self.cpu_now()
         started = time.time()
         sent = self.in_pool(
             self.jobs,
@@ -830,6 +854,7 @@ class Bench:
             else f"{len(ready)} of {self.n} after {self.args.ready_timeout:.0f} s more",
         )
         self.requests_row("create → all Ready", counted, api_counts(self.admin), time.time() - started)
+        self.cpu_row("create → all Ready", cpu, time.time() - started)
         after_running, after_healthy = [], []
         not_healthy = 0
         for job, at in ready.items():
@@ -921,6 +946,7 @@ class Bench:
             f"({time.monotonic() - patched:.1f} s)"
         )
         counted = api_counts(self.admin)
+        cpu = self.cpu_now()
         started = time.time()
         up = self.operator.start()
         self.row("operator start → /healthz", f"{up:.1f} s")
@@ -949,6 +975,7 @@ class Bench:
             else f"{min(len(suspended), len(deployed))} of {self.n} after {self.args.restart_timeout:.0f} s",
         )
         self.requests_row("restart → all up to date", counted, api_counts(self.admin), time.time() - started)
+        self.cpu_row("restart → all up to date", cpu, time.time() - started)
         r = FLINK_DEPLOYMENTS
         listed: Any = self.custom().list_namespaced_custom_object(r.group, r.version, self.ns, r.plural)
         now = {item["metadata"]["name"]: item["metadata"]["uid"] for item in listed["items"]}

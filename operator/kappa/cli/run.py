@@ -65,8 +65,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     faulthandler.enable(all_threads=True)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = str(Path(args.kubeconfig).resolve())
-    import kopf
-
     # Read by the controllers when they register their timers, so set before importing them.
     os.environ["KAPPA_LAG_INTERVAL"] = str(args.lag_interval)
     os.environ["KAPPA_RECONCILE_INTERVAL"] = str(args.reconcile_interval)
@@ -79,7 +77,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     ):
         if value:
             os.environ[key] = str(Path(value).resolve()) if key == "KAPPA_SQL_RUNNER_JAR" else value
-    import kappa.controllers  # noqa: F401  (registers the handlers)
+    load_operator()
+    import kopf
 
     # Kopf's loggers name the resource in every line: [namespace/name] in plain text, "object" in JSON.
     kopf.configure(
@@ -120,6 +119,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             election.release()
     _exit_promptly(0)
     return 0
+
+
+def load_operator() -> None:
+    """Import Kopf and the controllers, which register their handlers. What this imports is what the
+    operator's memory at rest starts from (tests/unit/test_start_imports.py)."""
+    from kappa.adapters.lazy import defer_kubernetes_extras
+
+    defer_kubernetes_extras()  # before Kopf, which imports kubernetes
+    import kappa.controllers  # noqa: F401  (registers the handlers)
 
 
 EXIT_GRACE = 3.0

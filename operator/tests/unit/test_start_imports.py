@@ -16,9 +16,12 @@ import pytest
 
 OPERATOR = Path(__file__).resolve().parents[2]
 
-# What cli/run.py imports before Kopf starts: the controllers (they register the handlers), metrics, the
-# leader election.
-START = "import kappa.controllers, kappa.adapters.metrics, kappa.adapters.leader"
+# What cli/run.py imports before Kopf starts: Kopf and the controllers (they register the handlers), metrics,
+# the leader election.
+START = (
+    "from kappa.cli.run import load_operator; load_operator(); "
+    "import kappa.adapters.metrics, kappa.adapters.leader"
+)
 
 NOT_AT_START = [
     # (module, why it is left out, MiB of RSS it costs at import on this machine)
@@ -26,6 +29,12 @@ NOT_AT_START = [
     ("psycopg", "only a MaterializedView with a PostgreSQL backend needs it", 9),
     ("httpx", "only a session runtime (Flink REST) needs it", 6),
     ("rich", "the terminal UI of `kubectl kappa`, not the operator's", 0),
+    # kubernetes imports these for an OIDC user's token refresh and a websocket's proxy only; the names it
+    # binds are stand-ins until then (adapters/lazy.py defer_kubernetes_extras), so the rows name modules
+    # that only the real ones load.
+    ("requests.sessions", "only an OIDC token refresh, or a websocket through a proxy, needs it", 5),
+    ("requests_oauthlib.oauth2_session", "only an OIDC token refresh needs it", 1),
+    ("oauthlib.oauth2.rfc6749", "only an OIDC token refresh needs it", 2),
 ]
 
 
@@ -47,3 +56,25 @@ def test_the_start_imports_what_it_runs(loaded: set[str]) -> None:
     # confluent-kafka and the operator's StreamJob controller are in.
     for module in ("kopf", "kubernetes.dynamic", "confluent_kafka", "kappa.controllers.streamjob"):
         assert module in loaded, module
+
+
+def test_what_kubernetes_imports_for_rare_uses_is_the_real_thing_on_first_use() -> None:
+    # What KubeConfigLoader._refresh_oidc uses (OAuth2Session, and the error class of its except clause) and
+    # what the websocket client asks before it connects through a proxy. After the start, which loaded none
+    # of their modules, each is the real one on first use.
+    code = f"""{START}
+import sys
+before = "requests.sessions" in sys.modules
+from kubernetes.config import kube_config
+from kubernetes.stream import ws_client
+session = kube_config.OAuth2Session(client_id="kappa", auto_refresh_url="https://idp.example/token")
+error = kube_config.oauthlib.oauth2.rfc6749.errors.InvalidClientIdError
+bypass = ws_client.should_bypass_proxies("https://10.0.0.1:6443", no_proxy="10.0.0.1")
+import requests, requests_oauthlib
+from oauthlib.oauth2.rfc6749.errors import InvalidClientIdError
+print(before, isinstance(session, requests_oauthlib.OAuth2Session), session.client_id,
+      error is InvalidClientIdError, bypass, isinstance(session, requests.Session))
+"""
+    env = {**os.environ, "PYTHONPATH": str(OPERATOR)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "kappa", "True", "True", "True"]
