@@ -325,6 +325,24 @@ class Operator:
                 time.sleep(0.1)
         raise SystemExit(f"the operator is not healthy after {timeout:.0f} s; see {self.log}")
 
+    def lag_polls(self) -> Counter[str]:
+        """The operator's own lag-poll histogram (`kappa_lag_poll_duration_seconds`) and error counter, from
+        its /metrics: `sum`, `count`, `errors`, and each bucket's count under its bound (`le=...`)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        taken: Counter[str] = Counter()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "kappa_lag_poll_duration_seconds_sum":
+                    taken["sum"] = sample.value
+                elif sample.name == "kappa_lag_poll_duration_seconds_count":
+                    taken["count"] = sample.value
+                elif sample.name == "kappa_lag_poll_duration_seconds_bucket":
+                    taken[f"le={sample.labels['le']}"] = sample.value
+                elif sample.name == "kappa_lag_poll_errors_total":
+                    taken["errors"] = sample.value
+        return taken
+
     def stop(self, timeout: float) -> tuple[float, bool]:
         """SIGTERM to its process group; SIGKILL after `timeout`. (seconds until it exited, killed?)"""
         if self.proc is None or self.proc.poll() is not None:
@@ -561,6 +579,23 @@ class Bench:
         )
         top = ", ".join(f"{verb} {res} {n:,}" for (verb, res), n in requests.most_common(8))
         self.row("  by verb and resource", top or "-")
+
+    def lag_poll_row(self, polls: Counter[str]) -> None:
+        """The operator's lag polls in the window: its rounds over every job's group, their mean, and the
+        least histogram bound under which all of them fell."""
+        rounds = polls["count"]
+        if not rounds:
+            self.row("operator's lag poll at rest", "no round in the window")
+            return
+        bounds = sorted(
+            (float(key.removeprefix("le=")), n) for key, n in polls.items() if key.startswith("le=")
+        )
+        under = next((bound for bound, n in bounds if n >= rounds), math.inf)
+        self.row(
+            f"operator's lag poll at rest ({self.n} groups)",
+            f"{rounds:.0f} rounds, mean {polls['sum'] / rounds:.2f} s, all ≤ {under:g} s, "
+            f"{polls['errors']:.0f} failed",
+        )
 
     def cpu_now(self) -> dict[str, float]:
         """CPU seconds so far of the operator (its process now: 0 while stopped), the API server, etcd and
@@ -885,12 +920,15 @@ class Bench:
         t0 = time.monotonic()
         op0 = cpu_seconds(self.operator.pids())
         svc0 = {name: cpu_seconds([pid]) for name, pid in services.items()}
+        polls0 = self.operator.lag_polls()
         rss: list[float] = []
         while time.monotonic() - t0 < self.args.rest:
             rss.append(rss_mib(self.operator.pids()))
             time.sleep(min(5.0, max(0.0, self.args.rest - (time.monotonic() - t0))))
         op1 = cpu_seconds(self.operator.pids())
         svc1 = {name: cpu_seconds([pid]) for name, pid in services.items()}
+        polls = self.operator.lag_polls()
+        polls.subtract(polls0)
         secs = time.monotonic() - t0
         after = api_counts(self.admin)
         me1 = os.times()
@@ -915,6 +953,7 @@ class Bench:
             self.row("  by flow schema (/s; the operator is service-accounts)", shares)
         else:
             self.row("  by client", "not separable: no apiserver_flowcontrol_dispatched_requests_total")
+        self.lag_poll_row(polls)
         self.row("load average at rest", load())
 
     # -- 4. restart -----------------------------------------------------------------------------------------

@@ -44,11 +44,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     settings.execution.max_workers = 8
-    # Kopf's per-object worker keeps the object's last watch event (the whole decoded body) while it waits for
-    # the next one, for idle_timeout (5 s by default). In a burst (1,000 creates, a restart) nearly every
-    # FlinkDeployment and StreamJob has an event that often, so nearly all their bodies were alive at once, and
-    # Python's allocator keeps the memory of that peak for good (benchmarks/README.md, scale run P). Half a
-    # second still batches an object's events; a worker that exits is started again by the next event.
+    # Kopf's per-object worker keeps the object's last watch event (the whole decoded body) while it waits
+    # for the next one, for idle_timeout (5 s by default). In a burst (1,000 creates, a restart) nearly every
+    # FlinkDeployment and StreamJob has an event that often, so nearly all their bodies were alive at once,
+    # and Python's allocator keeps the memory of that peak for good (benchmarks/README.md, scale runs O-Q).
+    # Half a second still batches an object's events; a worker that exits starts again at the next event.
     settings.queueing.idle_timeout = 0.5
 
 
