@@ -3,7 +3,7 @@ httpx for a Flink session cluster's REST API, psycopg for a MaterializedView ser
 they are 15 MiB of the operator's memory (scale benchmark, benchmarks/README.md), and most installations use
 one of them or neither.
 
-`defer_kubernetes_extras` keeps out of the start what `import kubernetes` loads for two rare uses: requests,
+`import_kubernetes` keeps out of the start what `import kubernetes` loads for two rare uses: requests,
 requests-oauthlib and oauthlib.oauth2 (4.8 MiB of the start's 78), for the token refresh of an OIDC user in a
 kubeconfig and for a websocket through a proxy.
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import sys
 import types
-from collections.abc import Callable
 from typing import Any
 
 
@@ -29,29 +29,13 @@ async def preload(module: str) -> None:
 
 
 class _Deferred(types.ModuleType):
-    """Stands in sys.modules for a module until its first attribute is asked for; then the real module is
-    imported in its place, and the attribute read from it."""
+    """What `import kubernetes` binds in place of a module it imports for a rare use: the real module is
+    imported on the first attribute asked for, and the attribute read from it."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # the import system's questions (`__path__`, `__spec__`) load nothing
             raise AttributeError(name)
-        return getattr(_load(self.__name__), name)
-
-
-def _load(module: str) -> types.ModuleType:
-    """The real `module`. At the first use of any stand-in they all leave sys.modules, so that what loads
-    now (requests-oauthlib imports requests, requests its submodules) imports real modules only."""
-    for name, stand_in in list(sys.modules.items()):
-        if isinstance(stand_in, _Deferred):
-            sys.modules.pop(name, None)
-    return importlib.import_module(module)
-
-
-def _deferred(module: str, **names: Callable[..., Any]) -> _Deferred:
-    stand_in = sys.modules[module] = _Deferred(module)
-    for name, value in names.items():
-        setattr(stand_in, name, value)
-    return stand_in
+        return getattr(importlib.import_module(self.__name__), name)
 
 
 class _OAuth2Session:
@@ -59,33 +43,54 @@ class _OAuth2Session:
     imports requests-oauthlib and makes the real session."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        return _load("requests_oauthlib").OAuth2Session(*args, **kwargs)
+        return importlib.import_module("requests_oauthlib").OAuth2Session(*args, **kwargs)
 
 
 def _should_bypass_proxies(*args: Any, **kwargs: Any) -> Any:
     """What `from requests.utils import should_bypass_proxies` binds in kubernetes.stream.ws_client."""
-    return _load("requests.utils").should_bypass_proxies(*args, **kwargs)
+    return importlib.import_module("requests.utils").should_bypass_proxies(*args, **kwargs)
 
 
-def defer_kubernetes_extras() -> None:
-    """Before the first `import kubernetes`. Its package imports every subpackage, and two of them import
-    requests at their top for one rare use each:
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is not installed
+        return False
+
+
+def import_kubernetes() -> None:
+    """Import the kubernetes package without what two of its subpackages import at their top for one rare
+    use each:
     - kubernetes.config.kube_config imports `oauthlib.oauth2` and `from requests_oauthlib import
       OAuth2Session`, and uses them only in `_refresh_oidc` (the session, and `oauthlib.oauth2.rfc6749.
       errors.InvalidClientIdError` in an except clause);
     - kubernetes.stream.ws_client imports `from requests.utils import should_bypass_proxies`, for the proxy of
       an exec or attach websocket, which the operator never opens.
-    Those names get stand-ins that import the real modules on first use. The standard library's
-    `importlib.util.LazyLoader` does not serve: a `from ... import` reads the attribute at once. Once
-    kubernetes or requests is imported, this changes nothing."""
-    if any(m in sys.modules for m in ("kubernetes", "requests", "requests_oauthlib", "oauthlib.oauth2")):
+    While kubernetes is imported, those modules are stand-ins in sys.modules; after it, sys.modules holds none
+    of them, so whatever imports them later gets the real ones. The names kubernetes bound stay stand-ins that
+    import the real modules on first use. The standard library's `importlib.util.LazyLoader` does not serve:
+    a `from ... import` reads the attribute at once.
+
+    Not done when kubernetes or requests is already imported, or when google-auth is installed: kube_config
+    then imports `google.auth.transport.requests`, which imports requests' submodules, and it would take
+    google-auth for missing."""
+    loaded = ("kubernetes", "requests", "requests_oauthlib", "oauthlib.oauth2")
+    if any(module in sys.modules for module in loaded) or _installed("google.auth"):
+        importlib.import_module("kubernetes")
         return
-    # `import oauthlib.oauth2` binds the package, the real one (a logger and a version), and reads `oauth2`
-    # from it.
-    setattr(importlib.import_module("oauthlib"), "oauth2", _deferred("oauthlib.oauth2"))  # noqa: B010
-    _deferred("requests_oauthlib", OAuth2Session=_OAuth2Session)
-    _deferred("requests")
-    _deferred("requests.utils", should_bypass_proxies=_should_bypass_proxies)
+    stand_ins = {name: _Deferred(name) for name in (*loaded[1:], "requests.utils")}
+    stand_ins["requests_oauthlib"].OAuth2Session = _OAuth2Session  # type: ignore[attr-defined]
+    stand_ins["requests.utils"].should_bypass_proxies = _should_bypass_proxies  # type: ignore[attr-defined]
+    # `import oauthlib.oauth2` binds the package, the real one (a logger and a version), and later reads
+    # `oauth2` from it; importing the real oauthlib.oauth2 sets that attribute to the real module.
+    setattr(importlib.import_module("oauthlib"), "oauth2", stand_ins["oauthlib.oauth2"])  # noqa: B010
+    sys.modules.update(stand_ins)
+    try:
+        importlib.import_module("kubernetes")
+    finally:
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
 
 
-__all__ = ["defer_kubernetes_extras", "preload"]
+__all__ = ["import_kubernetes", "preload"]

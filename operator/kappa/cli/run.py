@@ -124,9 +124,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def load_operator() -> None:
     """Import Kopf and the controllers, which register their handlers. What this imports is what the
     operator's memory at rest starts from (tests/unit/test_start_imports.py)."""
-    from kappa.adapters.lazy import defer_kubernetes_extras
+    from kappa.adapters.lazy import import_kubernetes
 
-    defer_kubernetes_extras()  # before Kopf, which imports kubernetes
+    import_kubernetes()  # before Kopf, which imports it too
     import kappa.controllers  # noqa: F401  (registers the handlers)
 
 

@@ -29,12 +29,11 @@ NOT_AT_START = [
     ("psycopg", "only a MaterializedView with a PostgreSQL backend needs it", 9),
     ("httpx", "only a session runtime (Flink REST) needs it", 6),
     ("rich", "the terminal UI of `kubectl kappa`, not the operator's", 0),
-    # kubernetes imports these for an OIDC user's token refresh and a websocket's proxy only; the names it
-    # binds are stand-ins until then (adapters/lazy.py defer_kubernetes_extras), so the rows name modules
-    # that only the real ones load.
-    ("requests.sessions", "only an OIDC token refresh, or a websocket through a proxy, needs it", 5),
-    ("requests_oauthlib.oauth2_session", "only an OIDC token refresh needs it", 1),
-    ("oauthlib.oauth2.rfc6749", "only an OIDC token refresh needs it", 2),
+    # kubernetes imports these for an OIDC user's token refresh and a websocket's proxy only
+    # (adapters/lazy.py import_kubernetes).
+    ("requests", "only an OIDC token refresh, or a websocket through a proxy, needs it", 5),
+    ("requests_oauthlib", "only an OIDC token refresh needs it", 1),
+    ("oauthlib.oauth2", "only an OIDC token refresh needs it", 2),
 ]
 
 
@@ -61,20 +60,35 @@ def test_the_start_imports_what_it_runs(loaded: set[str]) -> None:
 def test_what_kubernetes_imports_for_rare_uses_is_the_real_thing_on_first_use() -> None:
     # What KubeConfigLoader._refresh_oidc uses (OAuth2Session, and the error class of its except clause) and
     # what the websocket client asks before it connects through a proxy. After the start, which loaded none
-    # of their modules, each is the real one on first use.
+    # of their modules, each is the real one on first use; and whatever imports requests later (google-auth
+    # imports its submodules) gets the real package.
     code = f"""{START}
 import sys
-before = "requests.sessions" in sys.modules
+before = "requests" in sys.modules
 from kubernetes.config import kube_config
 from kubernetes.stream import ws_client
 session = kube_config.OAuth2Session(client_id="kappa", auto_refresh_url="https://idp.example/token")
 error = kube_config.oauthlib.oauth2.rfc6749.errors.InvalidClientIdError
 bypass = ws_client.should_bypass_proxies("https://10.0.0.1:6443", no_proxy="10.0.0.1")
-import requests, requests_oauthlib
+import requests.adapters, requests_oauthlib
 from oauthlib.oauth2.rfc6749.errors import InvalidClientIdError
 print(before, isinstance(session, requests_oauthlib.OAuth2Session), session.client_id,
-      error is InvalidClientIdError, bypass, isinstance(session, requests.Session))
+      error is InvalidClientIdError, bypass, isinstance(session, requests.Session),
+      requests.adapters.HTTPAdapter.__module__)
 """
     env = {**os.environ, "PYTHONPATH": str(OPERATOR)}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["False", "True", "kappa", "True", "True", "True"]
+    assert done.stdout.split() == ["False", "True", "kappa", "True", "True", "True", "requests.adapters"]
+
+
+def test_a_library_that_imports_requests_after_the_start_gets_the_real_package() -> None:
+    # The stand-ins are in sys.modules only while kubernetes is imported: a submodule import, which a
+    # stand-in could not serve, works after the start without any use of kubernetes first.
+    code = f"""{START}
+import requests.adapters, requests.exceptions, oauthlib.oauth2, sys
+print(type(sys.modules["requests"]).__name__, requests.adapters.HTTPAdapter.__name__,
+      type(sys.modules["oauthlib"].oauth2).__name__, oauthlib.oauth2.WebApplicationClient.__name__)
+"""
+    env = {**os.environ, "PYTHONPATH": str(OPERATOR)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["module", "HTTPAdapter", "module", "WebApplicationClient"]
