@@ -6,6 +6,8 @@
 #   testbed/controlplane.sh down    stop what `up` started, by PID; idempotent
 #   testbed/controlplane.sh status  exit 0 when the apiserver answers /readyz
 #   testbed/controlplane.sh env     print `export KUBECONFIG=...`
+#   testbed/controlplane.sh wipe    `down`, then delete the state dir: etcd's data (every object, the demo's
+#                                   and the benchmarks' too), the PKI and the logs; the next `up` starts empty
 #   testbed/controlplane.sh stop-apiserver  stop kube-apiserver alone (etcd and the controllers keep running),
 #                                   as an API-server restart does; `up` starts it again
 #
