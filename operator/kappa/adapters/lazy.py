@@ -74,11 +74,11 @@ def import_kubernetes() -> None:
     Not done when kubernetes or requests is already imported, or when google-auth is installed: kube_config
     then imports `google.auth.transport.requests`, which imports requests' submodules, and it would take
     google-auth for missing."""
-    loaded = ("kubernetes", "requests", "requests_oauthlib", "oauthlib.oauth2")
-    if any(module in sys.modules for module in loaded) or _installed("google.auth"):
+    deferred = ("requests", "requests.utils", "requests_oauthlib", "oauthlib.oauth2")
+    if any(module in sys.modules for module in ("kubernetes", *deferred)) or _installed("google.auth"):
         importlib.import_module("kubernetes")
         return
-    stand_ins = {name: _Deferred(name) for name in (*loaded[1:], "requests.utils")}
+    stand_ins = {name: _Deferred(name) for name in deferred}
     stand_ins["requests_oauthlib"].OAuth2Session = _OAuth2Session  # type: ignore[attr-defined]
     stand_ins["requests.utils"].should_bypass_proxies = _should_bypass_proxies  # type: ignore[attr-defined]
     # `import oauthlib.oauth2` binds the package, the real one (a logger and a version), and later reads
